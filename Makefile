@@ -1,0 +1,44 @@
+# `make demo`: set up .venv and run the main job on what ships with the repo.
+# `make test`: set up .venv and run the linters, the type checker and the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= out/demo
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(OUT)
+	@echo "== train the char-LSTM briefly on music21's bundled ABC corpus"
+	$(BIN)/python -m generate.train -o $(OUT)/run --minutes 1 --eval-every 50
+	@echo "== sample 4 ABC tunes from the shipped model -> ABC, MusicXML, MIDI"
+	$(BIN)/python -m generate.sample -o $(OUT)/abc --num 4 --seed 1
+	@echo "== sample 4 stave-text pieces from the shipped stave model -> text, MusicXML, MIDI"
+	$(BIN)/python -m generate.sample --kind stave -o $(OUT)/stave --num 4 --seed 1
+	@echo "== bits per character of the samples under the shipped model"
+	$(BIN)/python -m generate.evaluate $(OUT)/abc/*.abc
+	@echo "demo output in $(OUT)/"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/generate_speed.py
+	$(BIN)/python bench/abc_validity.py
+
+clean:
+	rm -rf $(VENV) out runs .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,80 @@
+"""``python -m generate.evaluate FILE...``: bits per character of files under a checkpoint.
+
+Each file is scored from the state a piece starts from in training (after a blank line), as
+one stream.  Characters the model never saw count as its unknown symbol, and are reported.
+The last line printed is ``bits_per_char=X`` over all files together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from generate.checkpoint import CheckpointError, default_checkpoint, load_checkpoint
+from generate.corpus import KINDS, SEPARATOR, read_text
+from generate.data import Vocab
+from generate.model import CharLSTM
+from generate.trainer import char_bits
+
+
+def file_bits(model: CharLSTM, vocab: Vocab, text: str) -> tuple[np.ndarray, int]:
+    """Bits of each character of ``text``, and how many characters were unknown."""
+    tokens = vocab.encode(SEPARATOR + text)
+    unknown = int((tokens[len(SEPARATOR) :] == 0).sum())
+    return char_bits(model, tokens)[len(SEPARATOR) - 1 :], unknown
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m generate.evaluate",
+        description="Bits per character of text files under a char-LSTM checkpoint.",
+    )
+    p.add_argument("files", nargs="+", type=Path, help="text files to score")
+    p.add_argument(
+        "--checkpoint", type=Path, help="checkpoint (default: the shipped model of --kind)"
+    )
+    p.add_argument(
+        "--kind",
+        choices=[k for k in KINDS if k != "text"],
+        default="abc",
+        help="shipped model to use without --checkpoint (default: %(default)s)",
+    )
+    args = p.parse_args(argv)
+    path = args.checkpoint or default_checkpoint(args.kind)
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    model = ckpt.build_model()
+    if not isinstance(model, CharLSTM):
+        print(f"error: {path} is a {ckpt.model_type} checkpoint, not a char-LSTM", file=sys.stderr)
+        return 2
+    total_bits, total_chars, failed = 0.0, 0, 0
+    for f in args.files:
+        try:
+            text = read_text(f)
+        except OSError as err:
+            print(f"{f}: cannot read ({err.strerror})", file=sys.stderr)
+            failed += 1
+            continue
+        if not text:
+            print(f"{f}: empty, skipped", file=sys.stderr)
+            continue
+        bits, unknown = file_bits(model, ckpt.vocab, text)
+        total_bits += float(bits.sum(dtype=np.float64))
+        total_chars += len(bits)
+        note = f" ({unknown} characters outside the vocabulary)" if unknown else ""
+        print(f"{f}: {len(bits)} chars, {bits.mean(dtype=np.float64):.4f} bits/char{note}")
+    if total_chars == 0:
+        print("error: nothing to score", file=sys.stderr)
+        return 2
+    print(f"bits_per_char={total_bits / total_chars:.4f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

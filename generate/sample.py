@@ -1,0 +1,209 @@
+"""``python -m generate.sample``: draw tunes from a char-LSTM checkpoint and write them out.
+
+N samples are drawn in parallel, the hidden state carried forward.  Each ends at a tune
+boundary (ABC: a blank line or the next ``X:``; stave text and plain text: a blank line).
+Per sample: ``sample-001.abc`` / ``.txt``, and ``.musicxml`` + ``.mid`` beside it when it
+converts.  The last line printed is ``valid=K/N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from generate import atomic, score
+from generate.checkpoint import CheckpointError, default_checkpoint, load_checkpoint
+from generate.corpus import KINDS, SEPARATOR, Kind
+from generate.data import Vocab, VocabularyError
+from generate.model import CharLSTM
+
+DEFAULT_PRIMERS: dict[Kind, str] = {"abc": "X:1\n", "stave": "clef:", "text": ""}
+SUFFIX: dict[Kind, str] = {"abc": ".abc", "stave": ".txt", "text": ".txt"}
+
+
+def boundaries(kind: Kind) -> list[str]:
+    """Strings that end a sample (searched after the primer)."""
+    return [SEPARATOR, "\nX:"] if kind == "abc" else [SEPARATOR]
+
+
+class BoundaryStop:
+    """Tells, step by step, which samples have just produced a boundary string."""
+
+    def __init__(self, vocab: Vocab, strings: list[str], batch: int) -> None:
+        self.seqs = [torch.from_numpy(vocab.encode(s)) for s in strings]
+        self.width = max(len(s) for s in self.seqs)
+        self.buffer = torch.full((batch, self.width), -1, dtype=torch.long)  # (B, W) last ids
+
+    def seed(self, ids: Tensor) -> None:
+        """Start from the end of the primer (B, T), so a boundary may straddle it."""
+        tail = ids[:, -self.width :]
+        self.buffer[:, -tail.size(1) :] = tail
+
+    def __call__(self, nxt: Tensor) -> Tensor:
+        self.buffer = torch.cat([self.buffer[:, 1:], nxt[:, None]], dim=1)
+        done = torch.zeros(nxt.size(0), dtype=torch.bool)
+        for seq in self.seqs:
+            done |= (self.buffer[:, -len(seq) :] == seq).all(dim=1)
+        return done
+
+
+def cut_at_boundary(text: str, kind: Kind, start: int) -> str:
+    """``text`` up to the first boundary at or after ``start``, without trailing blanks."""
+    ends = [i for b in boundaries(kind) if (i := text.find(b, start)) >= 0]
+    return (text[: min(ends)] if ends else text).rstrip()
+
+
+@torch.no_grad()
+def draw(
+    model: CharLSTM,
+    vocab: Vocab,
+    kind: Kind,
+    num: int,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    prime: str | None = None,
+    seed: int | None = None,
+) -> list[str]:
+    """``num`` samples, each the primer plus what follows it up to a tune boundary."""
+    prime = DEFAULT_PRIMERS[kind] if prime is None else prime
+    context = SEPARATOR + prime  # the state a piece starts from in training, then the primer
+    ids = torch.from_numpy(vocab.encode_strict(context, "the primer")).repeat(num, 1)  # (B, T)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    stop = BoundaryStop(vocab, boundaries(kind), num)
+    stop.seed(ids[:, len(SEPARATOR) :] if prime else ids[:, :0])
+    model.eval()
+    new = model.generate(
+        ids,
+        length,
+        temperature=temperature,
+        top_k=top_k,
+        banned=torch.tensor([0]),  # the unknown symbol
+        stop=stop,
+        generator=generator,
+    )  # (B, n)
+    # A boundary may begin with the primer's last character (a primer ending in a newline).
+    start = max(0, len(prime) - 1)
+    return [cut_at_boundary(prime + vocab.decode(row.tolist()), kind, start) for row in new]
+
+
+@dataclass
+class SampleResult:
+    text_path: Path
+    written: list[Path]
+    error: str | None
+
+
+def convert(text: str, kind: Kind) -> score.stream.Score:
+    if kind == "abc":
+        return score.parse_abc(text)
+    if kind == "stave":
+        return score.text_to_score(text)
+    raise score.ConversionError("plain text has no musical reading")
+
+
+def write_sample(text: str, kind: Kind, base: Path) -> SampleResult:
+    """Write the sample's text, and its MusicXML and MIDI when it converts."""
+    text_path = base.with_suffix(SUFFIX[kind])
+    atomic.write_text(text_path, text + "\n")
+    if kind == "text":
+        return SampleResult(text_path, [], None)
+    try:
+        written = score.write_score(convert(text, kind), base)
+    except (score.ConversionError, ValueError) as err:
+        return SampleResult(text_path, [], str(err).splitlines()[0] if str(err) else repr(err))
+    return SampleResult(text_path, written, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m generate.sample",
+        description="Sample tunes from a char-LSTM checkpoint; write text, MusicXML and MIDI.",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="checkpoint to sample from (default: the shipped model of --kind)",
+    )
+    p.add_argument(
+        "--kind",
+        choices=[k for k in KINDS if k != "text"],
+        default="abc",
+        help="which shipped model to use when no --checkpoint is given (default: %(default)s)",
+    )
+    p.add_argument("--num", type=int, default=8, help="samples drawn in parallel")
+    p.add_argument("--length", type=int, default=2000, help="most characters per sample")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="softmax temperature; near 0 takes the most likely character",
+    )
+    p.add_argument("--top-k", type=int, help="sample only among the k most likely characters")
+    p.add_argument(
+        "--prime",
+        help="text the samples start with (default: 'X:1\\n' for ABC, "
+        "'clef:' for stave text); \\n stands for a newline",
+    )
+    p.add_argument("--seed", type=int, help="random seed (default: unseeded)")
+    p.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("samples"),
+        help="output folder (default: %(default)s)",
+    )
+    args = p.parse_args(argv)
+    if args.num < 1 or args.length < 1:
+        p.error("--num and --length must be at least 1")
+
+    path = args.checkpoint or default_checkpoint(args.kind)
+    try:
+        ckpt = load_checkpoint(path)
+        model = ckpt.build_model()
+        if not isinstance(model, CharLSTM):
+            raise CheckpointError(f"{path} is a {ckpt.model_type} checkpoint, not a char-LSTM")
+        prime = None if args.prime is None else args.prime.replace("\\n", "\n")
+        start = time.perf_counter()
+        texts = draw(
+            model,
+            ckpt.vocab,
+            ckpt.kind,
+            args.num,
+            args.length,
+            args.temperature,
+            args.top_k,
+            prime,
+            args.seed,
+        )
+        seconds = time.perf_counter() - start
+    except (CheckpointError, VocabularyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    chars = sum(len(t) for t in texts)
+    print(
+        f"{path}: {len(texts)} samples, {chars} characters in {seconds:.2f}s "
+        f"({chars / seconds:,.0f} chars/s)",
+        file=sys.stderr,
+    )
+    valid = 0
+    for i, text in enumerate(texts, start=1):
+        result = write_sample(text, ckpt.kind, args.out / f"sample-{i:03d}")
+        if result.error is None:
+            valid += 1
+            names = ", ".join(p.name for p in [result.text_path, *result.written])
+            print(f"sample {i}: {names}")
+        else:
+            print(f"sample {i}: {result.text_path.name} does not convert: {result.error}")
+    print(f"valid={valid}/{len(texts)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""stavegen's optical music recognition half (staff finding, recognition, assembly)."""

@@ -1,0 +1,73 @@
+"""Shared fixtures: external tools (which must be installed: tests fail, never skip, without
+them) and a tiny ABC corpus made in the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TINY_ABC = """X:1
+T:Tiny one
+M:4/4
+L:1/8
+K:G
+GABc d2B2|c2A2 G4|GABc d2g2|f2d2 g4|]
+
+X:2
+T:Tiny two
+M:3/4
+L:1/4
+K:D
+% a comment inside the tune
+"D"d2 A|"G"B2 G|"A"A F E|"D"D3|]
+"""
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, (
+        f"{name} is not installed: .ci/run installs it (Debian package); this test needs it"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def mscore3() -> str:
+    return require_tool("mscore3")
+
+
+@pytest.fixture(scope="session")
+def abc2midi() -> str:
+    return require_tool("abc2midi")
+
+
+def open_in_musescore(mscore: str, musicxml: Path, out_dir: Path) -> Path:
+    """Have MuseScore 3 engrave a MusicXML file to PDF; returns the (non-empty) PDF."""
+    pdf = out_dir / (musicxml.stem + ".pdf")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(out_dir))
+    proc = subprocess.run(
+        [mscore, "-o", str(pdf), str(musicxml)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, f"mscore3 failed on {musicxml}:\n{proc.stdout}\n{proc.stderr}"
+    assert pdf.exists() and pdf.stat().st_size > 1000, proc.stderr
+    assert pdf.read_bytes().startswith(b"%PDF")
+    return pdf
+
+
+def abc2midi_accepts(abc2midi: str, abc_file: Path, out_dir: Path) -> tuple[bool, str]:
+    """abc2midi accepts a tune when it exits 0, reports no error and writes a MIDI file."""
+    mid = out_dir / (abc_file.stem + ".mid")
+    proc = subprocess.run(
+        [abc2midi, str(abc_file), "-o", str(mid)], capture_output=True, text=True, timeout=60
+    )
+    output = proc.stdout + proc.stderr
+    ok = proc.returncode == 0 and "Error" not in output and mid.exists() and mid.stat().st_size > 0
+    return ok, output

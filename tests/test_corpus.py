@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from generate import corpus
+from generate.data import TBPTTBatches, Vocab, VocabularyError, load_prepared, prepare
+from tests.conftest import TINY_ABC
+
+
+def test_split_abc_cuts_tunes_and_drops_text_between_them() -> None:
+    text = "% file header\n%%abc-charset utf-8\n\n" + TINY_ABC + "\nsome notes after\n"
+    tunes = corpus.split_abc(text, "f.abc")
+    assert [t.text.split("\n")[0] for t in tunes] == ["X:1", "X:2"]
+    assert "% a comment inside the tune" in tunes[1].text  # tunes keep what they hold
+    assert "some notes after" not in tunes[1].text and "file header" not in tunes[0].text
+    assert all("\n\n" not in t.text for t in tunes)
+
+
+def test_detect_kind() -> None:
+    assert corpus.detect_kind(TINY_ABC) == "abc"
+    assert corpus.detect_kind("clef:G2 key:0 1 2 |\n3 4 |\n") == "stave"
+    assert corpus.detect_kind("e|---0---|\nB|---1---|\n") == "text"
+
+
+def test_split_is_by_whole_piece_and_deterministic() -> None:
+    pieces = [corpus.Piece(f"X:{i}\nK:C\nC", f"s#{i}") for i in range(200)]
+    train, val = corpus.split_train_val(pieces, 0.05, seed=3)
+    assert len(val) == 10 and len(train) == 190
+    assert {p.source for p in train}.isdisjoint({p.source for p in val})
+    assert corpus.split_train_val(pieces, 0.05, seed=3) == (train, val)
+    assert corpus.split_train_val(pieces, 0.05, seed=4)[1] != val
+
+
+def test_load_files_reads_folders_and_latin1(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.abc").write_text(TINY_ABC)
+    (tmp_path / "two.abc").write_bytes("X:3\nT:Gr\xfc\xdfe\nK:C\nCDE|\n".encode("latin-1"))
+    pieces, kind = corpus.load_files([tmp_path])
+    assert kind == "abc" and len(pieces) == 3
+    assert "Grüße" in pieces[2].text
+    with pytest.raises(corpus.CorpusError, match="no such file"):
+        corpus.load_files([tmp_path / "missing"])
+
+
+def test_music21_corpus_is_read_from_the_installed_package() -> None:
+    tunes = corpus.load_music21_abc()
+    assert len(tunes) > 12000
+    sources = {t.source.split("/")[0] for t in tunes}
+    assert {"essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs"} <= sources
+    assert any('"' in t.text for t in tunes)  # chord symbols occur
+
+
+def test_prepare_writes_files_that_training_reads(tmp_path: Path) -> None:
+    pieces = corpus.split_abc(TINY_ABC * 3, "t")
+    prepared = prepare(pieces[:-1], pieces[-1:], "abc", tmp_path, "tiny")
+    again = load_prepared(tmp_path)
+    assert again.vocab == prepared.vocab and again.train == [p.text for p in pieces[:-1]]
+    assert again.kind == "abc"
+
+
+def test_vocab_unknown_symbol_and_strict_encoding() -> None:
+    vocab = Vocab.build("abc\n")
+    assert vocab.encode("abz").tolist() == [vocab.index["a"], vocab.index["b"], 0]
+    with pytest.raises(VocabularyError, match="'z'"):
+        vocab.encode_strict("abz", "the primer")
+
+
+def test_tbptt_rows_continue_across_batches() -> None:
+    pieces = [f"piece {i} " * 5 for i in range(40)]
+    vocab = Vocab.build("".join(pieces) + "\n")
+    batches = TBPTTBatches(pieces, vocab, batch_size=4, seq_len=8, seed=0)
+    epoch = list(batches.epoch(0))
+    assert len(epoch) == len(batches)
+    for (x0, y0), (x1, _) in itertools.pairwise(epoch):
+        assert x0.shape == (4, 8)
+        assert (x0[:, 1:] == y0[:, :-1]).all()  # targets are the next characters
+        assert (y0[:, -1] == x1[:, 0]).all()  # each row goes on in the next batch
+    # Resuming mid-epoch yields the same batches; another epoch shuffles the pieces.
+    assert all((a[0] == b[0]).all() for a, b in zip(epoch[3:], batches.epoch(0, 3), strict=True))
+    assert not (next(iter(batches.epoch(1)))[0] == epoch[0][0]).all()

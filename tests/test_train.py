@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from generate.checkpoint import CheckpointError, load_checkpoint
+from generate.train import TrainError, train
+from generate.trainer import TrainConfig
+from tests.conftest import TINY_ABC
+
+SMALL = {"embed_dim": 16, "hidden_size": 48, "num_layers": 2, "dropout": 0.1}
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.abc"
+    tunes = []
+    for i in range(12):  # twelve tunes of the same two shapes: learnable in seconds
+        body = TINY_ABC.split("\n\n")[i % 2].split("\n", 1)[1]
+        tunes.append(f"X:{i + 1}\n{body}")
+    path.write_text("\n\n".join(tunes) + "\n")
+    return path
+
+
+def config(**kw) -> TrainConfig:
+    base = {"batch_size": 4, "seq_len": 32, "learning_rate": 1e-2, "eval_every": 10, "log_every": 5}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_the_model_learns_a_tiny_corpus(tmp_path: Path, tiny_corpus: Path) -> None:
+    trainer, reason = train(
+        tmp_path / "run",
+        [str(tiny_corpus)],
+        SMALL,
+        config(max_steps=250, eval_every=50),
+        val_fraction=0.2,
+    )
+    assert reason == "budget" and trainer.state.step == 250
+    first, last = trainer.state.train_curve[0][1], trainer.state.train_curve[-1][1]
+    assert first > 3.0  # starts near log2(vocabulary)
+    assert last < 1.0, trainer.state.train_curve  # and learns the tunes
+    assert trainer.state.best_val_bpc < 1.5
+    assert (tmp_path / "run" / "loss.png").read_bytes().startswith(b"\x89PNG")
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best.kind == "abc" and best.info["best_val_bpc"] == trainer.state.best_val_bpc
+
+
+def test_resume_continues_exactly(tmp_path: Path, tiny_corpus: Path) -> None:
+    straight, _ = train(
+        tmp_path / "a", [str(tiny_corpus)], SMALL, config(max_steps=30), val_fraction=0.2
+    )
+    train(tmp_path / "b", [str(tiny_corpus)], SMALL, config(max_steps=13), val_fraction=0.2)
+    resumed, _ = train(tmp_path / "b", [str(tiny_corpus)], SMALL, config(max_steps=30), resume=True)
+    assert resumed.state.step == 30
+    a, b = (
+        load_checkpoint(tmp_path / "a" / "latest.pt"),
+        load_checkpoint(tmp_path / "b" / "latest.pt"),
+    )
+    for name, tensor in a.model_state.items():
+        assert torch.equal(tensor, b.model_state[name]), name
+    opt_a, opt_b = a.trainer_state["optimizer"]["state"], b.trainer_state["optimizer"]["state"]
+    assert opt_a.keys() == opt_b.keys()
+    for k in opt_a:
+        assert torch.equal(opt_a[k]["exp_avg_sq"], opt_b[k]["exp_avg_sq"])
+    # The loss curve goes on from where it stopped, point for point.
+    assert resumed.state.train_curve == straight.state.train_curve
+    assert [s for s, _ in resumed.state.val_curve] == [10, 13, 20, 30]
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, tiny_corpus: Path) -> None:
+    train(tmp_path / "r", [str(tiny_corpus)], SMALL, config(max_steps=2), val_fraction=0.2)
+    with pytest.raises(TrainError, match="--resume"):
+        train(tmp_path / "r", [str(tiny_corpus)], SMALL, config(max_steps=4), val_fraction=0.2)
+
+
+def test_resume_with_another_vocabulary_is_refused(tmp_path: Path, tiny_corpus: Path) -> None:
+    train(tmp_path / "r", [str(tiny_corpus)], SMALL, config(max_steps=2), val_fraction=0.2)
+    meta_path = tmp_path / "r" / "data" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["vocab"].append("\u00e9")
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(TrainError, match="another vocabulary"):
+        train(tmp_path / "r", [str(tiny_corpus)], SMALL, config(max_steps=4), resume=True)
+
+
+def test_damaged_checkpoints_give_clear_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(bad)
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a stavegen checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_ctrl_c_saves_and_resume_goes_on(tmp_path: Path, tiny_corpus: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "generate.train",
+        "--corpus",
+        str(tiny_corpus),
+        "-o",
+        str(out),
+        "--embed-dim",
+        "16",
+        "--hidden-size",
+        "32",
+        "--layers",
+        "1",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "16",
+        "--eval-every",
+        "5",
+        "--val-fraction",
+        "0.2",
+        "--threads",
+        "1",
+    ]
+    proc = subprocess.Popen([*args, "--max-steps", "100000"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "latest.pt").exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "resume with" in err
+    step = load_checkpoint(out / "latest.pt").trainer_state["state"]["step"]
+    assert step >= 5
+    done = subprocess.run(
+        [*args, "--resume", "--max-steps", str(step + 7)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(out / "latest.pt").trainer_state["state"]["step"] == step + 7
