@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from generate import WEIGHTS_DIR, atomic
-from generate.corpus import Kind
+from generate.corpus import SEPARATOR, Kind
 from generate.data import Vocab
 from generate.model import CharLSTM, CharLSTMConfig
 
@@ -51,6 +51,11 @@ class Checkpoint:
         model.load_state_dict(self.model_state)
         model.eval()
         return model
+
+    @property
+    def context(self) -> str:
+        """What a piece is generated or scored after: a real piece, then the separator."""
+        return self.info.get("warmup", "") + SEPARATOR
 
     def weights_only(self) -> Checkpoint:
         """The checkpoint without training state, as shipped weights are committed."""

@@ -8,6 +8,7 @@ The last line printed is ``bits_per_char=X`` over all files together.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,11 +21,28 @@ from generate.model import CharLSTM
 from generate.trainer import char_bits
 
 
-def file_bits(model: CharLSTM, vocab: Vocab, text: str) -> tuple[np.ndarray, int]:
-    """Bits of each character of ``text``, and how many characters were unknown."""
-    tokens = vocab.encode(SEPARATOR + text)
-    unknown = int((tokens[len(SEPARATOR) :] == 0).sum())
-    return char_bits(model, tokens)[len(SEPARATOR) - 1 :], unknown
+def abc2midi_accepts(abc_file: Path, out_dir: Path, abc2midi: str = "abc2midi") -> tuple[bool, str]:
+    """Does abc2midi accept the tune?  It must exit 0, report no error and write a MIDI file.
+
+    Returns the verdict and what abc2midi printed.  ``FileNotFoundError`` when it is not
+    installed (Debian package ``abcmidi``).
+    """
+    mid = out_dir / (abc_file.stem + ".mid")
+    proc = subprocess.run(
+        [abc2midi, str(abc_file), "-o", str(mid)], capture_output=True, text=True, timeout=60
+    )
+    output = proc.stdout + proc.stderr
+    ok = proc.returncode == 0 and "Error" not in output and mid.exists() and mid.stat().st_size > 0
+    return ok, output
+
+
+def file_bits(
+    model: CharLSTM, vocab: Vocab, text: str, context: str = SEPARATOR
+) -> tuple[np.ndarray, int]:
+    """Bits of each character of ``text`` read after ``context``, and how many were unknown."""
+    tokens = vocab.encode(context + text)
+    unknown = int((tokens[len(context) :] == 0).sum())
+    return char_bits(model, tokens)[len(context) - 1 :], unknown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if not text:
             print(f"{f}: empty, skipped", file=sys.stderr)
             continue
-        bits, unknown = file_bits(model, ckpt.vocab, text)
+        bits, unknown = file_bits(model, ckpt.vocab, text, ckpt.context)
         total_bits += float(bits.sum(dtype=np.float64))
         total_chars += len(bits)
         note = f" ({unknown} characters outside the vocabulary)" if unknown else ""

@@ -70,18 +70,29 @@ def draw(
     top_k: int | None = None,
     prime: str | None = None,
     seed: int | None = None,
+    context: str = SEPARATOR,
 ) -> list[str]:
-    """``num`` samples, each the primer plus what follows it up to a tune boundary."""
+    """``num`` samples, each the primer plus what follows it up to a tune boundary.
+
+    ``context`` is run through the network first and is not part of the samples: the
+    checkpoint's ``context`` (a real piece and a blank line) puts the network in the state a
+    piece starts from in training.
+    """
     prime = DEFAULT_PRIMERS[kind] if prime is None else prime
-    context = SEPARATOR + prime  # the state a piece starts from in training, then the primer
-    ids = torch.from_numpy(vocab.encode_strict(context, "the primer")).repeat(num, 1)  # (B, T)
+    prime_ids = torch.from_numpy(vocab.encode_strict(prime, "the primer"))
+    context_ids = torch.from_numpy(vocab.encode(context))
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    stop = BoundaryStop(vocab, boundaries(kind), num)
-    stop.seed(ids[:, len(SEPARATOR) :] if prime else ids[:, :0])
     model.eval()
+    # The context runs once, then its state is copied to every sample.
+    _, _, state = model(context_ids[None, :-1])
+    state = (state[0].repeat(1, num, 1), state[1].repeat(1, num, 1))  # (L, B, H)
+    ids = torch.cat([context_ids[-1:], prime_ids]).repeat(num, 1)  # (B, 1 + len(prime))
+    stop = BoundaryStop(vocab, boundaries(kind), num)
+    stop.seed(ids[:, 1:])
     new = model.generate(
         ids,
         length,
+        state=state,
         temperature=temperature,
         top_k=top_k,
         banned=torch.tensor([0]),  # the unknown symbol
@@ -181,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             args.top_k,
             prime,
             args.seed,
+            ckpt.context,
         )
         seconds = time.perf_counter() - start
     except (CheckpointError, VocabularyError) as err:

@@ -46,6 +46,13 @@ class RunPaths:
         return self.out / "loss.png"
 
 
+def warmup_text(pieces: list[str], limit: int = 1500) -> str:
+    """A real piece (its end), run before sampling so that a sample starts from the state a
+    piece starts from in training, not from a zero state training hardly ever sees."""
+    piece = min(pieces, key=lambda p: abs(len(p) - 600))  # a typical, not a freak, piece
+    return piece[-limit:]
+
+
 class TrainError(RuntimeError):
     """A training run that cannot start: existing run, mismatched resume."""
 
@@ -121,6 +128,8 @@ def train(
                 "val_bpc": val_bpc,
                 "best_val_bpc": trainer.state.best_val_bpc,
                 "train_seconds": trainer.state.seconds,
+                "batches_per_epoch": len(batches),
+                "warmup": warmup_text(prepared.val),
                 "train_config": asdict(trainer.config),
             },
         )

@@ -54,6 +54,7 @@ class TrainConfig:
     eval_every: int = 200  # steps between validations (and checkpoints)
     log_every: int = 20  # steps between points of the training-loss curve
     seed: int = 0
+    progress: bool = True  # show a progress bar
 
 
 @dataclass
@@ -184,7 +185,14 @@ class Trainer:
         deadline = None if cfg.minutes is None else time.monotonic() + 60 * cfg.minutes
         chars_per_step = cfg.batch_size * cfg.seq_len
         self.model.train()
-        bar = tqdm(total=budget, initial=st.step, unit="step", dynamic_ncols=True, mininterval=1)
+        bar = tqdm(
+            total=budget,
+            initial=st.step,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=1,
+            disable=not cfg.progress,
+        )
         reason = "budget"
         last_val_step = st.step
         try:

@@ -60,14 +60,3 @@ def open_in_musescore(mscore: str, musicxml: Path, out_dir: Path) -> Path:
     assert pdf.exists() and pdf.stat().st_size > 1000, proc.stderr
     assert pdf.read_bytes().startswith(b"%PDF")
     return pdf
-
-
-def abc2midi_accepts(abc2midi: str, abc_file: Path, out_dir: Path) -> tuple[bool, str]:
-    """abc2midi accepts a tune when it exits 0, reports no error and writes a MIDI file."""
-    mid = out_dir / (abc_file.stem + ".mid")
-    proc = subprocess.run(
-        [abc2midi, str(abc_file), "-o", str(mid)], capture_output=True, text=True, timeout=60
-    )
-    output = proc.stdout + proc.stderr
-    ok = proc.returncode == 0 and "Error" not in output and mid.exists() and mid.stat().st_size > 0
-    return ok, output

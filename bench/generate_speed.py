@@ -1,0 +1,121 @@
+"""Speed of the char-LSTM: training against a plain PyTorch loop, and parallel sampling.
+
+    python bench/generate_speed.py [--steps 40] [--rounds 3]
+
+Training: our ``Trainer`` (stateful TBPTT batches, clipping, curve bookkeeping) against a
+plain loop written here with the same nn.Embedding/nn.LSTM/nn.Linear sizes, batch and data,
+alternated ``--rounds`` times in one run; the median of each is compared.
+Sampling: ``CharLSTM.generate`` with 1 and with 64 samples in parallel.
+Targets (issue 2): training ratio >= 1.0; >= 5,000 sampled chars/s with 64 samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from generate.corpus import load_music21_abc
+from generate.data import TBPTTBatches, Vocab
+from generate.model import CharLSTM, CharLSTMConfig
+from generate.trainer import TrainConfig, Trainer
+
+
+class PlainLSTM(nn.Module):
+    """The reference network written out plainly, with no stavegen code."""
+
+    def __init__(self, vocab: int, embed: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, layers, dropout=dropout, batch_first=True)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state):
+        out, state = self.lstm(self.embed(x), state)
+        return self.head(self.drop(out)), state
+
+
+def plain_loop(
+    batches: list[tuple[torch.Tensor, torch.Tensor]], cfg: CharLSTMConfig, lr: float, clip: float
+) -> float:
+    model = PlainLSTM(cfg.vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    state = None
+    chars = 0
+    start = time.perf_counter()
+    for x, y in batches:
+        if state is not None:
+            state = tuple(s.detach() for s in state)
+        logits, state = model(x, state)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        chars += x.numel()
+    return chars / (time.perf_counter() - start)
+
+
+def ours(pieces: list[str], vocab: Vocab, cfg: CharLSTMConfig, tcfg: TrainConfig) -> float:
+    model = CharLSTM(cfg)
+    batches = TBPTTBatches(pieces, vocab, tcfg.batch_size, tcfg.seq_len, tcfg.seed)
+    trainer = Trainer(model, batches, vocab.encode("X:1\nK:G\nGAB|\n"), tcfg)
+    start = time.perf_counter()
+    trainer.run()
+    return trainer.state.step * tcfg.batch_size * tcfg.seq_len / (time.perf_counter() - start)
+
+
+def sampling(cfg: CharLSTMConfig, num: int, length: int) -> float:
+    model = CharLSTM(cfg).eval()
+    idx = torch.zeros((num, 4), dtype=torch.long)
+    model.generate(idx, 20)  # warm up
+    start = time.perf_counter()
+    out = model.generate(idx, length, temperature=0.8, banned=torch.tensor([0]))
+    return out.numel() / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--steps", type=int, default=40, help="training steps per measurement")
+    p.add_argument("--rounds", type=int, default=3, help="alternating measurements of each")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
+    p.add_argument("--sample-length", type=int, default=400)
+    args = p.parse_args()
+
+    torch.manual_seed(0)
+    tunes = [t.text for t in load_music21_abc()[:3000]]
+    vocab = Vocab.build("\n\n".join(tunes) + "\n\n")
+    cfg = CharLSTMConfig(vocab_size=len(vocab))
+    tcfg = TrainConfig(
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        max_steps=args.steps,
+        eval_every=10**9,
+        progress=False,
+    )
+    data = TBPTTBatches(tunes, vocab, tcfg.batch_size, tcfg.seq_len, tcfg.seed)
+    plain_batches = [(x.clone(), y.clone()) for x, y in list(data.epoch(0))[: args.steps]]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"model embed {cfg.embed_dim}, {cfg.num_layers}x{cfg.hidden_size} LSTM, "
+        f"vocab {len(vocab)}; batch {tcfg.batch_size} x {tcfg.seq_len}, {args.steps} steps"
+    )
+    ours_cps, plain_cps = [], []
+    for r in range(args.rounds):
+        ours_cps.append(ours(tunes, vocab, cfg, tcfg))
+        plain_cps.append(plain_loop(plain_batches, cfg, tcfg.learning_rate, tcfg.grad_clip))
+        print(f"round {r + 1}: stavegen {ours_cps[-1]:,.0f} chars/s, plain {plain_cps[-1]:,.0f}")
+    o, b = statistics.median(ours_cps), statistics.median(plain_cps)
+    print(f"train_chars_per_s stavegen={o:,.0f} plain={b:,.0f} ratio={o / b:.3f}")
+    for num in (1, 64):
+        rates = [sampling(cfg, num, args.sample_length) for _ in range(args.rounds)]
+        print(f"sample_chars_per_s parallel={num} {statistics.median(rates):,.0f}")
+
+
+if __name__ == "__main__":
+    main()

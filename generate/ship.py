@@ -1,0 +1,55 @@
+"""``python -m generate.ship RUN/best.pt generate/weights/NAME.pt``: weights to commit.
+
+Drops the training state (optimizer, hidden state, RNG), which triples a checkpoint's size
+and is of no use to sampling, and keeps the figures (validation bits per character, step,
+training time) in the checkpoint's info.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from generate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from generate.data import load_prepared
+from generate.train import warmup_text
+
+
+def ship(src: Path, dst: Path) -> dict[str, Any]:
+    ckpt = load_checkpoint(src)
+    slim = ckpt.weights_only()
+    if ckpt.trainer_state is not None:
+        state = ckpt.trainer_state["state"]
+        slim.info = {
+            **ckpt.info,
+            "epochs": state["epoch"] + state["batch"] / ckpt.info.get("batches_per_epoch", 1e9),
+            "val_curve": state["val_curve"],
+        }
+    if "warmup" not in slim.info:  # checkpoints from before warm-up text was recorded
+        slim.info["warmup"] = warmup_text(load_prepared(src.parent / "data").val)
+    save_checkpoint(dst, slim)
+    return slim.info
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m generate.ship", description=__doc__)
+    p.add_argument("src", type=Path, help="a training checkpoint (best.pt)")
+    p.add_argument("dst", type=Path, help="where to write the weights")
+    args = p.parse_args(argv)
+    try:
+        info = ship(args.src, args.dst)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    size = args.dst.stat().st_size / 1e6
+    print(
+        f"{args.dst}: {size:.1f} MB; step {info.get('step')}, "
+        f"val_bpc {info.get('val_bpc'):.4f}, trained {info.get('train_seconds', 0) / 60:.0f} min"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
