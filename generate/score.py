@@ -247,11 +247,12 @@ def _durations(d: duration.Duration) -> list[Duration]:
 
 
 def stream_to_staves(
-    s: stream.Stream, bars_per_line: int = DEFAULT_BARS_PER_LINE
+    s: stream.Stream, bars_per_line: int = DEFAULT_BARS_PER_LINE, follow_breaks: bool = True
 ) -> list[list[Token]]:
     """A monophonic stream (the first part of a score) as stave lines.
 
-    Lines follow the stream's system breaks where it has them, else ``bars_per_line`` bars.
+    Lines follow the stream's system breaks where it has them (unless ``follow_breaks`` is
+    False), else ``bars_per_line`` bars.
     Each line starts with ``clef:`` and ``key:``; ``time:`` is written where one is printed.
     Chords give their top note; grace notes and chord symbols are left out.
     """
@@ -260,20 +261,28 @@ def stream_to_staves(
     if not measures:
         part = part.makeMeasures()
         measures = list(part.getElementsByClass(stream.Measure))
-    has_breaks = any(sl.isNew for m in measures for sl in m.getElementsByClass(layout.SystemLayout))
+    has_breaks = follow_breaks and any(
+        sl.isNew for m in measures for sl in m.getElementsByClass(layout.SystemLayout)
+    )
     lines: list[list[Token]] = []
     current: list[Token] = []
     clef_now, key_now = "G2", 0
     bars_in_line = 0
     for m in measures:
-        elements = sorted(m.flatten().elements, key=lambda e: (e.offset, e.priority))
+        # Offsets are taken from the flat stream itself: an element's ``.offset`` follows its
+        # active site, which other code (``Stream.measures``, another flatten) can move.
+        flat = m.flatten()
+        placed = [(float(flat.elementOffset(e)), e) for e in flat]
+        placed.sort(key=lambda pe: (pe[0], pe[1].priority, pe[1].classSortOrder))
+        elements = [e for _, e in placed]
+        at_start = {id(e) for off, e in placed if off == 0}
         # Clef and key changes at the very start of a bar go in the line header when the bar
         # starts a line, else they are written before the bar's first note.
         clef_before, key_before = clef_now, key_now
         for el in elements:
-            if el.offset == 0 and isinstance(el, clef.Clef):
+            if id(el) in at_start and isinstance(el, clef.Clef):
                 clef_now = clef_name(el)
-            elif el.offset == 0 and isinstance(el, key.KeySignature):
+            elif id(el) in at_start and isinstance(el, key.KeySignature):
                 key_now = int(el.sharps)
         new_line = (
             not current
@@ -294,11 +303,11 @@ def stream_to_staves(
         wrote_note = False
         for el in elements:
             if isinstance(el, clef.Clef):
-                if el.offset != 0:
+                if id(el) not in at_start:
                     clef_now = clef_name(el)
                     current.append(Clef(clef_now))
             elif isinstance(el, key.KeySignature):
-                if el.offset != 0:
+                if id(el) not in at_start:
                     key_now = int(el.sharps)
                     current.append(Key(key_now))
                     bar_acc.clear()

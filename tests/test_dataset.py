@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import verovio
+from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+from generate.stavetext import Note, Rest, parse_line
+from omr import dataset, synth
+from omr.engrave import EngravingSettings, _geometry, engrave
+from omr.fragments import choose_pieces, piece_fragments
+from omr.mei import staves_to_mei
+
+GLYPH_FOR_BASE = {1: "E0A2", 2: "E0A3"}  # SMuFL whole and half noteheads; shorter: E0A4
+
+
+def drawn_steps(svg: str) -> list[int]:
+    lines, heads, _ = _geometry(svg)
+    ys = sorted({round(y, 1) for _, _, y in lines})
+    assert len(ys) == 5
+    half = (ys[-1] - ys[0]) / 8
+    return [2 + round((ys[-1] - y) / half) for _, y, _ in heads]
+
+
+def test_clean_truth_matches_the_source_as_verovio_engraves_it() -> None:
+    """The truth of clean staves, checked against where Verovio draws each notehead of the
+    source measures (music21 -> MusicXML -> Verovio): no stavegen code draws these."""
+    tk = verovio.toolkit()
+    verovio.enableLog(verovio.LOG_OFF)
+    tk.setOptions(
+        {
+            "breaks": "none",
+            "adjustPageHeight": True,
+            "adjustPageWidth": True,
+            "header": "none",
+            "footer": "none",
+        }
+    )
+    checked, wrong = 0, []
+    for ref in choose_pieces(100, seed=11):
+        for frag in piece_fragments(ref, 3, seed=0, keep_source=True):
+            assert frag.source is not None
+            notes = list(frag.source.recurse().notes)
+            # Grace notes are not written, and a breve is written as two whole notes.
+            if any(n.duration.isGrace or n.quarterLength >= 8 for n in notes):
+                continue
+            tk.loadData(GeneralObjectExporter(frag.source).parse().decode())
+            truth = [t.step for t in frag.tokens if isinstance(t, Note)]
+            if drawn_steps(tk.renderToSVG(1)) != truth:
+                wrong.append(frag.piece)
+            checked += 1
+    assert checked >= 250
+    assert not wrong, f"{len(wrong)} of {checked} fragments disagree: {wrong[:5]}"
+
+
+def check_engraving(tokens, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    deco = dataset.decorations(rng, 1.0)
+    e = engrave(staves_to_mei(tokens, rng, deco), EngravingSettings.sample(rng))
+    notes = [t for t in tokens if isinstance(t, Note)]
+    assert e.notehead_steps() == [n.step for n in notes]
+    assert [g for _, _, g in e.noteheads] == [
+        GLYPH_FOR_BASE.get(n.duration.base if n.duration else 4, "E0A4") for n in notes
+    ]
+    assert e.rests == sum(isinstance(t, Rest) for t in tokens)
+
+
+def test_synthesized_engravings_show_their_truth() -> None:
+    for i in range(150):
+        tokens, _ = synth.random_stave(np.random.default_rng([5, i]))
+        check_engraving(tokens, i)
+
+
+def test_synthesized_content_covers_the_range() -> None:
+    steps, bases, accs, clefs = Counter(), Counter(), Counter(), Counter()
+    for i in range(400):
+        tokens, _ = synth.random_stave(np.random.default_rng([6, i]))
+        for t in tokens:
+            if isinstance(t, Note):
+                steps[t.step] += 1
+                bases[(t.duration.base, t.duration.dots)] += 1
+                accs[t.accidental] += 1
+        clefs[tokens[0].name] += 1
+    assert min(steps) <= -5 and max(steps) >= 17  # ledger lines far below and above
+    assert {1, 2, 4, 8, 16, 32, 64} <= {b for b, _ in bases} and any(d == 2 for _, d in bases)
+    assert {None, -2, -1, 0, 1, 2} <= set(accs)
+    assert set(clefs) == {"G2", "F4", "C3", "C4"}
+
+
+def test_mei_writes_mid_line_changes_and_open_endings() -> None:
+    check_engraving(
+        parse_line("clef:G2 key:2 time:6/8 1:8 2:8 3:8 r:4. | clef:F4 key:-3 5:2. | 7:4"), 1
+    )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "build"
+    dataset.build(out, {"clean": 6, "synthesized": 8, "real-world": 6}, seed=3, jobs=2, sheet=True)
+    return out
+
+
+def test_build_writes_three_splits_with_one_line_truths(built: Path) -> None:
+    for split, n in (("clean", 6), ("synthesized", 8), ("real-world", 6)):
+        pngs = sorted((built / split).glob("*.png"))
+        assert [p.name for p in pngs] == [f"{i:05d}.png" for i in range(n)]
+        for png in pngs:
+            text = png.with_suffix(".txt").read_text(encoding="utf-8")
+            assert text.endswith("\n") and text.count("\n") == 1
+            assert parse_line(text.rstrip("\n"))
+            assert png.read_bytes().startswith(b"\x89PNG")
+    rows = list(csv.DictReader((built / "manifest.csv").open()))
+    assert [r["split"] for r in rows] == ["clean"] * 6 + ["synthesized"] * 8 + ["real-world"] * 6
+    pieces = (built / "pieces.txt").read_text().split()
+    assert {r["source"] for r in rows if r["split"] == "clean"} <= set(pieces)
+    assert all("engraving" in r["settings"] for r in rows)
+    assert all("degradation" in r["settings"] for r in rows if r["split"] == "real-world")
+
+
+def test_ground_truth_pdf_reads_back_line_for_line(built: Path) -> None:
+    rows = list(csv.DictReader((built / "manifest.csv").open()))
+    truths = [(built / r["file"]).with_suffix(".txt").read_text().rstrip("\n") for r in rows]
+    assert dataset.read_ground_truth_pdf(built / "ground-truth.pdf") == truths
+
+
+def test_same_seed_same_bytes_whatever_the_jobs(built: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    dataset.build(again, {"clean": 6, "synthesized": 8, "real-world": 6}, seed=3, jobs=1)
+    for f in sorted(built.glob("*/*.*")):
+        if f.suffix in (".png", ".txt"):
+            assert (again / f.relative_to(built)).read_bytes() == f.read_bytes(), f
+    assert (again / "manifest.csv").read_bytes() == (built / "manifest.csv").read_bytes()
+    other = tmp_path / "other"
+    dataset.build(other, {"clean": 0, "synthesized": 2, "real-world": 0}, seed=4, jobs=1)
+    assert (other / "synthesized/00000.txt").read_bytes() != (
+        built / "synthesized/00000.txt"
+    ).read_bytes()
+
+
+def test_contact_sheet_is_written(built: Path) -> None:
+    import cv2
+
+    sheet = cv2.imread(str(built / "contact-sheet.png"))
+    assert sheet is not None and sheet.shape[1] == 1100 and sheet.shape[0] > 600
