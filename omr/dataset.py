@@ -83,9 +83,10 @@ def decorations(rng: np.random.Generator, beat: float) -> Decorations:
 
 
 def _engrave(
-    tokens: Sequence[Token], beat: float, rng: np.random.Generator
+    tokens: Sequence[Token], beat: float, rng: np.random.Generator, tight: bool = False
 ) -> tuple[Engraving, dict[str, object]]:
-    settings = EngravingSettings.sample(rng)
+    """Engrave with random settings; ``tight`` crops close to the staff, as photos are."""
+    settings = EngravingSettings.sample(rng, margins=(1.0, 2.5) if tight else (1.5, 3.5))
     deco = decorations(rng, beat)
     engraving = engrave(staves_to_mei(tokens, rng, deco), settings)
     return engraving, {"engraving": settings.as_dict(), "decorations": deco.__dict__}
@@ -94,7 +95,7 @@ def _engrave(
 def render(job: Job) -> Rendered:
     """One stave: engrave (and for real-world, degrade) it; PNG bytes and its truth."""
     rng = _rng(job.seed, job.split, job.index)
-    engraving, settings = _engrave(job.tokens, job.beat, rng)
+    engraving, settings = _engrave(job.tokens, job.beat, rng, tight=job.split == "real-world")
     image = engraving.image
     if job.split == "real-world":
         # Neighbouring staves and the page's other side come from random staves of their own.

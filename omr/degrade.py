@@ -41,26 +41,28 @@ class DegradeParams:
 
     @classmethod
     def sample(cls, rng: np.random.Generator) -> DegradeParams:
-        warm = rng.uniform(0, 18)
-        base = rng.uniform(165, 245)
+        # Ranges tuned so that bench/realism.py's statistics (paper and ink brightness,
+        # contrast, warmth, sharpness, noise) match the CPMS photos' medians and spread.
+        warm = rng.uniform(4, 14)
+        base = rng.uniform(190, 245)
         return cls(
-            neighbour_top=float(rng.uniform(0.05, 0.35)) if rng.random() < 0.7 else 0.0,
-            neighbour_bottom=float(rng.uniform(0.05, 0.35)) if rng.random() < 0.7 else 0.0,
-            bleed=float(rng.uniform(0.04, 0.14)) if rng.random() < 0.3 else 0.0,
+            neighbour_top=float(rng.uniform(0.03, 0.25)) if rng.random() < 0.7 else 0.0,
+            neighbour_bottom=float(rng.uniform(0.03, 0.25)) if rng.random() < 0.7 else 0.0,
+            bleed=float(rng.uniform(0.04, 0.12)) if rng.random() < 0.3 else 0.0,
             perspective=float(rng.uniform(0, 0.04)),
-            rotation=float(rng.normal(0, 1.0)),
+            rotation=float(rng.normal(0, 0.8)),
             curl=float(rng.uniform(-0.12, 0.12)) if rng.random() < 0.5 else 0.0,
-            wave=float(rng.uniform(0, 0.03)) if rng.random() < 0.3 else 0.0,
+            wave=float(rng.uniform(0, 0.025)) if rng.random() < 0.3 else 0.0,
             paper=(int(base - warm), int(base - warm / 3), int(min(255, base + warm / 4))),
-            texture=float(rng.uniform(0.0, 0.08)),
-            ink=int(rng.uniform(10, 80)),
-            light=float(rng.uniform(0.0, 0.45)),
-            shadow=float(rng.uniform(0.2, 0.55)) if rng.random() < 0.3 else 0.0,
-            blur=float(rng.uniform(0.0, 1.3)),
-            defocus=int(rng.integers(1, 4)) if rng.random() < 0.2 else 0,
-            noise=float(rng.uniform(0.5, 7.0)),
-            scale=float(rng.uniform(0.7, 1.3)),
-            jpeg=int(rng.integers(35, 96)),
+            texture=float(rng.uniform(0.0, 0.06)),
+            ink=int(rng.uniform(10, 60)),
+            light=float(rng.uniform(0.0, 0.3)),
+            shadow=float(rng.uniform(0.15, 0.45)) if rng.random() < 0.25 else 0.0,
+            blur=float(rng.uniform(0.0, 0.6)),
+            defocus=int(rng.integers(1, 3)) if rng.random() < 0.1 else 0,
+            noise=float(rng.uniform(3.0, 11.0)),
+            scale=float(rng.uniform(0.75, 1.25)),
+            jpeg=int(rng.integers(50, 96)),
         )
 
 

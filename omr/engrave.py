@@ -43,7 +43,10 @@ class EngravingSettings:
 
     @classmethod
     def sample(
-        cls, rng: np.random.Generator, staff_space: tuple[float, float] = (12, 24)
+        cls,
+        rng: np.random.Generator,
+        staff_space: tuple[float, float] = (12, 24),
+        margins: tuple[float, float] = (1.5, 3.5),
     ) -> EngravingSettings:
         return cls(
             font=str(rng.choice(FONTS)),
@@ -54,8 +57,8 @@ class EngravingSettings:
             stem_width=round(float(rng.uniform(0.12, 0.35)), 3),
             bar_line_width=round(float(rng.uniform(0.2, 0.6)), 3),
             ledger_line_thickness=round(float(rng.uniform(0.15, 0.4)), 3),
-            margin_above=round(float(rng.uniform(1.5, 3.5)), 2),
-            margin_below=round(float(rng.uniform(1.5, 3.5)), 2),
+            margin_above=round(float(rng.uniform(*margins)), 2),
+            margin_below=round(float(rng.uniform(*margins)), 2),
             margin_side=round(float(rng.uniform(0.3, 2.0)), 2),
         )
 

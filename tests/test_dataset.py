@@ -146,3 +146,16 @@ def test_contact_sheet_is_written(built: Path) -> None:
 
     sheet = cv2.imread(str(built / "contact-sheet.png"))
     assert sheet is not None and sheet.shape[1] == 1100 and sheet.shape[0] > 600
+
+
+def test_committed_sample_is_a_consistent_build() -> None:
+    sample = Path(__file__).resolve().parents[1] / "datasets" / "sample"
+    rows = list(csv.DictReader((sample / "manifest.csv").open()))
+    assert Counter(r["split"] for r in rows) == {"clean": 6, "synthesized": 6, "real-world": 6}
+    truths = []
+    for r in rows:
+        png = sample / r["file"]
+        assert png.read_bytes().startswith(b"\x89PNG")
+        truths.append(png.with_suffix(".txt").read_text(encoding="utf-8").rstrip("\n"))
+        assert parse_line(truths[-1])
+    assert dataset.read_ground_truth_pdf(sample / "ground-truth.pdf") == truths
