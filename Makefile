@@ -26,7 +26,9 @@ demo: $(STAMP)
 	$(BIN)/python -m generate.sample --kind stave -o $(OUT)/stave --num 4 --seed 1
 	@echo "== bits per character of the samples under the shipped model"
 	$(BIN)/python -m generate.evaluate $(OUT)/abc/*.abc
-	@echo "demo output in $(OUT)/"
+	@echo "== build a few stave images of each split with their truth, and a contact sheet"
+	$(BIN)/python -m omr.dataset build $(OUT)/staves --clean 3 --synth 3 --real 3 --contact-sheet
+	@echo "demo output in $(OUT)/ (samples: abc/, stave/; training run: run/; staves: staves/)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

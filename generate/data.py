@@ -73,12 +73,21 @@ class Prepared:
 
 
 def prepare(
-    train: Sequence[Piece], val: Sequence[Piece], kind: Kind, out_dir: Path, source: str
+    train: Sequence[Piece],
+    val: Sequence[Piece],
+    kind: Kind,
+    out_dir: Path,
+    source: str,
+    vocab: Vocab | None = None,
 ) -> Prepared:
-    """Write ``train.txt``, ``val.txt`` (pieces joined by blank lines) and ``meta.json``."""
+    """Write ``train.txt``, ``val.txt`` (pieces joined by blank lines) and ``meta.json``.
+
+    The vocabulary is built from the training text unless one is given (fine-tuning keeps
+    the model's: characters outside it are read as the unknown symbol).
+    """
     train_text = SEPARATOR.join(p.text for p in train)
     val_text = SEPARATOR.join(p.text for p in val)
-    vocab = Vocab.build(train_text + SEPARATOR)
+    vocab = vocab or Vocab.build(train_text + SEPARATOR)
     atomic.write_text(out_dir / "train.txt", train_text)
     atomic.write_text(out_dir / "val.txt", val_text)
     meta = {

@@ -21,8 +21,12 @@ def prepare_corpus(
     val_fraction: float = 0.05,
     seed: int = 0,
     max_pieces: int | None = None,
+    vocab: data.Vocab | None = None,
 ) -> data.Prepared:
-    """Load the corpus, split it by whole pieces, write the prepared files into ``out``."""
+    """Load the corpus, split it by whole pieces, write the prepared files into ``out``.
+
+    ``vocab``: keep this vocabulary (fine-tuning) instead of building one from the text.
+    """
     pieces, found_kind = corpus.load(spec, kind, max_pieces, seed)
     if max_pieces is not None and len(pieces) > max_pieces:
         pieces = random.Random(seed).sample(pieces, max_pieces)
@@ -32,7 +36,12 @@ def prepare_corpus(
         f"{len(train)} train / {len(val)} validation -> {out}",
         file=sys.stderr,
     )
-    return data.prepare(train, val, found_kind, out, " ".join(spec))
+    prepared = data.prepare(train, val, found_kind, out, " ".join(spec), vocab)
+    if vocab is not None:
+        unknown = sum(1 for p in train for c in p.text if c not in prepared.vocab.index)
+        if unknown:
+            print(f"{unknown} training characters are outside the vocabulary", file=sys.stderr)
+    return prepared
 
 
 def add_corpus_arguments(p: argparse.ArgumentParser) -> None:

@@ -67,14 +67,18 @@ def train(
     val_fraction: float = 0.05,
     max_pieces: int | None = None,
     data_dir: Path | None = None,
+    init_from: Path | None = None,
 ) -> tuple[Trainer, str]:
     """Run (or resume) training in ``out``; returns the trainer and why it stopped.
 
     The corpus is prepared into ``out/data`` (or copied there from ``data_dir``, prepared
     earlier by ``generate.prepare``), so a run folder holds all it needs to resume.
+    ``init_from`` starts a new run from a checkpoint's network and vocabulary (fine-tuning);
+    its sizes replace ``model_config``.
     """
     paths = RunPaths(out)
     saved: Checkpoint | None = None
+    start_weights: Checkpoint | None = None
     if resume:
         if not paths.latest.exists():
             raise TrainError(f"{paths.latest}: nothing to resume")
@@ -90,19 +94,38 @@ def train(
     else:
         if paths.latest.exists():
             raise TrainError(f"{out} already holds a run: pass --resume, or choose another -o")
+        if init_from is not None:
+            start_weights = load_checkpoint(init_from)
+            if start_weights.model_type != "char-lstm":
+                raise TrainError(f"{init_from} is not a char-LSTM checkpoint")
         if data_dir is not None:
             paths.data.mkdir(parents=True, exist_ok=True)
             for name in ("train.txt", "val.txt", "meta.json"):
                 shutil.copyfile(data_dir / name, paths.data / name)
             prepared = data.load_prepared(paths.data)
         else:
-            prepared = prepare_corpus(spec, paths.data, kind, val_fraction, config.seed, max_pieces)
-        net_config = CharLSTMConfig(vocab_size=len(prepared.vocab), **model_config)  # type: ignore[arg-type]
+            prepared = prepare_corpus(
+                spec,
+                paths.data,
+                kind,
+                val_fraction,
+                config.seed,
+                max_pieces,
+                start_weights.vocab if start_weights else None,
+            )
+        if start_weights is not None:
+            if prepared.vocab != start_weights.vocab:
+                raise TrainError(
+                    f"{data_dir} was prepared with another vocabulary than {init_from}"
+                )
+            net_config = start_weights.config
+        else:
+            net_config = CharLSTMConfig(vocab_size=len(prepared.vocab), **model_config)  # type: ignore[arg-type]
 
     torch.manual_seed(config.seed)
     model = CharLSTM(net_config)
-    if saved is not None:
-        model.load_state_dict(saved.model_state)
+    if saved is not None or start_weights is not None:
+        model.load_state_dict((saved or start_weights).model_state)  # type: ignore[union-attr]
     batches = data.TBPTTBatches(
         prepared.train, prepared.vocab, config.batch_size, config.seq_len, config.seed
     )
@@ -186,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run folder for data, checkpoints and plots (default: %(default)s)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from this checkpoint's network and vocabulary (fine-tuning)",
+    )
     p.add_argument("--embed-dim", type=int, default=net.embed_dim, help="embedding size")
     p.add_argument("--hidden-size", type=int, default=net.hidden_size, help="LSTM units per layer")
     p.add_argument("--layers", type=int, default=net.num_layers, help="LSTM layers")
@@ -244,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             args.val_fraction,
             args.max_pieces,
             args.data,
+            args.init_from,
         )
     except (TrainError, corpus.CorpusError, data.VocabularyError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -45,6 +45,7 @@ class Fragment:
     source: stream.Stream | None = None  # the music21 measures it came from (keep_source)
 
 
+@functools.cache
 def _corpus_root() -> Path:
     return music21_abc_paths()[0].parents[1]
 

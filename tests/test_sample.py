@@ -66,7 +66,7 @@ def test_parallel_argmax_samples_equal_a_single_one(tiny_checkpoint: Path) -> No
     assert many == one * 5
     a = draw(model, ckpt.vocab, ckpt.kind, 4, 300, temperature=1.0, seed=7)
     assert a == draw(model, ckpt.vocab, ckpt.kind, 4, 300, temperature=1.0, seed=7)
-    assert all(s.startswith("X:1\n") and "\n\n" not in s for s in a)
+    assert all(s.startswith("X:") and "\n\n" not in s for s in a)
 
 
 def test_samples_end_at_a_tune_boundary() -> None:

@@ -148,3 +148,23 @@ def test_ctrl_c_saves_and_resume_goes_on(tmp_path: Path, tiny_corpus: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(out / "latest.pt").trainer_state["state"]["step"] == step + 7
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(tmp_path: Path, tiny_corpus: Path) -> None:
+    first, _ = train(
+        tmp_path / "a", [str(tiny_corpus)], SMALL, config(max_steps=120), val_fraction=0.2
+    )
+    tuned, _ = train(
+        tmp_path / "b",
+        [str(tiny_corpus)],
+        {"embed_dim": 999},
+        config(max_steps=5),
+        val_fraction=0.2,
+        init_from=tmp_path / "a" / "latest.pt",
+    )
+    assert tuned.state.step == 5  # a new run: its own step count, data and curve
+    ckpt = load_checkpoint(tmp_path / "b" / "latest.pt")
+    assert ckpt.config.embed_dim == SMALL["embed_dim"]  # the network comes from the checkpoint
+    assert ckpt.vocab == load_checkpoint(tmp_path / "a" / "latest.pt").vocab
+    # It starts where the first run ended, not from scratch.
+    assert tuned.state.train_curve[0][1] < first.state.train_curve[0][1] - 1.0
