@@ -23,10 +23,9 @@ from pathlib import Path
 
 import mido
 
-from generate.checkpoint import default_checkpoint, load_checkpoint
+from generate.checkpoint import default_checkpoint, load_char_lstm
 from generate.corpus import load_music21_abc
 from generate.evaluate import abc2midi_accepts
-from generate.model import CharLSTM
 from generate.sample import draw, write_sample
 
 
@@ -63,9 +62,7 @@ def main() -> None:
     p.add_argument("--quiet", action="store_true", help="do not list each rejection")
     args = p.parse_args()
 
-    ckpt = load_checkpoint(args.checkpoint)
-    model = ckpt.build_model()
-    assert isinstance(model, CharLSTM)
+    model, ckpt = load_char_lstm(args.checkpoint)
     samples = draw(
         model,
         ckpt.vocab,

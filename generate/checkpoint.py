@@ -113,5 +113,14 @@ def load_checkpoint(path: Path) -> Checkpoint:
     )
 
 
+def load_char_lstm(path: Path) -> tuple[CharLSTM, Checkpoint]:
+    """A char-LSTM checkpoint's network (in eval mode) and the checkpoint itself."""
+    ckpt = load_checkpoint(path)
+    model = ckpt.build_model()
+    if not isinstance(model, CharLSTM):
+        raise CheckpointError(f"{path} is a {ckpt.model_type} checkpoint, not a char-LSTM")
+    return model, ckpt
+
+
 def default_checkpoint(kind: Kind = "abc") -> Path:
     return DEFAULT_WEIGHTS[kind]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generate.checkpoint import CheckpointError, default_checkpoint, load_checkpoint
+from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.corpus import KINDS, SEPARATOR, read_text
 from generate.data import Vocab
 from generate.model import CharLSTM
@@ -63,13 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     path = args.checkpoint or default_checkpoint(args.kind)
     try:
-        ckpt = load_checkpoint(path)
+        model, ckpt = load_char_lstm(path)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    model = ckpt.build_model()
-    if not isinstance(model, CharLSTM):
-        print(f"error: {path} is a {ckpt.model_type} checkpoint, not a char-LSTM", file=sys.stderr)
         return 2
     total_bits, total_chars, failed = 0.0, 0, 0
     for f in args.files:

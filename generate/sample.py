@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from generate import atomic, score
-from generate.checkpoint import CheckpointError, default_checkpoint, load_checkpoint
+from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.corpus import KINDS, SEPARATOR, Kind
 from generate.data import Vocab, VocabularyError
 from generate.model import CharLSTM
@@ -179,10 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     path = args.checkpoint or default_checkpoint(args.kind)
     try:
-        ckpt = load_checkpoint(path)
-        model = ckpt.build_model()
-        if not isinstance(model, CharLSTM):
-            raise CheckpointError(f"{path} is a {ckpt.model_type} checkpoint, not a char-LSTM")
+        model, ckpt = load_char_lstm(path)
         prime = None if args.prime is None else args.prime.replace("\\n", "\n")
         start = time.perf_counter()
         texts = draw(

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from generate import score, stavetext
-from generate.checkpoint import default_checkpoint, load_checkpoint
+from generate.checkpoint import default_checkpoint, load_char_lstm
 from generate.evaluate import abc2midi_accepts
-from generate.model import CharLSTM
 from generate.sample import cut_at_boundary, draw, write_sample
 from generate.train import train
 from generate.trainer import TrainConfig
@@ -46,8 +45,7 @@ def run_cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_generation_carries_state_like_rerunning_the_prefix(tiny_checkpoint: Path) -> None:
-    model = load_checkpoint(tiny_checkpoint).build_model()
-    assert isinstance(model, CharLSTM)
+    model, _ = load_char_lstm(tiny_checkpoint)
     idx = torch.tensor([[3, 5, 7]])
     fast = model.generate(idx, 25, temperature=0.0)[0].tolist()
     seq = idx[0].tolist()
@@ -58,9 +56,7 @@ def test_generation_carries_state_like_rerunning_the_prefix(tiny_checkpoint: Pat
 
 
 def test_parallel_argmax_samples_equal_a_single_one(tiny_checkpoint: Path) -> None:
-    ckpt = load_checkpoint(tiny_checkpoint)
-    model = ckpt.build_model()
-    assert isinstance(model, CharLSTM)
+    model, ckpt = load_char_lstm(tiny_checkpoint)
     one = draw(model, ckpt.vocab, ckpt.kind, 1, 300, temperature=0.0)
     many = draw(model, ckpt.vocab, ckpt.kind, 5, 300, temperature=0.0)
     assert many == one * 5
@@ -123,9 +119,8 @@ def test_primer_outside_the_vocabulary_is_a_clear_error(
 def test_shipped_abc_model_writes_tunes_abc2midi_and_musescore_accept(
     tmp_path: Path, abc2midi: str, mscore3: str
 ) -> None:
-    ckpt = load_checkpoint(default_checkpoint("abc"))
-    model = ckpt.build_model()
-    assert isinstance(model, CharLSTM) and ckpt.kind == "abc"
+    model, ckpt = load_char_lstm(default_checkpoint("abc"))
+    assert ckpt.kind == "abc"
     texts = draw(model, ckpt.vocab, "abc", 10, 2000, temperature=0.8, seed=0, context=ckpt.context)
     accepted, converted = 0, []
     for i, text in enumerate(texts):
@@ -140,9 +135,8 @@ def test_shipped_abc_model_writes_tunes_abc2midi_and_musescore_accept(
 
 
 def test_shipped_stave_model_writes_pieces_musescore_opens(tmp_path: Path, mscore3: str) -> None:
-    ckpt = load_checkpoint(default_checkpoint("stave"))
-    model = ckpt.build_model()
-    assert isinstance(model, CharLSTM) and ckpt.kind == "stave"
+    model, ckpt = load_char_lstm(default_checkpoint("stave"))
+    assert ckpt.kind == "stave"
     texts = draw(model, ckpt.vocab, "stave", 6, 1500, temperature=0.8, seed=0, context=ckpt.context)
     parsed = 0
     for text in texts:
