@@ -33,7 +33,7 @@ from tqdm import tqdm
 from generate import atomic
 from generate.stavetext import Token, write_line
 from omr import fragments, synth
-from omr.degrade import degrade
+from omr.degrade import DegradeParams, degrade
 from omr.engrave import Engraving, EngravingError, EngravingSettings, engrave
 from omr.mei import Decorations, staves_to_mei
 
@@ -98,13 +98,21 @@ def render(job: Job) -> Rendered:
     engraving, settings = _engrave(job.tokens, job.beat, rng, tight=job.split == "real-world")
     image = engraving.image
     if job.split == "real-world":
-        # Neighbouring staves and the page's other side come from random staves of their own.
-        others = []
-        for salt in (1, 2, 3):
+        # Neighbouring staves and the page's other side come from random staves of their own,
+        # engraved only when the drawn degradation shows them.
+        params = DegradeParams.sample(rng)
+        wanted = (params.neighbour_top > 0, params.neighbour_bottom > 0, params.bleed > 0)
+        others: list[np.ndarray | None] = []
+        for salt, want in zip((1, 2, 3), wanted, strict=True):
+            if not want:
+                others.append(None)
+                continue
             tokens, beat = synth.random_stave(_rng(job.seed, job.split, job.index, salt))
             other = _engrave(tokens, beat, _rng(job.seed, job.split, job.index, salt + 10))[0]
             others.append(_same_page(other, engraving))
-        image, params = degrade(image, rng, above=others[0], below=others[1], through=others[2])
+        image, params = degrade(
+            image, rng, params, above=others[0], below=others[1], through=others[2]
+        )
         settings["degradation"] = params.as_dict()
     ok, buf = cv2.imencode(".png", image)
     if not ok:
@@ -243,7 +251,11 @@ def contact_sheet(out: Path, per_split: int = 6, width: int = 1100) -> np.ndarra
 def build(
     out: Path, counts: dict[str, int], seed: int = 0, jobs: int = 1, sheet: bool = False
 ) -> dict[str, int]:
-    """Build the dataset into ``out``; returns the staves written per split."""
+    """Build the dataset into ``out``; returns the staves written per split.
+
+    A stave that fails is reported on stderr and left out (its index stays free); the others
+    are written.  ``written`` summing to less than ``counts`` tells the caller.
+    """
     start = time.perf_counter()
     work = plan(counts, seed, jobs)
     for split in SPLITS:
@@ -290,10 +302,12 @@ def build(
 
 
 def _render_safe(job: Job) -> Rendered | str:
+    """``render``, with a failure reported as a line of text so the build goes on."""
     try:
         return render(job)
-    except EngravingError as err:
-        return f"{job.split}/{job.index:05d}: cannot engrave ({err}): {write_line(job.tokens)}"
+    except Exception as err:  # Verovio, resvg and OpenCV fail in many ways; report, go on
+        kind = "cannot engrave" if isinstance(err, EngravingError) else type(err).__name__
+        return f"{job.split}/{job.index:05d}: {kind} ({err}): {write_line(job.tokens)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = {"clean": args.clean, "synthesized": args.synth, "real-world": args.real}
     if min(counts.values()) < 0:
         p.error("counts must not be negative")
-    build(args.out, counts, args.seed, max(1, args.jobs), args.contact_sheet)
-    return 0
+    written = build(args.out, counts, args.seed, max(1, args.jobs), args.contact_sheet)
+    return 0 if sum(written.values()) == sum(counts.values()) else 1
 
 
 if __name__ == "__main__":

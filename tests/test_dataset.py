@@ -159,3 +159,24 @@ def test_committed_sample_is_a_consistent_build() -> None:
         truths.append(png.with_suffix(".txt").read_text(encoding="utf-8").rstrip("\n"))
         assert parse_line(truths[-1])
     assert dataset.read_ground_truth_pdf(sample / "ground-truth.pdf") == truths
+
+
+def test_a_failing_stave_is_reported_and_the_rest_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_render = dataset.render
+
+    def flaky(job: dataset.Job) -> dataset.Rendered:
+        if job.split == "synthesized" and job.index == 1:
+            raise ValueError("simulated failure")
+        return real_render(job)
+
+    monkeypatch.setattr(dataset, "render", flaky)
+    written = dataset.build(tmp_path / "b", {"clean": 0, "synthesized": 3, "real-world": 0}, 0, 1)
+    assert written["synthesized"] == 2
+    assert "synthesized/00001: ValueError (simulated failure)" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "b" / "synthesized").glob("*.png")) == [
+        "00000.png",
+        "00002.png",
+    ]
+    assert len(dataset.read_ground_truth_pdf(tmp_path / "b" / "ground-truth.pdf")) == 2
