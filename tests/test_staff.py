@@ -1,0 +1,112 @@
+"""Staff finding on staves drawn in the test, then on the committed sample images."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from omr.staff import Staff, binarize, find_staves, run_lengths
+
+SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
+
+
+def draw_staff(
+    img: np.ndarray, top: int, left: int, right: int, space: int = 10, thick: int = 2
+) -> list[int]:
+    ys = [top + k * space for k in range(5)]
+    for y in ys:
+        img[y : y + thick, left:right] = 0
+    # A few noteheads and stems, so the staff is not bare lines.
+    for x in range(left + 30, right - 20, 45):
+        cy = ys[2] + (x % 3 - 1) * space // 2
+        cv2.ellipse(img, (x, cy), (space // 2 + 1, space // 2 - 1), -20, 0, 360, 0, -1)
+        cv2.line(img, (x + space // 2, cy), (x + space // 2, cy - 3 * space), 0, 1)
+    return ys
+
+
+def page(
+    staves: int = 1, h: int = 120, w: int = 500, space: int = 10
+) -> tuple[np.ndarray, list[list[int]]]:
+    img = np.full((h * staves, w), 255, np.uint8)
+    truth = [draw_staff(img, 40 + i * h, 20, w - 20, space) for i in range(staves)]
+    return img, truth
+
+
+def test_run_lengths_measure_line_and_space() -> None:
+    img, _ = page(space=12)
+    thickness, space = run_lengths(binarize(img))
+    assert thickness == 2 and space == 12
+
+
+def test_one_drawn_staff_is_found_with_its_lines() -> None:
+    img, [ys] = page()
+    [staff] = find_staves(img)
+    assert isinstance(staff, Staff)
+    assert np.allclose(staff.lines, [y + 0.5 for y in ys], atol=1.0)
+    assert staff.left <= 25 and staff.right >= 475
+    # The crop keeps room for ledger lines and is scaled to the normalized staff space.
+    assert staff.image.shape[0] == pytest.approx((4 + 2 * 3) * staff.space, abs=3)
+
+
+def test_staves_on_a_page_come_top_to_bottom() -> None:
+    img, truth = page(staves=3)
+    staves = find_staves(img)
+    assert [round(s.lines[0]) for s in staves] == [round(t[0] + 0.5) for t in truth]
+
+
+def test_rotated_page_with_uneven_light() -> None:
+    img, _ = page(staves=3, w=700)
+    h, w = img.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 2.5, 1.0)
+    rotated = cv2.warpAffine(img, m, (w, h), borderValue=255)
+    light = np.linspace(0.45, 1.0, w)[None, :] * np.linspace(1.0, 0.7, h)[:, None]
+    photo = (rotated.astype(np.float32) * light).astype(np.uint8)
+    staves = find_staves(photo)
+    assert len(staves) == 3
+    assert staves[0].angle == pytest.approx(-2.5, abs=0.3)
+    assert all(s.page_space == pytest.approx(10, abs=0.8) for s in staves)
+
+
+def test_no_staff_in_a_photo_of_something_else() -> None:
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (300, 400)).astype(np.uint8), (0, 0), 3)
+    assert find_staves(texture) == []
+    assert find_staves(np.full((200, 300), 255, np.uint8)) == []
+
+
+def test_sample_engravings_hold_one_staff_of_the_engraved_size() -> None:
+    rows = [
+        r for r in csv.DictReader((SAMPLE / "manifest.csv").open()) if r["split"] != "real-world"
+    ]
+    for r in rows:
+        gray = cv2.imread(str(SAMPLE / r["file"]), cv2.IMREAD_GRAYSCALE)
+        staves = find_staves(gray)
+        assert len(staves) == 1, r["file"]
+        engraved = json.loads(r["settings"])["engraving"]["staff_space"]
+        assert staves[0].page_space == pytest.approx(engraved, rel=0.08), r["file"]
+
+
+def test_sample_photos_yield_their_staff() -> None:
+    rows = [
+        r for r in csv.DictReader((SAMPLE / "manifest.csv").open()) if r["split"] == "real-world"
+    ]
+    found = sum(
+        len(find_staves(cv2.imread(str(SAMPLE / r["file"]), cv2.IMREAD_GRAYSCALE))) >= 1
+        for r in rows
+    )
+    assert found >= len(rows) - 1
+
+
+def test_camera_photos_yield_one_staff_each() -> None:
+    """CPMS photos of printed staves (../shared, read in place): each is one staff with the
+    edges of its neighbours cut in.  All 662 measured: 657 give exactly one."""
+    photos = sorted((Path(__file__).resolve().parents[2] / "shared/data/cpms-train").glob("*.jpg"))
+    assert len(photos) == 662, "the CPMS photos are expected in ../shared/data/cpms-train"
+    chosen = photos[::4]
+    one = sum(len(find_staves(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))) == 1 for p in chosen)
+    assert one >= 0.97 * len(chosen), f"{one}/{len(chosen)}"
