@@ -1,0 +1,40 @@
+"""Stave crops as the recognizer sees them: found by the staff finder, scaled to a height."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from omr.staff import find_staves
+
+HEIGHT = 128
+
+
+def main_staff_crop(gray: np.ndarray, height: int = HEIGHT) -> np.ndarray | None:
+    """The stave nearest the middle of a single-stave image (photos have neighbours' edges
+    cut in), scaled to ``height``; None when no staff is found."""
+    staves = find_staves(gray)
+    if not staves:
+        return None
+    middle = gray.shape[0] / 2
+    staff = min(staves, key=lambda s: abs(s.lines[2] - middle))
+    return fit_height(staff.image, height)
+
+
+def fit_height(image: np.ndarray, height: int = HEIGHT) -> np.ndarray:
+    k = height / image.shape[0]
+    width = max(16, round(image.shape[1] * k))
+    return cv2.resize(
+        image, (width, height), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC
+    )
+
+
+def batch(crops: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+    """Crops -> (B, 1, H, W) ink-bright floats padded with paper, and their widths (B,)."""
+    width = max(c.shape[1] for c in crops)
+    out = torch.zeros(len(crops), 1, crops[0].shape[0], width)
+    for i, c in enumerate(crops):
+        out[i, 0, :, : c.shape[1]] = torch.from_numpy(1.0 - c.astype(np.float32) / 255.0)
+    return out, torch.tensor([c.shape[1] for c in crops])
