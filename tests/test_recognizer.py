@@ -90,3 +90,18 @@ def test_recognizer_overfits_a_few_staves(tmp_path: Path) -> None:
     again = load_checkpoint(tmp_path / "r.pt").build_model()
     with torch.no_grad():
         assert torch.allclose(again(images), model(images), atol=1e-5)
+
+
+def test_training_items_hold_out_whole_pieces() -> None:
+    from omr.train import held_out, items_from_build, items_from_photos
+
+    photos = items_from_photos(Path(__file__).resolve().parents[2] / "shared/data/cpms-train")
+    assert len(photos) == 662 and all(i.split == "photo" for i in photos)
+    by_piece: dict[str, set[bool]] = {}
+    for item in photos:
+        by_piece.setdefault(item.piece, set()).add(held_out(item.piece, 0.15, 0))
+    assert all(len(v) == 1 for v in by_piece.values())  # no piece is on both sides
+    share = sum(held_out(p, 0.15, 0) for p in by_piece) / len(by_piece)
+    assert 0.03 < share < 0.35
+    build = items_from_build(SAMPLE)
+    assert len(build) == 18 and {i.split for i in build} == {"clean", "synthesized", "real-world"}
