@@ -385,15 +385,21 @@ def parse_abc(abc: str) -> stream.Score:
 def write_score(
     score: stream.Score, base: Path, formats: Iterable[str] = ("musicxml", "mid")
 ) -> list[Path]:
-    """Write ``base.musicxml`` / ``base.mid`` atomically; returns the paths written."""
-    written = []
+    """Write ``base.musicxml`` / ``base.mid``, all or none; returns the paths written.
+
+    Each file is written atomically; if a later format fails, the earlier ones are removed,
+    so a score that does not convert leaves no partial set of files behind.
+    """
+    written: list[Path] = []
     for fmt in formats:
         path = base.with_suffix(f".{fmt}")
-        with atomic.atomic_path(path) as tmp:
-            try:
+        try:
+            with atomic.atomic_path(path) as tmp:
                 score.write("midi" if fmt == "mid" else fmt, fp=tmp)
-            except Exception as err:  # music21 raises many types while exporting odd scores
-                raise ConversionError(f"cannot write {path.name} ({err})") from err
+        except Exception as err:  # music21 raises many types while exporting odd scores
+            for done in written:
+                done.unlink(missing_ok=True)
+            raise ConversionError(f"cannot write {path.name} ({err})") from err
         written.append(path)
     return written
 

@@ -167,3 +167,10 @@ def test_musescore_opens_stave_text_musicxml(tmp_path: Path, mscore3: str) -> No
     written = score.write_score(score.staves_to_score(staves, "two staves"), tmp_path / "piece")
     assert [p.suffix for p in written] == [".musicxml", ".mid"]
     open_in_musescore(mscore3, written[0], tmp_path)
+
+
+def test_write_score_leaves_nothing_behind_when_a_format_fails(tmp_path: Path) -> None:
+    sc = score.line_to_score(EXAMPLE)
+    with pytest.raises(score.ConversionError, match=r"cannot write piece\.nosuchformat"):
+        score.write_score(sc, tmp_path / "piece", ("musicxml", "nosuchformat"))
+    assert list(tmp_path.iterdir()) == []
