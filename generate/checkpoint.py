@@ -62,6 +62,32 @@ class Checkpoint:
         return dataclasses.replace(self, trainer_state=None)
 
 
+def write_payload(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` atomically: a reader never sees half a checkpoint."""
+    with atomic.atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:
+    """A checkpoint file's payload, after checking it is one of ours, of this format and
+    version; ``CheckpointError`` naming the file otherwise.  (Every stavegen package reads
+    its checkpoints through this.)"""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path}: not a stavegen checkpoint (expected format {fmt!r})")
+    if payload.get("version") != version:
+        raise CheckpointError(
+            f"{path}: checkpoint version {payload.get('version')}, this stavegen reads {version}"
+        )
+    return payload
+
+
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     payload = {
         "format": FORMAT,
@@ -74,24 +100,11 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "trainer_state": ckpt.trainer_state,
         "info": ckpt.info,
     }
-    with atomic.atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_payload(path, payload)
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a damaged file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a stavegen checkpoint")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint version {payload.get('version')}, this stavegen reads {VERSION}"
-        )
+    payload = read_payload(path, FORMAT, VERSION)
     model_type = payload["model_type"]
     if model_type not in MODELS:
         raise CheckpointError(f"{path}: unknown model type {model_type!r}")

@@ -9,16 +9,12 @@ from typing import Any
 
 import torch
 
-from generate import atomic
+from generate.checkpoint import CheckpointError, read_payload, write_payload
 from omr.recognizer import Recognizer, RecognizerConfig
 from omr.vocab import SymbolVocab
 
 FORMAT = "stavegen-recognizer"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable recognizer checkpoint."""
 
 
 @dataclass
@@ -46,24 +42,11 @@ def save_checkpoint(path: Path, ckpt: RecognizerCheckpoint) -> None:
         "trainer_state": ckpt.trainer_state,
         "info": ckpt.info,
     }
-    with atomic.atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_payload(path, payload)
 
 
 def load_checkpoint(path: Path) -> RecognizerCheckpoint:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a damaged file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a stavegen recognizer checkpoint")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint version {payload.get('version')}, expected {VERSION}"
-        )
+    payload = read_payload(path, FORMAT, VERSION)
     config_dict = dict(payload["config"])
     config_dict["pools"] = [tuple(p) for p in config_dict["pools"]]
     config = RecognizerConfig(**config_dict)
