@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -38,8 +39,8 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.chars)
 
-    @property
-    def index(self) -> dict[str, int]:
+    @functools.cached_property
+    def index(self) -> dict[str, int]:  # built once: encoding looks it up per character
         return {c: i for i, c in enumerate(self.chars)}
 
     def encode(self, text: str) -> np.ndarray:

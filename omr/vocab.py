@@ -8,6 +8,7 @@ a decoded symbol sequence back into tokens, dropping what does not fit together.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,8 +57,8 @@ class SymbolVocab:
     def __len__(self) -> int:
         return len(self.symbols) + 1  # with the blank
 
-    @property
-    def index(self) -> dict[str, int]:
+    @functools.cached_property
+    def index(self) -> dict[str, int]:  # built once: encoding looks it up per symbol
         return {s: i + 1 for i, s in enumerate(self.symbols)}
 
     def encode(self, tokens: Sequence[Token]) -> list[int]:
