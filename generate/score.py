@@ -132,11 +132,10 @@ class _Reader:
             alter = self.bar_accidentals[n.step]
         else:
             alter = _key_alter(self.key, p.step)
-        if alter:
+        if alter or n.accidental is not None:
             p.accidental = pitch.Accidental(alter)
-        if n.accidental is not None:
-            p.accidental = pitch.Accidental(alter)
-            p.accidental.displayStatus = True
+            if n.accidental is not None:
+                p.accidental.displayStatus = True  # printed, so engraved as printed
         return p
 
 

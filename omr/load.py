@@ -142,7 +142,6 @@ def _stave_lines(text: str) -> list[str] | None:
 def load_pdf(path: Path, dpi: int = PDF_DPI) -> TextPages | list[PageImage]:
     import pdfplumber
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-    from pdfminer.pdfparser import PDFSyntaxError
 
     if not path.exists():
         raise LoadError(path, "no such file")
@@ -170,7 +169,7 @@ def load_pdf(path: Path, dpi: int = PDF_DPI) -> TextPages | list[PageImage]:
         raise
     except (PDFPasswordIncorrect, PDFEncryptionError):
         raise LoadError(path, "encrypted PDF (a password is needed)") from None
-    except (PDFSyntaxError, Exception) as err:  # pdfminer and pdfium raise many types
+    except Exception as err:  # pdfminer (PDFSyntaxError and more) and pdfium raise many types
         if "password" in str(err).lower() or "encrypt" in str(err).lower():
             raise LoadError(path, "encrypted PDF (a password is needed)") from None
         raise LoadError(path, f"damaged PDF ({type(err).__name__}: {err})") from None

@@ -47,10 +47,13 @@ def darkness(gray: np.ndarray) -> tuple[np.ndarray, float]:
     return np.clip(background - gray.astype(np.float32), 0, None), contrast
 
 
+INK_MARGIN = 0.3  # share of the page contrast a pixel must be darker than its surroundings
+
+
 def binarize(gray: np.ndarray) -> np.ndarray:
     """Ink mask (bool) from a grey page: darker than its neighbourhood by a margin."""
     dark, contrast = darkness(gray)
-    return dark > 0.3 * contrast
+    return dark > INK_MARGIN * contrast
 
 
 def run_lengths(ink: np.ndarray, columns: int = 200) -> tuple[float, float]:
@@ -73,13 +76,12 @@ def run_lengths(ink: np.ndarray, columns: int = 200) -> tuple[float, float]:
     return max(1.0, thickness), float(hist.argmax())
 
 
-def _horizontal(gray: np.ndarray, space: float) -> np.ndarray:
-    """Long horizontal runs only (staff lines), as uint8 0/1.
+def _horizontal(dark: np.ndarray, contrast: float, space: float) -> np.ndarray:
+    """Long horizontal runs only (staff lines), as uint8 0/1, from a ``darkness`` map.
 
     Darkness is averaged along rows before thresholding: a faint, blurred staff line in a
     photo stays continuous while noise and small marks fade.
     """
-    dark, contrast = darkness(gray)
     along = cv2.blur(dark, (max(3, int(2 * space) | 1), 1))
     joined = (along > 0.15 * contrast).astype(np.uint8)
     length = max(15, int(3 * space))
@@ -87,7 +89,7 @@ def _horizontal(gray: np.ndarray, space: float) -> np.ndarray:
     return cv2.morphologyEx(joined, cv2.MORPH_OPEN, kernel)
 
 
-def estimate_skew(ink: np.ndarray, space: float, max_angle: float = 6.0) -> float:
+def estimate_skew(ink: np.ndarray, max_angle: float = 6.0) -> float:
     """The rotation (degrees) that levels the staff lines."""
     scale = min(1.0, 1000.0 / max(ink.shape))
     small = cv2.resize(
@@ -205,14 +207,16 @@ def find_staves(gray: np.ndarray, target_space: float = DEFAULT_SPACE) -> list[S
     Slightly curved staves are cropped to hold their whole bend (from the highest top line
     to the lowest bottom line seen across the page), plus room for ledger lines.
     """
-    ink = binarize(gray)
+    dark, contrast = darkness(gray)
+    ink = dark > INK_MARGIN * contrast  # as binarize, reusing the darkness map
     _, space = run_lengths(ink)
     if space < 3:
         return []
-    angle = estimate_skew(ink, space)
+    angle = estimate_skew(ink)
     if abs(angle) > 1e-3:
         gray = rotate(gray, angle)
-    horizontal = _horizontal(gray, space)
+        dark, contrast = darkness(gray)
+    horizontal = _horizontal(dark, contrast, space)
     strips = max(1, int(gray.shape[1] / max(10 * space, 60)))
     staves = []
     for ys, left, right, top_line, bottom_line in _merge(
