@@ -9,7 +9,7 @@ from torch import Tensor
 
 from omr.staff import find_staves
 
-HEIGHT = 128
+HEIGHT = 64  # staves are 10 staff spaces tall (3 kept above and below), 6.4 px each
 
 
 def main_staff_crop(gray: np.ndarray, height: int = HEIGHT) -> np.ndarray | None:

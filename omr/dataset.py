@@ -145,12 +145,15 @@ def _imap(fn: Callable[[T], R], items: Sequence[T], jobs: int, desc: str) -> Ite
     bar.close()
 
 
-def plan_fragments(count: int, seed: int, jobs: int) -> list[fragments.Fragment]:
-    """``count`` fragments from distinct pieces, a few per piece, in a seeded order."""
+def plan_fragments(
+    count: int, seed: int, jobs: int, exclude: Sequence[str] = ()
+) -> list[fragments.Fragment]:
+    """``count`` fragments from distinct pieces (none of ``exclude``), a few per piece, in a
+    seeded order."""
     if count <= 0:
         return []
     out: list[fragments.Fragment] = []
-    used: list[str] = []
+    used: list[str] = list(exclude)
     attempt = 0
     while len(out) < count:
         want = -(-(count - len(out)) // FRAGMENTS_PER_PIECE) + 4
@@ -164,12 +167,12 @@ def plan_fragments(count: int, seed: int, jobs: int) -> list[fragments.Fragment]
     return out[:count]
 
 
-def plan(counts: dict[str, int], seed: int, jobs: int) -> list[Job]:
+def plan(counts: dict[str, int], seed: int, jobs: int, exclude: Sequence[str] = ()) -> list[Job]:
     """The jobs of a build: clean from real pieces, synthesized from random content, and
-    real-world half from further pieces, half random."""
+    real-world half from further pieces, half random.  No piece of ``exclude`` is used."""
     n_real = counts["real-world"]
     real_clean = n_real // 2
-    frags = plan_fragments(counts["clean"] + real_clean, seed, jobs)
+    frags = plan_fragments(counts["clean"] + real_clean, seed, jobs, exclude)
     jobs_out = [
         Job("clean", i, seed, f.piece, f.tokens, f.beat_quarters)
         for i, f in enumerate(frags[: counts["clean"]])
@@ -249,15 +252,21 @@ def contact_sheet(out: Path, per_split: int = 6, width: int = 1100) -> np.ndarra
 
 
 def build(
-    out: Path, counts: dict[str, int], seed: int = 0, jobs: int = 1, sheet: bool = False
+    out: Path,
+    counts: dict[str, int],
+    seed: int = 0,
+    jobs: int = 1,
+    sheet: bool = False,
+    exclude: Sequence[str] = (),
 ) -> dict[str, int]:
-    """Build the dataset into ``out``; returns the staves written per split.
+    """Build the dataset into ``out``; returns the staves written per split.  No piece named
+    in ``exclude`` is used (a test set beside a training build).
 
     A stave that fails is reported on stderr and left out (its index stays free); the others
     are written.  ``written`` summing to less than ``counts`` tells the caller.
     """
     start = time.perf_counter()
-    work = plan(counts, seed, jobs)
+    work = plan(counts, seed, jobs, exclude)
     for split in SPLITS:
         (out / split).mkdir(parents=True, exist_ok=True)
     manifest = io.StringIO()
@@ -337,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0, help="seed (%(default)s)")
     b.add_argument("--jobs", type=int, default=1, help="worker processes (%(default)s)")
     b.add_argument("--contact-sheet", action="store_true", help="also write contact-sheet.png")
+    b.add_argument(
+        "--exclude-pieces",
+        type=Path,
+        action="append",
+        default=[],
+        help="pieces.txt of another build: use none of its pieces (for a held-out test set)",
+    )
     s = sub.add_parser("contact-sheet", help="write contact-sheet.png for an existing build")
     s.add_argument("out", type=Path)
     args = p.parse_args(argv)
@@ -346,7 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     counts = {"clean": args.clean, "synthesized": args.synth, "real-world": args.real}
     if min(counts.values()) < 0:
         p.error("counts must not be negative")
-    written = build(args.out, counts, args.seed, max(1, args.jobs), args.contact_sheet)
+    exclude = [
+        line.strip()
+        for f in args.exclude_pieces
+        for line in f.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    written = build(args.out, counts, args.seed, max(1, args.jobs), args.contact_sheet, exclude)
     return 0 if sum(written.values()) == sum(counts.values()) else 1
 
 

@@ -170,7 +170,11 @@ def load_pdf(path: Path, dpi: int = PDF_DPI) -> TextPages | list[PageImage]:
     except (PDFPasswordIncorrect, PDFEncryptionError):
         raise LoadError(path, "encrypted PDF (a password is needed)") from None
     except Exception as err:  # pdfminer (PDFSyntaxError and more) and pdfium raise many types
-        if "password" in str(err).lower() or "encrypt" in str(err).lower():
+        # pdfplumber wraps pdfminer's errors: PdfminerException(PDFPasswordIncorrect()).
+        wrapped = [a for a in err.args if isinstance(a, BaseException)]
+        if any(isinstance(a, PDFPasswordIncorrect | PDFEncryptionError) for a in wrapped) or (
+            "password" in str(err).lower() or "encrypt" in str(err).lower()
+        ):
             raise LoadError(path, "encrypted PDF (a password is needed)") from None
         raise LoadError(path, f"damaged PDF ({type(err).__name__}: {err})") from None
 

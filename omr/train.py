@@ -3,10 +3,13 @@
     python -m omr.train --data data/staves --photos ../shared/data/cpms-train -o runs/omr
 
 Every image goes through the staff finder (as at reading time) and is cached as a crop in
-``OUT/crops/`` once.  Validation holds out whole pieces: for the photos the name before the
-last ``-``; for builds the ``source`` column of the manifest.  Checkpoints ``latest.pt`` and
-``best.pt`` (by validation symbol error rate) are written atomically; ``--resume`` continues,
-Ctrl-C saves and exits with status 130.
+``OUT/crops/`` once.  Whole pieces are held out (for the photos the name before the last
+``-``; for builds the ``source`` column of the manifest), chosen by a hash of the name: a
+share for validation (which picks ``best.pt``) and as large a share for testing, used for
+nothing here; their names go to ``OUT/test-pieces.txt`` for ``omr.evaluate --pieces``.
+Checkpoints ``latest.pt`` and ``best.pt`` (by validation symbol error rate) are written
+atomically; ``--resume`` continues (with a new ``--lr`` if one is given), Ctrl-C saves and
+exits with status 130.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ class OmrTrainConfig:
     max_steps: int | None = None
     minutes: float | None = None
     eval_every: int = 500
-    val_fraction: float = 0.1
+    val_fraction: float = 0.1  # of pieces, for validation; as many again for testing
+    photo_repeat: int = 4  # photos are few: each is seen this many times per pass
     seed: int = 0
 
 
@@ -80,10 +84,12 @@ def items_from_photos(folder: Path) -> list[Item]:
     return out
 
 
-def held_out(piece: str, fraction: float, seed: int) -> bool:
-    """Whole pieces to validation, by a hash of the piece name (stable across runs)."""
+def role(piece: str, fraction: float, seed: int) -> str:
+    """ "test", "val" or "train" for a whole piece, by a hash of its name (stable across runs):
+    ``fraction`` of the pieces each to testing and to validation."""
     digest = hashlib.sha256(f"{seed}:{piece}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+    u = int.from_bytes(digest[:4], "big") / 2**32
+    return "test" if u < fraction else "val" if u < 2 * fraction else "train"
 
 
 def _crop(item: Item) -> np.ndarray | None:
@@ -153,22 +159,36 @@ def evaluate(
 
 
 def train(
-    items: list[Item], out: Path, config: OmrTrainConfig, resume: bool = False
+    items: list[Item],
+    out: Path,
+    config: OmrTrainConfig,
+    resume: bool = False,
+    new_lr: float | None = None,
 ) -> tuple[dict[str, float], str]:
+    """Train into ``out``; returns the last validation figures and why it stopped.
+    ``new_lr`` replaces the saved learning rate when resuming."""
     vocab = SymbolVocab.default()
     usable = [i for i in items if vocab.covers(parse_line(i.truth))]
     pairs = prepare_crops(usable, out / "crops")
     train_set: list[tuple[np.ndarray, list[int]]] = []
     val_set: list[tuple[np.ndarray, str, str]] = []
+    test_pieces: set[str] = set()
     for item, path in pairs:
         read = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if read is None:
             raise OSError(f"{path}: unreadable crop (delete the cache folder to rebuild it)")
         crop = np.asarray(read)
-        if held_out(item.piece, config.val_fraction, config.seed):
+        which = role(item.piece, config.val_fraction, config.seed)
+        if which == "test":
+            test_pieces.add(item.piece)
+        elif which == "val":
             val_set.append((crop, item.truth, item.split))
         else:
-            train_set.append((crop, vocab.encode(parse_line(item.truth))))
+            encoded = vocab.encode(parse_line(item.truth))
+            repeat = config.photo_repeat if item.split == "photo" else 1
+            train_set.extend([(crop, encoded)] * repeat)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out / "test-pieces.txt", "".join(f"{p}\n" for p in sorted(test_pieces)))
     if not train_set or not val_set:
         raise ValueError(
             f"need training and validation staves, got {len(train_set)} and {len(val_set)}"
@@ -177,7 +197,7 @@ def train(
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    net_config = RecognizerConfig(len(vocab))
+    net_config = RecognizerConfig(len(vocab), height=HEIGHT)
     model = Recognizer(net_config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state: dict[str, Any] = {"step": 0, "best_ser": float("inf"), "history": [], "seconds": 0.0}
@@ -187,6 +207,9 @@ def train(
         model.load_state_dict(saved.model_state)
         assert saved.trainer_state is not None
         optimizer.load_state_dict(saved.trainer_state["optimizer"])
+        if new_lr is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = new_lr
         state = saved.trainer_state["state"]
         rng = np.random.default_rng([config.seed, state["step"]])
     elif latest.exists():
@@ -284,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--out", type=Path, default=Path("runs/omr"), help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.learning_rate)
+    p.add_argument(
+        "--lr", type=float, help=f"learning rate ({defaults.learning_rate}; on --resume: kept)"
+    )
     p.add_argument("--max-steps", type=int, help="stop after this many steps in all")
     p.add_argument("--minutes", type=float, help="stop after this many minutes in this run")
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
@@ -293,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=defaults.val_fraction,
         help="share of whole pieces held out",
+    )
+    p.add_argument(
+        "--photo-repeat",
+        type=int,
+        default=defaults.photo_repeat,
+        help="times each training photo is seen per pass (%(default)s)",
     )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -304,18 +335,21 @@ def main(argv: list[str] | None = None) -> int:
     if not items:
         p.error("give --data and/or --photos")
     config = OmrTrainConfig(
-        args.batch_size,
-        args.lr,
-        args.max_steps,
-        args.minutes,
-        args.eval_every,
-        args.val_fraction,
-        args.seed,
+        batch_size=args.batch_size,
+        learning_rate=defaults.learning_rate if args.lr is None else args.lr,
+        max_steps=args.max_steps,
+        minutes=args.minutes,
+        eval_every=args.eval_every,
+        val_fraction=args.val_fraction,
+        photo_repeat=max(1, args.photo_repeat),
+        seed=args.seed,
     )
     if config.max_steps is None and config.minutes is None:
         config.max_steps = 20000
     try:
-        metrics, reason = train(items, args.out, config, args.resume)
+        metrics, reason = train(
+            items, args.out, config, args.resume, args.lr if args.resume else None
+        )
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

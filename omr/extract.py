@@ -1,0 +1,239 @@
+"""``python -m omr.extract``: read sheet music into stave text and MusicXML.
+
+    python -m omr.extract scores/ -o out/
+    python -m omr.extract page.pdf photo.jpg --format pitch --jobs 2
+
+For each input file ``NAME`` (images, and PDFs page after page; folders are searched
+recursively): ``OUT/NAME.txt`` with one stave-text line per stave in reading order,
+``OUT/NAME.musicxml``, and ``OUT/corpus.txt`` with every file's lines (a blank line between
+files), ready for ``python -m generate.train --data``.  A PDF whose text layer is stave text
+(like ``ground-truth.pdf`` of ``omr.dataset``) is read as text, not recognized.
+
+A file that cannot be read (damaged, empty, encrypted, too large, no staff on it) is reported
+on stderr and the others are still written; the exit status is 1 when any file failed.
+Every output is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from generate import atomic
+from generate.score import ConversionError, staves_to_score, write_score
+from generate.stavetext import StaveTextError, Token, parse_line
+from omr.assemble import format_line, piece_lines
+from omr.crops import fit_height
+from omr.load import LoadError, TextPages, find_inputs, load
+from omr.recognize import StaveReader
+from omr.staff import find_staves
+
+
+@dataclass
+class Found:
+    """What stages 1-2 made of one file: stave crops page after page, or a text layer's lines."""
+
+    source: Path
+    crops: list[np.ndarray] = field(default_factory=list)
+    text_lines: list[str] | None = None
+    pages: int = 0
+    error: str | None = None
+
+
+@dataclass
+class FileReading:
+    """One file read: its staves as token lines (with headers), or why it failed."""
+
+    source: Path
+    lines: list[list[Token]]
+    pages: int
+    from_text: bool
+    error: str | None = None
+
+
+def find(path: Path, height: int) -> Found:
+    """Load a file and crop every stave on it to ``height`` pixels (stages 1 and 2)."""
+    try:
+        loaded = load(path)
+    except LoadError as err:
+        return Found(path, error=str(err))
+    if isinstance(loaded, TextPages):
+        return Found(path, text_lines=loaded.lines)
+    crops: list[np.ndarray] = []
+    for page in loaded:
+        crops.extend(fit_height(s.image, height) for s in find_staves(page.image))
+    if not crops:
+        where = "in the image" if len(loaded) == 1 else f"on any of its {len(loaded)} pages"
+        return Found(path, pages=len(loaded), error=f"{path}: no staff found {where}")
+    return Found(path, crops, pages=len(loaded))
+
+
+def _find_job(args: tuple[Path, int]) -> Found:
+    torch.set_num_threads(1)
+    try:
+        return find(*args)
+    except Exception as err:  # OpenCV on a pathological image: report the file, go on
+        return Found(args[0], error=f"{args[0]}: cannot process ({type(err).__name__}: {err})")
+
+
+def _found(paths: Sequence[Path], height: int, jobs: int) -> Iterator[Found]:
+    if jobs <= 1 or len(paths) <= 1:
+        yield from (_find_job((p, height)) for p in paths)
+        return
+    with get_context("fork").Pool(jobs) as pool:
+        yield from pool.imap(_find_job, [(p, height) for p in paths], chunksize=1)
+
+
+def read_files(
+    paths: Sequence[Path],
+    reader: StaveReader,
+    jobs: int = 1,
+    beam: int = 0,
+    progress: bool = True,
+) -> Iterator[FileReading]:
+    """Read each file, in the order given: staff finding in ``jobs`` worker processes, the
+    recognizer in this one, a file's staves as one batch."""
+    bar = tqdm(total=len(paths), unit="file", disable=not progress)
+    staves = 0
+    try:
+        for found in _found(paths, reader.height, jobs):
+            bar.update()
+            if found.error is not None:
+                yield FileReading(found.source, [], found.pages, False, found.error)
+                continue
+            if found.text_lines is not None:
+                lines = [parse_line(t) for t in found.text_lines]
+                yield FileReading(found.source, lines, 0, True)
+                continue
+            tokens = reader.read(found.crops, beam=beam)
+            staves += len(tokens)
+            bar.set_postfix(staves=staves)
+            yield FileReading(found.source, piece_lines(tokens), found.pages, False)
+    finally:
+        bar.close()
+
+
+def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> list[str]:
+    """Output name per input: its path under the folder it was found in, without the suffix
+    (``a/b.png`` -> ``a/b``); where two inputs would share a name, the suffix is kept."""
+    names = []
+    for path in paths:
+        base = path.name
+        for root in roots:
+            if root.is_dir() and path.is_relative_to(root):
+                base = str(path.relative_to(root))
+                break
+        names.append(str(Path(base).with_suffix("")))
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return [
+        n if counts[n] == 1 else n + path.suffix.lower().replace(".", "_")
+        for n, path in zip(names, paths, strict=True)
+    ]
+
+
+@dataclass
+class ExtractSummary:
+    files: int
+    failed: int
+    staves: int
+    pages: int
+    seconds: float
+
+
+def extract(
+    inputs: Sequence[Path],
+    out: Path,
+    reader: StaveReader,
+    fmt: str = "full",
+    jobs: int = 1,
+    beam: int = 0,
+    progress: bool = True,
+) -> ExtractSummary:
+    """Read every input and write ``OUT/NAME.txt``, ``OUT/NAME.musicxml`` and
+    ``OUT/corpus.txt``; failures are reported on stderr and counted."""
+    start = time.perf_counter()
+    paths = find_inputs(list(inputs))
+    names = output_names(paths, inputs)
+    by_path = dict(zip(paths, names, strict=True))
+    out.mkdir(parents=True, exist_ok=True)
+    corpus: list[str] = []
+    failed = staves = pages = 0
+    for reading in read_files(paths, reader, jobs, beam, progress):
+        name = by_path[reading.source]
+        if reading.error is not None:
+            failed += 1
+            tqdm.write(f"failed: {reading.error}", file=sys.stderr)
+            continue
+        text = "".join(format_line(line, fmt) + "\n" for line in reading.lines)
+        target = out / f"{name}.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(target, text)
+        corpus.append(text)
+        staves += len(reading.lines)
+        pages += reading.pages
+        try:
+            lines = reading.lines if fmt == "full" else [parse_line(t) for t in text.splitlines()]
+            write_score(staves_to_score(lines, title=Path(name).name), out / name, ("musicxml",))
+        except (ConversionError, StaveTextError) as err:
+            failed += 1
+            tqdm.write(f"failed: {reading.source}: {err} (stave text written)", file=sys.stderr)
+    atomic.write_text(out / "corpus.txt", "\n".join(corpus))
+    return ExtractSummary(len(paths), failed, staves, pages, time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m omr.extract",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", type=Path, nargs="+", help="image and PDF files, or folders of them")
+    p.add_argument("-o", "--out", type=Path, default=Path("extracted"), help="output folder")
+    p.add_argument(
+        "--format",
+        choices=("full", "pitch"),
+        default="full",
+        help="full stave text, or the original pitch-only labelling (%(default)s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes finding staves (%(default)s)",
+    )
+    p.add_argument("--beam", type=int, default=0, help="CTC beam width (0: greedy decoding)")
+    p.add_argument("--checkpoint", type=Path, help="recognizer weights (default: the shipped ones)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    try:
+        reader = StaveReader.load(args.checkpoint)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = extract(
+        args.inputs, args.out, reader, args.format, max(1, args.jobs), args.beam, not args.quiet
+    )
+    if summary.files == 0:
+        print("error: no images or PDFs among the inputs", file=sys.stderr)
+        return 1
+    print(
+        f"{summary.files - summary.failed}/{summary.files} files read, {summary.staves} staves "
+        f"in {summary.seconds:.1f}s; wrote {args.out}/corpus.txt",
+    )
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Stage 3 of the OMR: stave crops -> stave-text tokens, with a trained recognizer.
+
+The model is loaded once (``StaveReader.load``) and reads crops in batches of similar width,
+so little padding is computed.  Decoding is greedy (best path) by default, or a CTC prefix
+beam search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from generate.stavetext import Token
+from omr.checkpoint import RecognizerCheckpoint, load_checkpoint
+from omr.crops import batch, fit_height
+from omr.decode import beam_search, greedy
+from omr.recognizer import Recognizer
+from omr.vocab import SymbolVocab
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "recognizer.pt"
+
+
+def default_weights() -> Path:
+    """The recognizer that ships with the package."""
+    return WEIGHTS
+
+
+class StaveReader:
+    """A recognizer ready to read: the network in eval mode and its vocabulary."""
+
+    def __init__(self, model: Recognizer, vocab: SymbolVocab) -> None:
+        self.model = model.eval()
+        self.vocab = vocab
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> StaveReader:
+        ckpt: RecognizerCheckpoint = load_checkpoint(path or default_weights())
+        return cls(ckpt.build_model(), ckpt.vocab)
+
+    @property
+    def height(self) -> int:
+        return self.model.config.height
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """A staff crop (any height) scaled to the network's input height."""
+        return image if image.shape[0] == self.height else fit_height(image, self.height)
+
+    def read(
+        self, crops: Sequence[np.ndarray], beam: int = 0, batch_size: int = 32
+    ) -> list[list[Token]]:
+        """Tokens for each crop, in the order given.  ``beam`` > 1 decodes by prefix beam
+        search of that width, otherwise greedily."""
+        ready = [self.prepare(c) for c in crops]
+        order = sorted(range(len(ready)), key=lambda i: ready[i].shape[1])
+        out: list[list[Token]] = [[] for _ in ready]
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chosen = order[start : start + batch_size]
+                images, widths = batch([ready[i] for i in chosen])
+                log_probs = self.model(images).numpy()  # (B, T, S)
+                lengths = self.model.output_lengths(widths).tolist()
+                for row, i in enumerate(chosen):
+                    lp = log_probs[row, : lengths[row]]
+                    ids = beam_search(lp, beam) if beam > 1 else greedy(lp)
+                    out[i] = self.vocab.assemble(ids)
+        return out

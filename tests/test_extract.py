@@ -1,0 +1,281 @@
+"""``omr.extract`` and ``omr.evaluate`` end to end: outputs, bad input, pages with several
+staves, PDFs, and the chain into ``generate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from fpdf import FPDF
+from PIL import Image
+
+from generate.stavetext import Clef, Key, Note, parse_line, write_line
+from omr import evaluate as omr_evaluate
+from omr import extract
+from omr.assemble import Context, piece_lines, with_header
+from omr.checkpoint import RecognizerCheckpoint, save_checkpoint
+from omr.dataset import ground_truth_pdf, read_ground_truth_pdf
+from omr.metrics import errors
+from omr.recognize import StaveReader, default_weights
+from omr.recognizer import Recognizer, RecognizerConfig
+from omr.vocab import SymbolVocab
+from tests.conftest import open_in_musescore
+
+SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small untrained recognizer: the plumbing does not depend on what it reads."""
+    torch.manual_seed(0)
+    vocab = SymbolVocab.default()
+    config = RecognizerConfig(len(vocab), channels=[8, 8, 8, 8], hidden_size=16, num_layers=1)
+    path = tmp_path_factory.mktemp("ckpt") / "untrained.pt"
+    save_checkpoint(path, RecognizerCheckpoint(config, vocab, Recognizer(config).state_dict()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def shipped() -> StaveReader:
+    assert default_weights().exists(), f"{default_weights()} is missing: the weights ship"
+    return StaveReader.load()
+
+
+def stacked_page(names: list[str], gap: int = 120) -> np.ndarray:
+    """Sample staves stacked on one white page, in the order given, with room between."""
+    staves = [cv2.imread(str(SAMPLE / n), cv2.IMREAD_GRAYSCALE) for n in names]
+    width = max(s.shape[1] for s in staves) + 200
+    height = sum(s.shape[0] for s in staves) + gap * (len(staves) + 1)
+    page = np.full((height, width), 255, np.uint8)
+    y = gap
+    for s in staves:
+        page[y : y + s.shape[0], 100 : 100 + s.shape[1]] = s
+        y += s.shape[0] + gap
+    return page
+
+
+def truth(name: str) -> list:
+    return parse_line((SAMPLE / name).with_suffix(".txt").read_text().strip())
+
+
+def test_headers_start_every_line_and_carry_over() -> None:
+    lines = piece_lines(
+        [
+            parse_line("clef:F4 key:-2 1:4 | 2:4 |"),
+            parse_line("3:4 clef:C3 4:4 |"),  # header missed: the previous clef and key
+            parse_line("key:1 clef:G2 5:4"),  # read in the wrong order
+            [],
+        ]
+    )
+    assert [write_line(x) for x in lines] == [
+        "clef:F4 key:-2 1:4 | 2:4 |",
+        "clef:F4 key:-2 3:4 clef:C3 4:4 |",
+        "clef:G2 key:1 5:4",
+        "clef:G2 key:1",
+    ]
+    line, ctx = with_header([Note(3)], Context())
+    assert line[:2] == [Clef("G2"), Key(0)] and ctx == Context()
+
+
+def test_extract_writes_text_musicxml_and_corpus(tmp_path: Path, untrained: Path) -> None:
+    out = tmp_path / "out"
+    rc = extract.main(
+        [
+            str(SAMPLE / "clean"),
+            str(SAMPLE / "ground-truth.pdf"),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(untrained),
+            "--jobs",
+            "2",
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    names = sorted(p.stem for p in (SAMPLE / "clean").glob("*.png"))
+    corpus = (out / "corpus.txt").read_text()
+    for name in names:
+        lines = (out / f"{name}.txt").read_text().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("clef:")
+        assert parse_line(lines[0])[1].__class__ is Key
+        assert (out / f"{name}.musicxml").stat().st_size > 200
+        assert lines[0] in corpus
+    # The label PDF is read as text, line for line, not recognized.
+    pdf_lines = (out / "ground-truth.txt").read_text().splitlines()
+    assert pdf_lines == read_ground_truth_pdf(SAMPLE / "ground-truth.pdf")
+    pieces = corpus.strip("\n").split("\n\n")
+    assert len(pieces) == len(names) + 1 and pieces[-1].splitlines() == pdf_lines
+
+
+def test_pitch_format_is_positions_alone(tmp_path: Path, untrained: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "labels.pdf").write_bytes(
+        ground_truth_pdf(["clef:G2 key:1 time:3/4 2:2 ^2:8 r:8 3+:8 | 4:4 |"])
+    )
+    rc = extract.main(
+        [
+            str(tmp_path / "in"),
+            "-o",
+            str(tmp_path / "out"),
+            "--format",
+            "pitch",
+            "--checkpoint",
+            str(untrained),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert (tmp_path / "out" / "labels.txt").read_text() == "2 2 3+ 4\n"
+
+
+def test_bad_inputs_are_reported_and_the_rest_written(
+    tmp_path: Path, untrained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    good = (SAMPLE / "clean" / "00001.png").read_bytes()
+    (src / "good.png").write_bytes(good)
+    (src / "empty.png").write_bytes(b"")
+    (src / "cut.png").write_bytes(good[: len(good) // 3])
+    (src / "noise.jpg").write_bytes(b"not an image" * 20)
+    cv2.imwrite(str(src / "nostaff.png"), np.full((400, 600), 230, np.uint8))
+    Image.new("1", (13000, 12000), 1).save(src / "huge.png")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_encryption(owner_password="o", user_password="secret")
+    (src / "locked.pdf").write_bytes(bytes(pdf.output()))
+    (src / "zero.pdf").write_bytes(b"")
+    out = tmp_path / "out"
+    rc = extract.main([str(src), "-o", str(out), "--checkpoint", str(untrained), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    for name, problem in [
+        ("empty.png", "empty file"),
+        ("cut.png", "truncated"),
+        ("noise.jpg", "not an image"),
+        ("nostaff.png", "no staff found"),
+        ("huge.png", "too large"),
+        ("locked.pdf", "encrypted"),
+        ("zero.pdf", "empty file"),
+    ]:
+        assert any(name in line and problem in line for line in err.splitlines()), (name, err)
+        assert not (out / Path(name).with_suffix(".txt").name).exists()
+    assert (out / "good.txt").read_text().startswith("clef:")
+    assert (out / "corpus.txt").read_text() == (out / "good.txt").read_text()
+    assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))
+
+
+def test_same_name_from_two_formats_keeps_both(tmp_path: Path) -> None:
+    a, b = tmp_path / "x.png", tmp_path / "x.pdf"
+    assert extract.output_names([a, b], [tmp_path]) == ["x_png", "x_pdf"]
+    sub = tmp_path / "s" / "y.png"
+    assert extract.output_names([sub], [tmp_path]) == ["s/y"]
+
+
+# The shipped recognizer: what it reads, not only that something is written.
+
+
+def test_shipped_weights_read_the_committed_sample(shipped: StaveReader) -> None:
+    cases = omr_evaluate.cases(SAMPLE)
+    tallies = omr_evaluate.evaluate(cases, shipped, jobs=2)
+    assert tallies["all"].files == 18
+    assert tallies["all"].staves_share == 1.0
+    # Loose bounds that an untrained or broken recognizer cannot meet (it scores near 1.0);
+    # the measured figures are in the README.
+    assert tallies["clean"].ser < 0.15, tallies["clean"]
+    assert tallies["all"].pitch_ser < 0.25, tallies["all"]
+
+
+def _best_match(read: list, truths: list[list]) -> int:
+    scores = [errors(read, t)[0] / max(1, errors(read, t)[1]) for t in truths]
+    return int(np.argmin(scores))
+
+
+def test_page_with_several_staves_reads_them_in_order(tmp_path: Path, shipped: StaveReader) -> None:
+    names = ["clean/00002.png", "synthesized/00000.png", "clean/00000.png", "clean/00001.png"]
+    cv2.imwrite(str(tmp_path / "page.png"), stacked_page(names))
+    summary = extract.extract([tmp_path / "page.png"], tmp_path / "out", shipped, progress=False)
+    assert summary.failed == 0 and summary.staves == len(names)
+    read = [parse_line(x) for x in (tmp_path / "out" / "page.txt").read_text().splitlines()]
+    truths = [truth(n) for n in names]
+    assert [_best_match(r, truths) for r in read] == list(range(len(names)))
+
+
+def test_pdf_of_engraved_music_with_several_staves(tmp_path: Path, shipped: StaveReader) -> None:
+    pages = [["clean/00002.png", "clean/00003.png"], ["synthesized/00000.png", "clean/00000.png"]]
+    pdf = FPDF(unit="pt", format="A4")
+    for i, names in enumerate(pages):
+        png = tmp_path / f"p{i}.png"
+        cv2.imwrite(str(png), stacked_page(names, gap=200))
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=16)
+        pdf.text(60, 50, f"Exercise {i + 1}")
+        pdf.image(str(png), x=40, y=80, w=515)
+    (tmp_path / "book.pdf").write_bytes(bytes(pdf.output()))
+    summary = extract.extract([tmp_path / "book.pdf"], tmp_path / "out", shipped, progress=False)
+    assert summary.failed == 0 and summary.pages == 2 and summary.staves == 4
+    read = [parse_line(x) for x in (tmp_path / "out" / "book.txt").read_text().splitlines()]
+    flat = [n for names in pages for n in names]
+    truths = [truth(n) for n in flat]
+    assert [_best_match(r, truths) for r in read] == [0, 1, 2, 3]
+    assert (tmp_path / "out" / "book.musicxml").stat().st_size > 500
+
+
+def test_extract_train_sample_chain(tmp_path: Path, shipped: StaveReader, mscore3: str) -> None:
+    from generate import sample, train
+
+    extract.extract([SAMPLE], tmp_path / "ex", shipped, progress=False)
+    corpus = tmp_path / "ex" / "corpus.txt"
+    assert len(corpus.read_text().splitlines()) >= 18
+    run = tmp_path / "run"
+    rc = train.main(
+        [
+            "--corpus",
+            str(corpus),
+            "--kind",
+            "stave",
+            "-o",
+            str(run),
+            "--max-steps",
+            "40",
+            "--hidden-size",
+            "64",
+            "--embed-dim",
+            "32",
+            "--layers",
+            "1",
+            "--batch-size",
+            "8",
+            "--seq-len",
+            "64",
+            "--eval-every",
+            "20",
+            "--val-fraction",
+            "0.2",
+        ]
+    )
+    assert rc == 0
+    out = tmp_path / "samples"
+    sample.main(
+        [
+            "--checkpoint",
+            str(run / "best.pt"),
+            "--num",
+            "6",
+            "--length",
+            "400",
+            "--seed",
+            "1",
+            "--temperature",
+            "0.5",
+            "-o",
+            str(out),
+        ]
+    )
+    written = sorted(out.glob("*.musicxml"))
+    assert written, "no sample converted to MusicXML"
+    open_in_musescore(mscore3, written[0], tmp_path)
