@@ -18,6 +18,16 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf $(OUT)
+	@echo "== read the committed sample staves (images and a label PDF) -> stave text, MusicXML"
+	$(BIN)/python -m omr.extract datasets/sample -o $(OUT)/read
+	@echo "== score what was read against the sample's truths"
+	$(BIN)/python -m omr.evaluate datasets/sample
+	@echo "== train the char-LSTM briefly on what was read, starting from the shipped stave model"
+	$(BIN)/python -m generate.train --corpus $(OUT)/read/corpus.txt --kind stave \
+		--init-from generate/weights/stave-charlstm.pt -o $(OUT)/read-run --max-steps 30 \
+		--eval-every 10 --val-fraction 0.2
+	$(BIN)/python -m generate.sample --checkpoint $(OUT)/read-run/best.pt -o $(OUT)/read-samples \
+		--num 4 --seed 1
 	@echo "== train the char-LSTM briefly on music21's bundled ABC corpus"
 	$(BIN)/python -m generate.train -o $(OUT)/run --minutes 1 --eval-every 50
 	@echo "== sample 4 ABC tunes from the shipped model -> ABC, MusicXML, MIDI"
@@ -28,7 +38,8 @@ demo: $(STAMP)
 	$(BIN)/python -m generate.evaluate $(OUT)/abc/*.abc
 	@echo "== build a few stave images of each split with their truth, and a contact sheet"
 	$(BIN)/python -m omr.dataset build $(OUT)/staves --clean 3 --synth 3 --real 3 --contact-sheet
-	@echo "demo output in $(OUT)/ (samples: abc/, stave/; training run: run/; staves: staves/)"
+	@echo "demo output in $(OUT)/ (read staves: read/; samples: read-samples/, abc/, stave/;"
+	@echo "  training runs: read-run/, run/; new stave images: staves/)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,6 +52,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/generate_speed.py
 	$(BIN)/python bench/abc_validity.py
+	$(BIN)/python bench/omr_speed.py
 
 clean:
 	rm -rf $(VENV) out runs .pytest_cache .mypy_cache .ruff_cache .hypothesis

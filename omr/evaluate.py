@@ -94,6 +94,7 @@ def evaluate(
     jobs: int = 1,
     beam: int = 0,
     report: Path | None = None,
+    progress: bool = True,
 ) -> dict[str, Tally]:
     """Tallies per split and ``"all"``; ``report`` gets a CSV row per file."""
     tallies: dict[str, Tally] = {}
@@ -103,7 +104,7 @@ def evaluate(
         ["file", "split", "truth_staves", "read_staves", "symbol_edits", "symbols", "read"]
     )
     by_path = {c.image: c for c in all_cases}
-    for reading in read_files([c.image for c in all_cases], reader, jobs, beam):
+    for reading in read_files([c.image for c in all_cases], reader, jobs, beam, progress):
         case = by_path[reading.source]
         read = [t for line in reading.lines for t in line]
         truth = [t for line in case.truth for t in line]
