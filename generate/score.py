@@ -311,7 +311,10 @@ def stream_to_staves(
                     current.append(Key(key_now))
                     bar_acc.clear()
             elif isinstance(el, meter.TimeSignature):
-                current.append(Time(el.numerator, el.denominator))
+                # Stave text writes metres over a power of two only (an ABC "M:1/3" is not
+                # one a score can print); others are left out.
+                if el.denominator in (1, 2, 4, 8, 16, 32, 64) and 1 <= el.numerator <= 99:
+                    current.append(Time(el.numerator, el.denominator))
             elif isinstance(el, harmony.Harmony):
                 continue  # chord symbols ("Am") are not printed notes
             elif isinstance(el, note.Rest):

@@ -191,15 +191,21 @@ def group_staves(
     return staves
 
 
-def _strip_staves(horizontal: np.ndarray, space: float) -> list[tuple[list[float], int, int]]:
-    """Five-line groups found in vertical strips, where even a curved line is nearly straight:
-    (line ys, strip left, strip right) for each."""
+def _strip_count(width: int, space: float, strip_spaces: float) -> int:
+    return max(1, int(width / max(strip_spaces * space, 60)))
+
+
+def _strip_staves(
+    horizontal: np.ndarray, space: float, strip_spaces: float = 10, min_fill: float = 0.5
+) -> list[tuple[list[float], int, int]]:
+    """Five-line groups found in vertical strips ``strip_spaces`` staff spaces wide, where
+    even a curved line is nearly straight: (line ys, strip left, strip right) for each."""
     w = horizontal.shape[1]
-    n = max(1, int(w / max(10 * space, 60)))
+    n = _strip_count(w, space, strip_spaces)
     edges = np.linspace(0, w, n + 1).astype(int)
     found = []
     for a, b in itertools.pairwise(edges):
-        lines = _line_rows(horizontal[:, a:b], min_fill=0.5)
+        lines = _line_rows(horizontal[:, a:b], min_fill=min_fill)
         for group in group_staves(lines, space):
             found.append(([y for y, _, _ in group], int(a), int(b)))
     return found
@@ -252,11 +258,15 @@ def find_staves(gray: np.ndarray, target_space: float = DEFAULT_SPACE) -> list[S
         gray = rotate(gray, angle)
         dark, contrast = darkness(gray)
     horizontal = _horizontal(dark, contrast, space)
-    strips = max(1, int(gray.shape[1] / max(10 * space, 60)))
+    # Strips 10 staff spaces wide first; a strongly curled photo, whose lines leave their
+    # rows within that width, gets a second look through strips half as wide.
+    for strip_spaces, min_fill in ((10, 0.5), (5, 0.4)):
+        strips = _strip_count(gray.shape[1], space, strip_spaces)
+        merged = _merge(_strip_staves(horizontal, space, strip_spaces, min_fill), space, strips)
+        if merged:
+            break
     staves = []
-    for ys, left, right, top_line, bottom_line in _merge(
-        _strip_staves(horizontal, space), space, strips
-    ):
+    for ys, left, right, top_line, bottom_line in merged:
         page_space = (ys[-1] - ys[0]) / 4
         top = max(0, int(top_line - LEDGER_ROOM * page_space))
         bottom = min(gray.shape[0], int(np.ceil(bottom_line + LEDGER_ROOM * page_space)))

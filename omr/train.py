@@ -34,7 +34,7 @@ from torchvision.transforms import v2
 from tqdm import tqdm
 
 from generate import atomic
-from generate.stavetext import parse_line
+from generate.stavetext import StaveTextError, parse_line
 from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
 from omr.crops import HEIGHT, batch, main_staff_crop
 from omr.decode import greedy
@@ -168,7 +168,13 @@ def train(
     """Train into ``out``; returns the last validation figures and why it stopped.
     ``new_lr`` replaces the saved learning rate when resuming."""
     vocab = SymbolVocab.default()
-    usable = [i for i in items if vocab.covers(parse_line(i.truth))]
+    usable = []
+    for item in items:
+        try:
+            if vocab.covers(parse_line(item.truth)):
+                usable.append(item)
+        except StaveTextError as err:
+            print(f"{item.image}: truth left out ({err})", file=sys.stderr)
     pairs = prepare_crops(usable, out / "crops")
     train_set: list[tuple[np.ndarray, list[int]]] = []
     val_set: list[tuple[np.ndarray, str, str]] = []

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from music21 import meter, note, stream
 
 from generate import score
 from generate.corpus import load_music21_abc, split_abc
@@ -174,3 +175,15 @@ def test_write_score_leaves_nothing_behind_when_a_format_fails(tmp_path: Path) -
     with pytest.raises(score.ConversionError, match=r"cannot write piece\.nosuchformat"):
         score.write_score(sc, tmp_path / "piece", ("musicxml", "nosuchformat"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_metres_stave_text_cannot_hold_are_left_out() -> None:
+    """ABC allows "M:1/3" (music21's corpus has it); what is written must parse again."""
+    s = stream.Stream()
+    s.append(meter.TimeSignature("1/3"))
+    s.append(note.Note("C5", quarterLength=0.5))
+    s.append(meter.TimeSignature("3/4"))
+    s.append(note.Note("D5", quarterLength=3))
+    text = score.stream_to_stave_text(s)
+    assert "time:1/3" not in text and "time:3/4" in text
+    parse_line(text.strip())
