@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from generate import WEIGHTS_DIR, atomic
+from generate.chord_gan import ChordGAN, ChordGANConfig
 from generate.corpus import SEPARATOR, Kind
 from generate.data import Vocab
+from generate.midi_lstm import MidiLSTM, MidiLSTMConfig
 from generate.model import CharLSTM, CharLSTMConfig
 
 FORMAT = "stavegen-checkpoint"
@@ -26,9 +28,17 @@ DEFAULT_WEIGHTS = {
     "abc": WEIGHTS_DIR / "abc-charlstm.pt",
     "stave": WEIGHTS_DIR / "stave-charlstm.pt",
 }
+DEFAULT_MODEL_WEIGHTS = {
+    "midi-lstm": WEIGHTS_DIR / "midi-lstm.pt",
+    "chord-gan": WEIGHTS_DIR / "chord-gan.pt",
+}
 
 # model type -> (config dataclass, nn.Module class)
-MODELS: dict[str, tuple[type, type[nn.Module]]] = {"char-lstm": (CharLSTMConfig, CharLSTM)}
+MODELS: dict[str, tuple[type, type[nn.Module]]] = {
+    "char-lstm": (CharLSTMConfig, CharLSTM),
+    "midi-lstm": (MidiLSTMConfig, MidiLSTM),
+    "chord-gan": (ChordGANConfig, ChordGAN),
+}
 
 
 class CheckpointError(ValueError):
@@ -40,7 +50,7 @@ class Checkpoint:
     model_type: str
     config: Any  # the model's config dataclass
     vocab: Vocab
-    kind: Kind
+    kind: Kind  # "midi" for the MIDI-event LSTM and the GAN (no vocabulary)
     model_state: dict[str, torch.Tensor]
     trainer_state: dict[str, Any] | None = None  # absent in shipped weights
     info: dict[str, Any] = field(default_factory=dict)  # data source, figures, timings

@@ -19,7 +19,7 @@ from typing import Literal
 
 from generate import stavetext
 
-Kind = Literal["abc", "stave", "text"]
+Kind = Literal["abc", "stave", "text", "midi"]  # "midi": checkpoints of the MIDI models
 KINDS: tuple[Kind, ...] = ("abc", "stave", "text")
 SEPARATOR = "\n\n"  # between pieces in a training stream; also where a sample ends
 

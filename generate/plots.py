@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from generate import atomic
 
 
@@ -32,6 +34,60 @@ def loss_curve(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def curves(
+    path: Path,
+    series: dict[str, Sequence[tuple[int, float]]],
+    ylabel: str,
+    title: str = "",
+) -> None:
+    """Any named curves against step, as a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for name, points in series.items():
+        if points:
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, values, label=name, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def piano_roll(path: Path, roll: np.ndarray, steps_per_beat: int, title: str = "") -> None:
+    """A piano roll (T, 88) as a PNG: time across, keys up (A0 at the bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.asarray(roll, float).T  # (88, T)
+    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+    ax.imshow(
+        grid,
+        origin="lower",
+        aspect="auto",
+        cmap="Greys",
+        interpolation="nearest",
+        extent=(0, grid.shape[1] / steps_per_beat, 21, 109),
+    )
+    ax.set_xlabel("beats")
+    ax.set_ylabel("MIDI pitch")
+    ax.set_title(title)
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

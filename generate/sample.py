@@ -136,10 +136,20 @@ def write_sample(text: str, kind: Kind, base: Path) -> SampleResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"))
+    chosen, _ = pre.parse_known_args(args_in)
+    if chosen.model in ("midi-lstm", "chord-gan"):
+        from generate import midi_sample
+
+        return midi_sample.main(args_in)
     p = argparse.ArgumentParser(
         prog="python -m generate.sample",
-        description="Sample tunes from a char-LSTM checkpoint; write text, MusicXML and MIDI.",
+        description="Sample tunes from a char-LSTM checkpoint; write text, MusicXML and MIDI "
+        "(--model midi-lstm|chord-gan: the MIDI-event LSTM or the chord GAN; see their --help).",
     )
+    p.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"), default="char-lstm")
     p.add_argument(
         "--checkpoint",
         type=Path,
@@ -173,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("samples"),
         help="output folder (default: %(default)s)",
     )
-    args = p.parse_args(argv)
+    args = p.parse_args(args_in)
     if args.num < 1 or args.length < 1:
         p.error("--num and --length must be at least 1")
 

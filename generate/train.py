@@ -188,12 +188,27 @@ def train(
     return trainer, reason
 
 
+MODEL_CHOICES = ("char-lstm", "midi-lstm", "chord-gan")
+
+
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model", choices=MODEL_CHOICES, default="char-lstm")
+    chosen, _ = pre.parse_known_args(args_in)
+    if chosen.model != "char-lstm":
+        from generate import midi_train
+
+        return midi_train.main(args_in)
     defaults = TrainConfig()
     net = CharLSTMConfig(vocab_size=0)
     p = argparse.ArgumentParser(
         prog="python -m generate.train",
-        description="Train the char-LSTM on ABC, stave text or any text.",
+        description="Train the char-LSTM on ABC, stave text or any text "
+        "(--model midi-lstm|chord-gan: the MIDI-event LSTM or the chord GAN; see their --help).",
+    )
+    p.add_argument(
+        "--model", choices=MODEL_CHOICES, default="char-lstm", help="what to train (%(default)s)"
     )
     add_corpus_arguments(p)
     p.add_argument(
@@ -237,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed for split, order, init")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    args = p.parse_args(argv)
+    args = p.parse_args(args_in)
 
     if args.threads:
         torch.set_num_threads(args.threads)
