@@ -46,10 +46,20 @@ def file_bits(
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"))
+    chosen, _ = pre.parse_known_args(args_in)
+    if chosen.model in ("midi-lstm", "chord-gan"):
+        from generate import midi_evaluate
+
+        return midi_evaluate.main(args_in)
     p = argparse.ArgumentParser(
         prog="python -m generate.evaluate",
-        description="Bits per character of text files under a char-LSTM checkpoint.",
+        description="Bits per character of text files under a char-LSTM checkpoint "
+        "(--model midi-lstm|chord-gan: music measures of those models; see their --help).",
     )
+    p.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"), default="char-lstm")
     p.add_argument("files", nargs="+", type=Path, help="text files to score")
     p.add_argument(
         "--checkpoint", type=Path, help="checkpoint (default: the shipped model of --kind)"
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         default="abc",
         help="shipped model to use without --checkpoint (default: %(default)s)",
     )
-    args = p.parse_args(argv)
+    args = p.parse_args(args_in)
     path = args.checkpoint or default_checkpoint(args.kind)
     try:
         model, ckpt = load_char_lstm(path)
