@@ -22,7 +22,7 @@ from torch import Tensor, nn
 # Penalty at 0..6 semitones (mirrored for 7..11); consonance low, dissonance high.
 INTERVAL_POINTS = (0.0, 1.0, 0.85, 0.55, 0.5, 0.2, 1.0)
 OCTAVE_WEIGHT = 0.04  # per squared octave of distance
-PITCH_SCALE = 127.0  # pitch is normalized by this in and out of the network
+PITCH_CENTRE, PITCH_SCALE = 60.0, 12.0  # the network reads and writes (pitch - C4) in octaves
 VELOCITY_SCALE = 127.0
 DELTA_SCALE = 4.0  # beats: a whole bar of 4/4 is 1.0
 
@@ -38,10 +38,27 @@ def _cosine_coefficients() -> np.ndarray:
 COEFFICIENTS = torch.tensor(_cosine_coefficients(), dtype=torch.float32)
 
 
-def interval_penalty(semitones: Tensor) -> Tensor:
-    """The pitch penalty for a prediction ``semitones`` away from the truth (any shape)."""
+def normalize_pitch(midi: np.ndarray | float) -> np.ndarray | float:
+    return (np.asarray(midi, np.float32) - PITCH_CENTRE) / PITCH_SCALE
+
+
+def midi_pitch(normalized: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.asarray(normalized) * PITCH_SCALE + PITCH_CENTRE), 0, 127)
+
+
+def interval_penalty(semitones: Tensor, blur: float = 0.0) -> Tensor:
+    """The pitch penalty for a prediction ``semitones`` away from the truth (any shape).
+
+    ``blur`` > 0 gives the curve averaged over a Gaussian of that many semitones: its
+    local minima (fourth, fifth) melt into one valley at the truth.  Training starts
+    blurred and sharpens to the exact curve, so that a prediction is not caught by the
+    nearest consonance before it has found the note (graduated non-convexity)."""
+    if not semitones.is_floating_point():
+        semitones = semitones.float()
     k = torch.arange(7, dtype=semitones.dtype, device=semitones.device)
     coef = COEFFICIENTS.to(semitones.device, semitones.dtype)
+    if blur > 0:
+        coef = coef * torch.exp(-0.5 * (2 * torch.pi * k * blur / 12) ** 2)
     periodic = (coef * torch.cos(2 * torch.pi * semitones.unsqueeze(-1) * k / 12)).sum(-1)
     return periodic + OCTAVE_WEIGHT * (semitones / 12) ** 2
 
@@ -75,14 +92,23 @@ class MidiLSTM(nn.Module):
     def forward(
         self, events: Tensor, state: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """events (B, T, 3) normalized -> next-event predictions (B, T, 3), new state."""
-        x, state = self.lstm(events, state)  # (B, T, H)
-        return self.dense(x), state
+        """events (B, T, 3) normalized -> next-event predictions (B, T, 3), new state.
 
-    def loss(self, predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Interval-aware pitch penalty + aux_weight * (velocity MSE + time-delta MSE)."""
+        The pitch output is added to the pitch just read: the network says the interval to
+        the next note, so it starts out near the music (a repeated note) rather than at
+        MIDI 0, five octaves of local minima of the interval loss away."""
+        x, state = self.lstm(events, state)  # (B, T, H)
+        out = self.dense(x)  # (B, T, 3)
+        pitch = events[..., :1] + out[..., :1]
+        return torch.cat([pitch, out[..., 1:]], dim=-1), state
+
+    def loss(
+        self, predicted: Tensor, target: Tensor, blur: float = 0.0
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Interval-aware pitch penalty (blurred by ``blur`` semitones, see
+        ``interval_penalty``) + aux_weight * (velocity MSE + time-delta MSE)."""
         semitones = (predicted[..., 0] - target[..., 0]) * PITCH_SCALE
-        pitch = interval_penalty(semitones).mean()
+        pitch = interval_penalty(semitones, blur).mean()
         velocity = ((predicted[..., 1] - target[..., 1]) ** 2).mean()
         delta = ((predicted[..., 2] - target[..., 2]) ** 2).mean()
         total = pitch + self.config.aux_weight * (velocity + delta)
@@ -106,8 +132,9 @@ class MidiLSTM(nn.Module):
         made = []
         for _ in range(length):
             e = last[0, 0].clone()
-            semis = e[0] * PITCH_SCALE + pitch_noise * torch.randn((), generator=generator)
-            e[0] = torch.clamp(torch.round(semis), 21, 108) / PITCH_SCALE
+            semis = e[0] * PITCH_SCALE + PITCH_CENTRE
+            semis = semis + pitch_noise * torch.randn((), generator=generator)
+            e[0] = (torch.clamp(torch.round(semis), 21, 108) - PITCH_CENTRE) / PITCH_SCALE
             e[1] = torch.clamp(torch.round(e[1] * VELOCITY_SCALE), 1, 127) / VELOCITY_SCALE
             e[2] = torch.clamp(torch.round(e[2] * DELTA_SCALE * 4) / 4, 0, 4) / DELTA_SCALE
             made.append(e)

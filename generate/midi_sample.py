@@ -19,7 +19,7 @@ from generate import plots, score
 from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_checkpoint
 from generate.chord_gan import ChordGAN
 from generate.midi import NoteEvent, notes_to_score, piano_roll, render_wav, roll_notes, write_midi
-from generate.midi_lstm import MidiLSTM
+from generate.midi_lstm import MidiLSTM, normalize_pitch
 from generate.midi_train import ROLL_STEPS_PER_BEAT, events_to_notes
 
 PICTURE_STEPS_PER_BEAT = 4
@@ -43,7 +43,12 @@ def lstm_pieces(
             primer = np.asarray(primers[i % len(primers)], np.float32)
         else:
             primer = np.stack(
-                [rng.integers(55, 80, 8) / 127, np.full(8, 80 / 127), np.full(8, 0.25)], 1
+                [
+                    normalize_pitch(rng.integers(55, 80, 8)),
+                    np.full(8, 80 / 127),
+                    np.full(8, 0.0625),
+                ],
+                1,
             ).astype(np.float32)
         events = model.generate(torch.from_numpy(primer), length, pitch_noise, gen).numpy()
         pieces.append(events_to_notes(events))

@@ -30,7 +30,14 @@ from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from generate.chord_gan import ChordGAN, ChordGANConfig
 from generate.data import Vocab
 from generate.midi import KEYS, NoteEvent, music21_pieces, piano_roll, read_midi_folder
-from generate.midi_lstm import DELTA_SCALE, PITCH_SCALE, VELOCITY_SCALE, MidiLSTM, MidiLSTMConfig
+from generate.midi_lstm import (
+    DELTA_SCALE,
+    VELOCITY_SCALE,
+    MidiLSTM,
+    MidiLSTMConfig,
+    midi_pitch,
+    normalize_pitch,
+)
 
 ROLL_STEPS_PER_BEAT = 2  # the GAN's rolls: eighth notes
 
@@ -46,6 +53,8 @@ class LoopConfig:
     val_fraction: float = 0.05
     transpose: int = 3  # GAN augmentation: up to this many semitones up or down
     critic_steps: int = 5  # GAN: critic updates per generator update
+    blur: float = 3.0  # LSTM: semitones the interval loss starts blurred by ...
+    sharpen_steps: int = 1000  # ... falling linearly to the exact curve over these steps
     seed: int = 0
 
 
@@ -58,7 +67,7 @@ def event_array(notes: Sequence[NoteEvent]) -> np.ndarray:
     delta = np.diff(starts, prepend=starts[0] if len(starts) else 0.0)
     return np.stack(
         [
-            np.array([n.pitch for n in notes]) / PITCH_SCALE,
+            normalize_pitch(np.array([n.pitch for n in notes])),
             np.array([n.velocity for n in notes]) / VELOCITY_SCALE,
             np.clip(delta, 0, DELTA_SCALE) / DELTA_SCALE,
         ],
@@ -69,7 +78,7 @@ def event_array(notes: Sequence[NoteEvent]) -> np.ndarray:
 def events_to_notes(events: np.ndarray, start: float = 0.0) -> list[NoteEvent]:
     """Normalized events -> notes; each note lasts until the next onset (a sixteenth at least,
     a beat after the last one)."""
-    pitch = np.clip(np.round(events[:, 0] * PITCH_SCALE), 0, 127).astype(int)
+    pitch = midi_pitch(events[:, 0]).astype(int)
     vel = np.clip(np.round(events[:, 1] * VELOCITY_SCALE), 1, 127).astype(int)
     onsets = start + np.cumsum(events[:, 2] * DELTA_SCALE)
     following = np.array([o for o in sorted(set(onsets.tolist()))] + [np.inf])
@@ -293,12 +302,13 @@ def train_midi_lstm(
         model.train()
         w = event_windows(train_set, loop.batch_size, loop.seq_len, rng)
         pred, _ = model(w[:, :-1])
-        loss, parts = model.loss(pred, w[:, 1:])
+        blur = loop.blur * max(0.0, 1 - run.state["step"] / max(1, loop.sharpen_steps))
+        loss, parts = model.loss(pred, w[:, 1:], blur)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        return {"loss": loss.item(), **parts}
+        return {"loss": loss.item(), **parts, "blur": blur}
 
     def evaluate() -> float:
         model.eval()

@@ -1,0 +1,207 @@
+"""The MIDI-event LSTM and the chord GAN: loss shape, learning, MIDI round trips, bad files,
+resume, sampling and the measures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import torch
+
+from generate import evaluate as gen_evaluate
+from generate import sample as gen_sample
+from generate import train as gen_train
+from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, load_checkpoint
+from generate.chord_gan import ChordGANConfig
+from generate.midi import (
+    LOWEST,
+    MidiError,
+    NoteEvent,
+    piano_roll,
+    read_midi,
+    read_midi_folder,
+    roll_notes,
+    write_midi,
+)
+from generate.midi_lstm import MidiLSTM, MidiLSTMConfig, interval_penalty
+from generate.midi_train import LoopConfig, event_array, train_chord_gan, train_midi_lstm
+from generate.music_metrics import measure, pitch_class_histogram
+from tests.conftest import open_in_musescore
+
+
+def penalty(semitones: float) -> float:
+    return float(interval_penalty(torch.tensor(semitones)))
+
+
+def test_interval_penalty_has_its_intended_shape() -> None:
+    assert penalty(0) == pytest.approx(0, abs=1e-5)
+    for consonant, dissonant in [(7, 2), (5, 1), (7, 6), (5, 11), (12, 1), (-7, -2), (19, 14)]:
+        assert penalty(consonant) < penalty(dissonant) - 0.3, (consonant, dissonant)
+    assert penalty(12) < 0.1  # same pitch class an octave off: small
+    assert penalty(24) > penalty(12) > penalty(0)  # but the right octave is still preferred
+    assert penalty(5) == pytest.approx(penalty(-5))
+    # Smooth: no jumps between whole semitones.
+    d = torch.linspace(-14, 14, 2801)
+    assert float(interval_penalty(d).diff().abs().max()) < 0.05
+
+
+def scale_piece(repeats: int = 6) -> list[NoteEvent]:
+    notes, t = [], 0.0
+    for _ in range(repeats):
+        for p in (60, 62, 64, 65, 67, 65, 64, 62):
+            notes.append(NoteEvent(p, 90, t, 0.5))
+            t += 0.5
+    return notes
+
+
+def test_midi_lstm_overfits_a_tiny_dataset(tmp_path: Path) -> None:
+    events = torch.from_numpy(event_array(scale_piece())).unsqueeze(0)  # (1, N, 3)
+
+    def exact_loss(model: MidiLSTM) -> float:
+        with torch.no_grad():
+            pred, _ = model(events[:, :-1])
+            return model.loss(pred, events[:, 1:])[0].item()
+
+    torch.manual_seed(0)
+    before = exact_loss(MidiLSTM(MidiLSTMConfig()))
+    loop = LoopConfig(
+        batch_size=8,
+        seq_len=24,
+        learning_rate=1e-2,
+        max_steps=600,
+        eval_every=100,
+        val_fraction=0.0,
+        sharpen_steps=300,
+    )
+    _, reason = train_midi_lstm(tmp_path / "run", [events[0].numpy()], MidiLSTMConfig(), loop)
+    assert reason == "budget"
+    model = load_checkpoint(tmp_path / "run" / "latest.pt").build_model()
+    assert isinstance(model, MidiLSTM)
+    after = exact_loss(model)
+    assert after < 0.3 * before, (before, after)
+
+
+def test_chord_gan_learns_a_tiny_dataset(tmp_path: Path) -> None:
+    """Trained on one progression (C major then G major triads), the generator's notes fall
+    on those chords' keys rather than anywhere."""
+    torch.manual_seed(0)
+    roll = np.zeros((64, 88), np.uint8)
+    for t in range(64):
+        chord = (60, 64, 67) if (t // 8) % 2 == 0 else (55, 59, 62)
+        roll[t, [p - LOWEST for p in chord]] = 1
+    loop = LoopConfig(batch_size=16, learning_rate=2e-3, max_steps=250, eval_every=50, transpose=0)
+    config = ChordGANConfig(steps=16, noise_dim=16, generator_channels=64, critic_channels=16)
+    run, _ = train_chord_gan(tmp_path / "gan", [roll], config, loop)
+    gan = load_checkpoint(tmp_path / "gan" / "latest.pt").build_model()
+    made = gan.generate(32).numpy()  # type: ignore[operator]
+    keys = [p - LOWEST for p in (60, 64, 67, 55, 59, 62)]
+    on = made.sum()
+    assert on > 0
+    assert made[:, :, keys].sum() / on > 0.8  # by chance: 6 keys of 88
+    assert 1.5 < on / (32 * 16) < 4.5  # about three notes at a time, as in the data
+    distance = run.state["curves"]["wasserstein"]
+    assert len(distance) >= 5
+
+
+def test_midi_written_reads_back_with_mido(tmp_path: Path) -> None:
+    notes = [
+        NoteEvent(60, 100, 0.0, 1.0),
+        NoteEvent(64, 80, 0.0, 1.0),
+        NoteEvent(67, 70, 1.5, 0.25),
+    ]
+    write_midi(tmp_path / "x.mid", notes)
+    mid = mido.MidiFile(str(tmp_path / "x.mid"))
+    ons = [m for m in mid.tracks[0] if m.type == "note_on" and m.velocity > 0]
+    assert [m.note for m in ons] == [60, 64, 67]
+    assert read_midi(tmp_path / "x.mid") == notes
+    assert roll_notes(piano_roll(notes, 4), 4) == [
+        NoteEvent(n.pitch, 80, n.start, n.duration) for n in notes
+    ]
+
+
+def test_corrupt_midi_in_a_folder_is_reported_and_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_midi(tmp_path / "good.mid", scale_piece(1))
+    (tmp_path / "bad.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01garbage")
+    (tmp_path / "empty.midi").write_bytes(b"")
+    pieces = read_midi_folder(tmp_path)
+    assert len(pieces) == 1 and len(pieces[0]) == 8
+    err = capsys.readouterr().err
+    assert "bad.mid" in err and "empty.midi" in err
+    with pytest.raises(MidiError, match=r"bad\.mid"):
+        read_midi(tmp_path / "bad.mid")
+
+
+def test_train_resume_and_sample_through_the_commands(tmp_path: Path, mscore3: str) -> None:
+    src = tmp_path / "midi"
+    src.mkdir()
+    for i in range(3):
+        write_midi(
+            src / f"p{i}.mid",
+            [NoteEvent(n.pitch + i, n.velocity, n.start, n.duration) for n in scale_piece(3)],
+        )
+    run = tmp_path / "run"
+    common = ["--model", "midi-lstm", "--midi-dir", str(src), "-o", str(run), "--eval-every", "10"]
+    assert gen_train.main([*common, "--max-steps", "20"]) == 0
+    first = load_checkpoint(run / "latest.pt")
+    assert first.trainer_state is not None and first.trainer_state["state"]["step"] == 20
+    assert gen_train.main([*common, "--max-steps", "30", "--resume"]) == 0
+    again = load_checkpoint(run / "latest.pt")
+    assert again.trainer_state is not None
+    state = again.trainer_state["state"]
+    assert state["step"] == 30
+    assert [s for s, _ in state["curves"]["validation"]] == [10, 20, 20, 30, 30]
+    assert (run / "loss.png").stat().st_size > 1000
+    out = tmp_path / "samples"
+    rc = gen_sample.main(
+        [
+            "--model",
+            "midi-lstm",
+            "--checkpoint",
+            str(run / "best.pt"),
+            "--num",
+            "2",
+            "--length",
+            "24",
+            "--seed",
+            "0",
+            "-o",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    assert read_midi(out / "sample-001.mid")
+    open_in_musescore(mscore3, out / "sample-001.musicxml", tmp_path)
+
+
+def test_measures_tell_music_from_noise() -> None:
+    chords = np.zeros((64, 88), np.uint8)
+    for t in range(64):
+        chords[t, [p - LOWEST for p in ((60, 64, 67) if t < 32 else (57, 60, 64))]] = 1
+    noise = (np.random.default_rng(0).random((64, 88)) < 0.05).astype(np.uint8)
+    m_chords = measure([chords], 4, reference=[chords])
+    m_noise = measure([noise], 4, reference=[chords])
+    assert m_chords.in_scale == 1.0 and m_chords.upc == pytest.approx(3.0)
+    assert m_chords.polyphony == 1.0 and m_chords.empty_bars == 0.0 and m_chords.pch_distance == 0.0
+    assert m_noise.upc > 8 and m_noise.in_scale < 0.9 and m_noise.pch_distance > 0.3
+    assert pitch_class_histogram([chords]).sum() == pytest.approx(1.0)
+
+
+def test_shipped_checkpoints_sample_and_measure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for model in ("midi-lstm", "chord-gan"):
+        path = DEFAULT_MODEL_WEIGHTS[model]
+        assert path.exists(), f"{path} ships with the repository"
+        assert load_checkpoint(path).trainer_state is None
+        out = tmp_path / model
+        assert gen_sample.main(["--model", model, "--num", "2", "--seed", "1", "-o", str(out)]) == 0
+        assert read_midi(out / "sample-002.mid")
+        assert (out / "sample-002.png").stat().st_size > 1000
+    capsys.readouterr()
+    assert gen_evaluate.main(["--model", "chord-gan", "--max-pieces", "6", "--num", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "chord-gan" in printed and "random baseline" in printed and "training data" in printed
