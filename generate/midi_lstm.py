@@ -5,10 +5,10 @@ events so far and predicts the next one as three numbers, as in the reference de
 of 48 units, a dense layer of 24, a dense layer of 3.
 
 The pitch loss is shaped by musical interval rather than by distance: a smooth curve with a
-period of twelve semitones, low at the unison and octave and at the fourth and fifth (+-5,
-+-7), high at seconds, the tritone and sevenths, plus a small term growing with the distance
-so that the right octave is still preferred.  Velocity and time delta add their mean squared
-errors, weighted at 20% of the pitch term.
+period of twelve semitones, zero at the unison, low at the octave and at the fourth and fifth
+(+-5, +-7), middling at thirds and sixths, high at seconds, the tritone and sevenths, plus a
+small term growing with the distance so that the right octave is still preferred.  Velocity
+and time delta add their mean squared errors, weighted at 20% of the pitch term.
 """
 
 from __future__ import annotations
@@ -19,23 +19,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-# Penalty at 0..6 semitones (mirrored for 7..11); consonance low, dissonance high.
-INTERVAL_POINTS = (0.0, 1.0, 0.85, 0.55, 0.5, 0.2, 1.0)
-OCTAVE_WEIGHT = 0.04  # per squared octave of distance
+# Consonant interval classes (semitones, modulo the octave) and how much of the penalty of a wrong
+# pitch they take away: unison and octave all of it, fourth and fifth most, thirds and
+# sixths half; seconds, the tritone and sevenths none (penalty 1).
+WELLS = ((0, 1.0), (5, 0.8), (7, 0.8), (3, 0.45), (4, 0.5), (8, 0.5), (9, 0.45))
+WELL_WIDTH = 0.5  # semitones (standard deviation of each well)
+OCTAVE_WEIGHT = 0.05  # per squared octave of distance: the right octave is still preferred
 PITCH_CENTRE, PITCH_SCALE = 60.0, 12.0  # the network reads and writes (pitch - C4) in octaves
 VELOCITY_SCALE = 127.0
 DELTA_SCALE = 4.0  # beats: a whole bar of 4/4 is 1.0
-
-
-def _cosine_coefficients() -> np.ndarray:
-    """Coefficients a_k of sum_k a_k cos(2 pi k d / 12), k = 0..6, through the seven points:
-    an even, 12-periodic, smooth curve (a fitted curve, like the reference's polynomial)."""
-    d = np.arange(7)
-    basis = np.cos(2 * np.pi * np.outer(d, np.arange(7)) / 12)
-    return np.linalg.solve(basis, np.array(INTERVAL_POINTS))
-
-
-COEFFICIENTS = torch.tensor(_cosine_coefficients(), dtype=torch.float32)
+_RADIANS = 2 * np.pi / 12  # one semitone on the circle of the octave
 
 
 def normalize_pitch(midi: np.ndarray | float) -> np.ndarray | float:
@@ -46,21 +39,22 @@ def midi_pitch(normalized: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(normalized) * PITCH_SCALE + PITCH_CENTRE), 0, 127)
 
 
-def interval_penalty(semitones: Tensor, blur: float = 0.0) -> Tensor:
+def interval_penalty(semitones: Tensor) -> Tensor:
     """The pitch penalty for a prediction ``semitones`` away from the truth (any shape).
 
-    ``blur`` > 0 gives the curve averaged over a Gaussian of that many semitones: its
-    local minima (fourth, fifth) melt into one valley at the truth.  Training starts
-    blurred and sharpens to the exact curve, so that a prediction is not caught by the
-    nearest consonance before it has found the note (graduated non-convexity)."""
+    1 minus a well at each consonant interval class, repeating every octave (a fourth up is
+    a fifth down): each well a von Mises bump (the periodic Gaussian) ``WELL_WIDTH``
+    semitones wide; plus ``OCTAVE_WEIGHT`` per squared octave.  Smooth everywhere, lowest at
+    the truth, low at consonances."""
     if not semitones.is_floating_point():
         semitones = semitones.float()
-    k = torch.arange(7, dtype=semitones.dtype, device=semitones.device)
-    coef = COEFFICIENTS.to(semitones.device, semitones.dtype)
-    if blur > 0:
-        coef = coef * torch.exp(-0.5 * (2 * torch.pi * k * blur / 12) ** 2)
-    periodic = (coef * torch.cos(2 * torch.pi * semitones.unsqueeze(-1) * k / 12)).sum(-1)
-    return periodic + OCTAVE_WEIGHT * (semitones / 12) ** 2
+    kappa = 1.0 / (WELL_WIDTH * _RADIANS) ** 2  # von Mises concentration for that width
+    wells = torch.zeros_like(semitones)
+    for interval, depth in WELLS:
+        wells = wells + depth * torch.exp(
+            kappa * (torch.cos((semitones - interval) * _RADIANS) - 1)
+        )
+    return 1 - wells + OCTAVE_WEIGHT * (semitones / 12) ** 2
 
 
 @dataclass
@@ -102,13 +96,10 @@ class MidiLSTM(nn.Module):
         pitch = events[..., :1] + out[..., :1]
         return torch.cat([pitch, out[..., 1:]], dim=-1), state
 
-    def loss(
-        self, predicted: Tensor, target: Tensor, blur: float = 0.0
-    ) -> tuple[Tensor, dict[str, float]]:
-        """Interval-aware pitch penalty (blurred by ``blur`` semitones, see
-        ``interval_penalty``) + aux_weight * (velocity MSE + time-delta MSE)."""
+    def loss(self, predicted: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """Interval-aware pitch penalty + aux_weight * (velocity MSE + time-delta MSE)."""
         semitones = (predicted[..., 0] - target[..., 0]) * PITCH_SCALE
-        pitch = interval_penalty(semitones, blur).mean()
+        pitch = interval_penalty(semitones).mean()
         velocity = ((predicted[..., 1] - target[..., 1]) ** 2).mean()
         delta = ((predicted[..., 2] - target[..., 2]) ** 2).mean()
         total = pitch + self.config.aux_weight * (velocity + delta)

@@ -53,8 +53,6 @@ class LoopConfig:
     val_fraction: float = 0.05
     transpose: int = 3  # GAN augmentation: up to this many semitones up or down
     critic_steps: int = 5  # GAN: critic updates per generator update
-    blur: float = 3.0  # LSTM: semitones the interval loss starts blurred by ...
-    sharpen_steps: int = 1000  # ... falling linearly to the exact curve over these steps
     seed: int = 0
 
 
@@ -302,13 +300,12 @@ def train_midi_lstm(
         model.train()
         w = event_windows(train_set, loop.batch_size, loop.seq_len, rng)
         pred, _ = model(w[:, :-1])
-        blur = loop.blur * max(0.0, 1 - run.state["step"] / max(1, loop.sharpen_steps))
-        loss, parts = model.loss(pred, w[:, 1:], blur)
+        loss, parts = model.loss(pred, w[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        return {"loss": loss.item(), **parts, "blur": blur}
+        return {"loss": loss.item(), **parts}
 
     def evaluate() -> float:
         model.eval()

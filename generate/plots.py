@@ -92,3 +92,30 @@ def piano_roll(path: Path, roll: np.ndarray, steps_per_beat: int, title: str = "
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def interval_penalty_curve(path: Path, span: int = 14) -> None:
+    """The MIDI-event LSTM's pitch loss against the interval of the error, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from generate.midi_lstm import interval_penalty
+
+    d = torch.linspace(-span, span, 40 * span + 1)
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    ax.plot(d.numpy(), interval_penalty(d).numpy(), label="penalty")
+    whole = torch.arange(-span, span + 1, dtype=torch.float32)
+    ax.plot(whole.numpy(), interval_penalty(whole).numpy(), "o", markersize=3, label="semitones")
+    ax.set_xticks(range(-span, span + 1, 1), minor=True)
+    ax.set_xticks([-12, -7, -5, 0, 5, 7, 12])
+    ax.set_xlabel("predicted minus true pitch (semitones)")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

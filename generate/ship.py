@@ -20,6 +20,17 @@ from generate.train import warmup_text
 def ship(src: Path, dst: Path) -> dict[str, Any]:
     ckpt = load_checkpoint(src)
     slim = ckpt.weights_only()
+    if ckpt.model_type in ("midi-lstm", "chord-gan"):
+        if ckpt.trainer_state is not None:
+            state = ckpt.trainer_state["state"]
+            slim.info = {
+                **ckpt.info,
+                "step": state["step"],
+                "train_seconds": state["seconds"],
+                "curves": state["curves"],
+            }
+        save_checkpoint(dst, slim)
+        return slim.info
     if ckpt.trainer_state is not None:
         state = ckpt.trainer_state["state"]
         slim.info = {
@@ -44,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     size = args.dst.stat().st_size / 1e6
+    if "val_bpc" not in info:  # the MIDI models
+        print(
+            f"{args.dst}: {size:.2f} MB; step {info.get('step')}, "
+            f"trained {info.get('train_seconds', 0) / 60:.1f} min"
+        )
+        return 0
     print(
         f"{args.dst}: {size:.1f} MB; step {info.get('step')}, "
         f"val_bpc {info.get('val_bpc'):.4f}, trained {info.get('train_seconds', 0) / 60:.0f} min"

@@ -73,7 +73,6 @@ def test_midi_lstm_overfits_a_tiny_dataset(tmp_path: Path) -> None:
         max_steps=600,
         eval_every=100,
         val_fraction=0.0,
-        sharpen_steps=300,
     )
     _, reason = train_midi_lstm(tmp_path / "run", [events[0].numpy()], MidiLSTMConfig(), loop)
     assert reason == "budget"
