@@ -1,0 +1,54 @@
+"""``python -m omr.ship RUN/best.pt omr/weights/recognizer.pt``: recognizer weights to commit.
+
+Drops the training state (optimizer, history), keeps the network, its vocabulary and the
+figures (validation error rates, step, training time) in the checkpoint's info.  The run's
+``test-pieces.txt`` (the pieces held out from training and validation) is copied beside the
+weights as ``cpms-test-pieces.txt``, for ``omr.evaluate --pieces``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from generate.checkpoint import CheckpointError
+from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
+
+
+def ship(src: Path, dst: Path) -> RecognizerCheckpoint:
+    ckpt = load_checkpoint(src)
+    info = dict(ckpt.info)
+    if ckpt.trainer_state is not None:
+        state = ckpt.trainer_state["state"]
+        info.update(train_seconds=state.get("seconds"), step=state.get("step"))
+    slim = RecognizerCheckpoint(ckpt.config, ckpt.vocab, ckpt.model_state, None, info)
+    save_checkpoint(dst, slim)
+    pieces = src.parent / "test-pieces.txt"
+    if pieces.exists():
+        shutil.copyfile(pieces, dst.parent / "cpms-test-pieces.txt")
+    return slim
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m omr.ship", description=__doc__)
+    p.add_argument("src", type=Path, help="a training checkpoint (best.pt)")
+    p.add_argument("dst", type=Path, help="where to write the weights")
+    args = p.parse_args(argv)
+    try:
+        slim = ship(args.src, args.dst)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    metrics = slim.info.get("metrics", {})
+    print(
+        f"{args.dst}: {args.dst.stat().st_size / 1e6:.1f} MB; step {slim.info.get('step')}, "
+        f"trained {(slim.info.get('train_seconds') or 0) / 60:.0f} min; "
+        + " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
