@@ -217,7 +217,18 @@ def render_wav(midi_path: Path, wav_path: Path) -> bool:
         return False
     with atomic.atomic_path(wav_path) as tmp:
         subprocess.run(
-            [fluidsynth, "-ni", "-F", str(tmp), "-r", "44100", str(font), str(midi_path)],
+            [
+                fluidsynth,
+                "-ni",
+                "-T",
+                "wav",
+                "-F",
+                str(tmp),
+                "-r",
+                "44100",
+                str(font),
+                str(midi_path),
+            ],
             check=True,
             capture_output=True,
             timeout=300,

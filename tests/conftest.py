@@ -45,6 +45,14 @@ def abc2midi() -> str:
     return require_tool("abc2midi")
 
 
+@pytest.fixture(scope="session")
+def fluidsynth() -> str:
+    path = require_tool("fluidsynth")
+    font = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    assert font.exists(), f"{font} is missing: .ci/run installs fluid-soundfont-gm"
+    return path
+
+
 def open_in_musescore(mscore: str, musicxml: Path, out_dir: Path) -> Path:
     """Have MuseScore 3 engrave a MusicXML file to PDF; returns the (non-empty) PDF."""
     pdf = out_dir / (musicxml.stem + ".pdf")

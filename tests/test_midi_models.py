@@ -190,7 +190,7 @@ def test_measures_tell_music_from_noise() -> None:
 
 
 def test_shipped_checkpoints_sample_and_measure(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fluidsynth: str
 ) -> None:
     for model in ("midi-lstm", "chord-gan"):
         path = DEFAULT_MODEL_WEIGHTS[model]
@@ -200,6 +200,7 @@ def test_shipped_checkpoints_sample_and_measure(
         assert gen_sample.main(["--model", model, "--num", "2", "--seed", "1", "-o", str(out)]) == 0
         assert read_midi(out / "sample-002.mid")
         assert (out / "sample-002.png").stat().st_size > 1000
+        assert (out / "sample-002.wav").read_bytes()[:4] == b"RIFF"  # audio, FluidSynth here
     capsys.readouterr()
     assert gen_evaluate.main(["--model", "chord-gan", "--max-pieces", "6", "--num", "4"]) == 0
     printed = capsys.readouterr().out
