@@ -136,12 +136,18 @@ def load_checkpoint(path: Path) -> Checkpoint:
     )
 
 
+def load_model(path: Path, model_type: str) -> tuple[nn.Module, Checkpoint]:
+    """A checkpoint's network (in eval mode) and the checkpoint, after checking its type."""
+    ckpt = load_checkpoint(path)
+    if ckpt.model_type != model_type:
+        raise CheckpointError(f"{path} is a {ckpt.model_type} checkpoint, not a {model_type}")
+    return ckpt.build_model(), ckpt
+
+
 def load_char_lstm(path: Path) -> tuple[CharLSTM, Checkpoint]:
     """A char-LSTM checkpoint's network (in eval mode) and the checkpoint itself."""
-    ckpt = load_checkpoint(path)
-    model = ckpt.build_model()
-    if not isinstance(model, CharLSTM):
-        raise CheckpointError(f"{path} is a {ckpt.model_type} checkpoint, not a char-LSTM")
+    model, ckpt = load_model(path, "char-lstm")
+    assert isinstance(model, CharLSTM)
     return model, ckpt
 
 

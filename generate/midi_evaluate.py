@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_checkpoint
+from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_model
 from generate.chord_gan import ChordGAN
 from generate.midi import KEYS, NoteEvent, music21_pieces, piano_roll, read_midi_folder
 from generate.midi_lstm import MidiLSTM
@@ -70,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     path = args.checkpoint or DEFAULT_MODEL_WEIGHTS[args.model]
     try:
-        ckpt = load_checkpoint(path)
-        if ckpt.model_type != args.model:
-            raise CheckpointError(f"{path} is a {ckpt.model_type} checkpoint, not {args.model}")
-        model = ckpt.build_model()
+        model, _ = load_model(path, args.model)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

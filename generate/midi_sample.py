@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from generate import plots, score
-from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_checkpoint
+from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_model
 from generate.chord_gan import ChordGAN
 from generate.midi import NoteEvent, notes_to_score, piano_roll, render_wav, roll_notes, write_midi
 from generate.midi_lstm import MidiLSTM, normalize_pitch
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--num, --length and --segments must be at least 1")
     path = args.checkpoint or DEFAULT_MODEL_WEIGHTS[args.model]
     try:
-        ckpt = load_checkpoint(path)
-        if ckpt.model_type != args.model:
-            raise CheckpointError(f"{path} is a {ckpt.model_type} checkpoint, not {args.model}")
-        model = ckpt.build_model()
+        model, ckpt = load_model(path, args.model)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -29,6 +27,7 @@ from generate import atomic, plots
 from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from generate.chord_gan import ChordGAN, ChordGANConfig
 from generate.data import Vocab
+from generate.interrupt import StopOnSignal
 from generate.midi import KEYS, NoteEvent, music21_pieces, piano_roll, read_midi_folder
 from generate.midi_lstm import (
     DELTA_SCALE,
@@ -240,19 +239,12 @@ def _loop(
     rng: np.random.Generator,
     info: dict,
 ) -> str:
-    stop = {"now": False}
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop["now"] = True
-        signal.signal(signum, signal.default_int_handler)  # a second signal stops at once
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     deadline = None if loop.minutes is None else time.monotonic() + 60 * loop.minutes
     reason = "budget"
     bar = tqdm(total=loop.max_steps, initial=run.state["step"], unit="step")
-    try:
+    with StopOnSignal() as stop:
         while loop.max_steps is None or run.state["step"] < loop.max_steps:
-            if stop["now"]:
+            if stop.requested:
                 reason = "interrupted"
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -272,10 +264,7 @@ def _loop(
                 if metric is not None:
                     run.record("validation", metric)
                 run.save(optimizers, rng, info, metric)
-    finally:
-        bar.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    bar.close()
     metric = eval_fn()
     run.save(optimizers, rng, info, metric)
     return reason

@@ -4,10 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from generate import atomic
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    """A figure as a PNG, written atomically, then closed."""
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    _pyplot().close(fig)
 
 
 def loss_curve(
@@ -17,10 +36,7 @@ def loss_curve(
     title: str = "",
 ) -> None:
     """Training and validation bits per character against step, as a PNG (written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     if train_curve:
@@ -34,10 +50,7 @@ def loss_curve(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def curves(
@@ -47,10 +60,7 @@ def curves(
     title: str = "",
 ) -> None:
     """Any named curves against step, as a PNG (written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for name, points in series.items():
@@ -62,18 +72,12 @@ def curves(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def piano_roll(path: Path, roll: np.ndarray, steps_per_beat: int, title: str = "") -> None:
     """A piano roll (T, 88) as a PNG: time across, keys up (A0 at the bottom)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     grid = np.asarray(roll, float).T  # (88, T)
     fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
@@ -88,18 +92,12 @@ def piano_roll(path: Path, roll: np.ndarray, steps_per_beat: int, title: str = "
     ax.set_xlabel("beats")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title)
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def interval_penalty_curve(path: Path, span: int = 14) -> None:
     """The MIDI-event LSTM's pitch loss against the interval of the error, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     import torch
 
     from generate.midi_lstm import interval_penalty
@@ -115,7 +113,4 @@ def interval_penalty_curve(path: Path, span: int = 14) -> None:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)

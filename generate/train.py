@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 
 import torch
 
 from generate import corpus, data, plots
 from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from generate.interrupt import StopOnSignal
 from generate.model import CharLSTM, CharLSTMConfig
 from generate.prepare import add_corpus_arguments, prepare_corpus
 from generate.trainer import TrainConfig, Trainer, TrainState
@@ -174,17 +173,11 @@ def train(
     if saved is not None and saved.trainer_state is not None:
         trainer.load_state_dict(saved.trainer_state)
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
+    def request_stop() -> None:
         trainer.stop_requested = True
-        # A second signal stops at once (the last saved checkpoint stays intact).
-        signal.signal(signum, signal.default_int_handler)
 
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with StopOnSignal(request_stop):
         reason = trainer.run()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     return trainer, reason
 
 

@@ -18,13 +18,11 @@ import argparse
 import csv
 import hashlib
 import json
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import cv2
@@ -34,6 +32,7 @@ from torchvision.transforms import v2
 from tqdm import tqdm
 
 from generate import atomic
+from generate.interrupt import StopOnSignal
 from generate.stavetext import StaveTextError, parse_line
 from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
 from omr.crops import HEIGHT, batch, main_staff_crop
@@ -238,22 +237,15 @@ def train(
             save_checkpoint(best, ckpt)
         atomic.write_text(out / "history.json", json.dumps(state["history"], indent=1))
 
-    stop = {"now": False}
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop["now"] = True
-        signal.signal(signum, signal.default_int_handler)
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     deadline = None if config.minutes is None else time.monotonic() + 60 * config.minutes
     order = np.argsort([c.shape[1] for c, _ in train_set])  # similar widths batch together
     model.train()
     reason = "budget"
     metrics: dict[str, float] = {}
     bar = tqdm(total=config.max_steps, initial=state["step"], unit="step")
-    try:
+    with StopOnSignal() as stop:
         while config.max_steps is None or state["step"] < config.max_steps:
-            if stop["now"]:
+            if stop.requested:
                 reason = "interrupted"
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -285,10 +277,7 @@ def train(
                     file=sys.stderr,
                 )
                 save(metrics)
-    finally:
-        bar.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    bar.close()
     metrics = evaluate(model, vocab, val_set)
     state["history"].append({"step": state["step"], **metrics})
     save(metrics)
