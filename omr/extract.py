@@ -94,6 +94,9 @@ def _found(paths: Sequence[Path], height: int, jobs: int) -> Iterator[Found]:
         yield from pool.imap(_find_job, [(p, height) for p in paths], chunksize=1)
 
 
+BATCH_STAVES = 32  # staves of consecutive files read in one pass of the recognizer
+
+
 def read_files(
     paths: Sequence[Path],
     reader: StaveReader,
@@ -102,23 +105,38 @@ def read_files(
     progress: bool = True,
 ) -> Iterator[FileReading]:
     """Read each file, in the order given: staff finding in ``jobs`` worker processes, the
-    recognizer in this one, a file's staves as one batch."""
+    recognizer in this one, over the staves of consecutive files together (a batch of
+    single-stave photos is read in one pass rather than one pass each)."""
     bar = tqdm(total=len(paths), unit="file", disable=not progress)
     staves = 0
+    pending: list[Found] = []
+
+    def flush() -> Iterator[FileReading]:
+        nonlocal staves
+        crops = [c for f in pending for c in f.crops]
+        tokens = iter(reader.read(crops, beam=beam))
+        for f in pending:
+            mine = [next(tokens) for _ in f.crops]
+            staves += len(mine)
+            yield FileReading(f.source, piece_lines(mine), f.pages, False)
+        bar.set_postfix(staves=staves)
+        pending.clear()
+
     try:
         for found in _found(paths, reader.height, jobs):
             bar.update()
-            if found.error is not None:
-                yield FileReading(found.source, [], found.pages, False, found.error)
+            if found.error is not None or found.text_lines is not None:
+                yield from flush()  # keep the order of the files
+                if found.error is not None:
+                    yield FileReading(found.source, [], found.pages, False, found.error)
+                else:
+                    lines = [parse_line(t) for t in found.text_lines or []]
+                    yield FileReading(found.source, lines, 0, True)
                 continue
-            if found.text_lines is not None:
-                lines = [parse_line(t) for t in found.text_lines]
-                yield FileReading(found.source, lines, 0, True)
-                continue
-            tokens = reader.read(found.crops, beam=beam)
-            staves += len(tokens)
-            bar.set_postfix(staves=staves)
-            yield FileReading(found.source, piece_lines(tokens), found.pages, False)
+            pending.append(found)
+            if sum(len(f.crops) for f in pending) >= BATCH_STAVES:
+                yield from flush()
+        yield from flush()
     finally:
         bar.close()
 

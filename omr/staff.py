@@ -242,6 +242,21 @@ def _merge(
     return out
 
 
+def _drop_ledger_groups(
+    found: list[tuple[list[float], int, int, float, float]], space: float
+) -> list[tuple[list[float], int, int, float, float]]:
+    """Of two five-line groups closer than two staff spaces (or overlapping), keep the wider:
+    the other is a stack of ledger lines over or under a staff, spaced like its lines."""
+    kept: list[tuple[list[float], int, int, float, float]] = []
+    for group in sorted(found, key=lambda g: g[0][0]):
+        if kept and group[3] - kept[-1][4] < 2 * space:
+            if group[2] - group[1] > kept[-1][2] - kept[-1][1]:
+                kept[-1] = group
+            continue
+        kept.append(group)
+    return kept
+
+
 def find_staves(gray: np.ndarray, target_space: float = DEFAULT_SPACE) -> list[Staff]:
     """Every stave on a grey page, top to bottom, cropped and normalized.
 
@@ -266,7 +281,7 @@ def find_staves(gray: np.ndarray, target_space: float = DEFAULT_SPACE) -> list[S
         if merged:
             break
     staves = []
-    for ys, left, right, top_line, bottom_line in merged:
+    for ys, left, right, top_line, bottom_line in _drop_ledger_groups(merged, space):
         page_space = (ys[-1] - ys[0]) / 4
         top = max(0, int(top_line - LEDGER_ROOM * page_space))
         bottom = min(gray.shape[0], int(np.ceil(bottom_line + LEDGER_ROOM * page_space)))
