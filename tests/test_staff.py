@@ -104,7 +104,7 @@ def test_sample_photos_yield_their_staff() -> None:
 
 def test_camera_photos_yield_one_staff_each() -> None:
     """CPMS photos of printed staves (../shared, read in place): each is one staff with the
-    edges of its neighbours cut in.  All 662 measured: 658 give exactly one, 4 two."""
+    edges of its neighbours cut in.  All 662 measured: every one gives exactly one."""
     photos = sorted((Path(__file__).resolve().parents[2] / "shared/data/cpms-train").glob("*.jpg"))
     assert len(photos) == 662, "the CPMS photos are expected in ../shared/data/cpms-train"
     chosen = photos[::4]
