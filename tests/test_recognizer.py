@@ -69,7 +69,7 @@ def test_recognizer_overfits_a_few_staves(tmp_path: Path) -> None:
     lengths = torch.tensor([len(t) for t in targets])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
-    for _ in range(300):
+    for _ in range(600):
         loss = model.loss(model(images), widths, flat, lengths)
         opt.zero_grad()
         loss.backward()
