@@ -25,6 +25,7 @@ demo: $(STAMP)
 	@echo "== train the char-LSTM briefly on what was read, starting from the shipped stave model"
 	$(BIN)/python -m generate.train --corpus $(OUT)/read/corpus.txt --kind stave \
 		--init-from generate/weights/stave-charlstm.pt -o $(OUT)/read-run --max-steps 30 \
+		--batch-size 4 --seq-len 64 \
 		--eval-every 10 --val-fraction 0.2
 	$(BIN)/python -m generate.sample --checkpoint $(OUT)/read-run/best.pt -o $(OUT)/read-samples \
 		--num 4 --seed 1
