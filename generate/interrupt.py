@@ -4,20 +4,32 @@ and exit cleanly; a second signal stops at once (the last saved checkpoint stays
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
 
 
 class StopOnSignal:
-    """``with StopOnSignal() as stop: ... if stop.requested: break``.  ``on_request`` is
-    called too when the first signal arrives."""
+    """``with StopOnSignal(minutes=M) as stop: ... if stop.why(): break``.  ``on_request``
+    is called too when the first signal arrives."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, on_request: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, on_request: Callable[[], None] | None = None, minutes: float | None = None
+    ) -> None:
         self.requested = False
         self.on_request = on_request
+        self.deadline = None if minutes is None else time.monotonic() + 60 * minutes
         self._previous: dict[int, object] = {}
+
+    def why(self) -> str | None:
+        """ "interrupted" after a signal, "time" past the ``minutes`` budget, else None."""
+        if self.requested:
+            return "interrupted"
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return "time"
+        return None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True

@@ -239,16 +239,12 @@ def _loop(
     rng: np.random.Generator,
     info: dict,
 ) -> str:
-    deadline = None if loop.minutes is None else time.monotonic() + 60 * loop.minutes
     reason = "budget"
     bar = tqdm(total=loop.max_steps, initial=run.state["step"], unit="step")
-    with StopOnSignal() as stop:
+    with StopOnSignal(minutes=loop.minutes) as stop:
         while loop.max_steps is None or run.state["step"] < loop.max_steps:
-            if stop.requested:
-                reason = "interrupted"
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                reason = "time"
+            if why := stop.why():
+                reason = why
                 break
             t0 = time.perf_counter()
             losses = step_fn()

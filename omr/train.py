@@ -237,19 +237,15 @@ def train(
             save_checkpoint(best, ckpt)
         atomic.write_text(out / "history.json", json.dumps(state["history"], indent=1))
 
-    deadline = None if config.minutes is None else time.monotonic() + 60 * config.minutes
     order = np.argsort([c.shape[1] for c, _ in train_set])  # similar widths batch together
     model.train()
     reason = "budget"
     metrics: dict[str, float] = {}
     bar = tqdm(total=config.max_steps, initial=state["step"], unit="step")
-    with StopOnSignal() as stop:
+    with StopOnSignal(minutes=config.minutes) as stop:
         while config.max_steps is None or state["step"] < config.max_steps:
-            if stop.requested:
-                reason = "interrupted"
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                reason = "time"
+            if why := stop.why():
+                reason = why
                 break
             t0 = time.perf_counter()
             start = int(rng.integers(0, max(1, len(order) - config.batch_size)))
