@@ -23,20 +23,28 @@ import numpy as np
 from omr.degrade import DegradeParams, degrade
 from omr.evaluate import Case, cases, evaluate
 from omr.recognize import StaveReader
+from omr.staff import find_staves
 
 
 def stack(images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """Staves one under another on white paper, each scaled to the first one's height."""
-    h = images[0].shape[0]
-    scaled = [cv2.resize(im, (round(im.shape[1] * h / im.shape[0]), h)) for im in images]
+    """Staves one under another on white paper, each scaled to the first one's staff space
+    (a printed page has one staff size; the build's staves have many)."""
+    spaces = [
+        max((s.page_space for s in find_staves(im)), default=im.shape[0] / 10) for im in images
+    ]
+    scaled = [
+        cv2.resize(im, None, fx=spaces[0] / sp, fy=spaces[0] / sp, interpolation=cv2.INTER_AREA)
+        for im, sp in zip(images, spaces, strict=True)
+    ]
+    h = max(s.shape[0] for s in scaled)
     width = max(s.shape[1] for s in scaled) + 2 * int(0.08 * h)
     gap = int(rng.uniform(0.1, 0.5) * h)
     page = np.full((len(scaled) * (h + gap) + gap, width), 255, np.uint8)
     y = gap
     for s in scaled:
         x = int(0.08 * h)
-        page[y : y + h, x : x + s.shape[1]] = s
-        y += h + gap
+        page[y : y + s.shape[0], x : x + s.shape[1]] = s
+        y += s.shape[0] + gap
     return page
 
 

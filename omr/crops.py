@@ -10,6 +10,12 @@ from torch import Tensor
 from omr.staff import find_staves
 
 HEIGHT = 64  # staves are 10 staff spaces tall (3 kept above and below), 6.4 px each
+# Bumped whenever the staff finder or the crop changes what a stave looks like: crops cached
+# by an older version (omr.train's cache) are then made again.  2: curved staves straightened;
+# 3: half the measured staff space tried when nothing is found, short curled staves added;
+# 4: staves traced strip by strip along their slope, to their ends; 5: the same, trying
+# other slopes where a wave turns, and the paper's brightness estimated on sampled pixels.
+CROP_VERSION = 5
 
 
 def main_staff_crop(gray: np.ndarray, height: int = HEIGHT) -> np.ndarray | None:

@@ -35,7 +35,7 @@ from generate import atomic
 from generate.interrupt import StopOnSignal
 from generate.stavetext import StaveTextError, parse_line
 from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
-from omr.crops import HEIGHT, batch, main_staff_crop
+from omr.crops import CROP_VERSION, HEIGHT, batch, main_staff_crop
 from omr.decode import greedy
 from omr.metrics import errors
 from omr.recognizer import Recognizer, RecognizerConfig
@@ -97,12 +97,13 @@ def _crop(item: Item) -> np.ndarray | None:
 
 
 def prepare_crops(items: list[Item], cache: Path, jobs: int = 2) -> list[tuple[Item, Path]]:
-    """Crop every image once into ``cache``; items whose staff is not found are left out."""
+    """Crop every image once into ``cache`` (by its path and ``CROP_VERSION``); items whose
+    staff is not found are left out."""
     cache.mkdir(parents=True, exist_ok=True)
     todo: list[tuple[Item, Path]] = []
     done: list[tuple[Item, Path]] = []
     for item in items:
-        key = hashlib.sha256(item.image.encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{CROP_VERSION}:{item.image}".encode()).hexdigest()[:16]
         path = cache / f"{key}.png"
         (done if path.exists() else todo).append((item, path))
     if todo:

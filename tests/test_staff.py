@@ -72,6 +72,51 @@ def test_rotated_page_with_uneven_light() -> None:
     assert all(s.page_space == pytest.approx(10, abs=0.8) for s in staves)
 
 
+def bent_staff(bow: float, wave: float, w: int = 900, space: int = 10) -> np.ndarray:
+    """A staff whose lines follow a bow (the curl of a photographed page) and a wave, both in
+    staff spaces, with noteheads on it."""
+    img = np.full((220, w), 255, np.uint8)
+    xs = np.arange(20, w - 20)
+    u = (xs - 20) / (w - 40)
+    middle = 110 + space * (bow * (4 * (u - 0.5) ** 2 - 1 / 3) + wave * np.sin(2 * np.pi * u * 1.3))
+    for k in range(-2, 3):
+        for x, m in zip(xs, middle, strict=True):
+            y = round(m + k * space)
+            img[y : y + 2, x] = 0
+    for x in range(60, w - 40, 50):
+        cy = round(middle[x - 20] + ((x // 50) % 3 - 1) * space / 2)
+        cv2.ellipse(img, (x, cy), (6, 4), -20, 0, 360, 0, -1)
+    return img
+
+
+@pytest.mark.parametrize(("bow", "wave"), [(3.0, 0.0), (0.0, 1.5), (2.0, 1.0)])
+def test_bent_staff_is_followed_to_its_ends_and_straightened(bow: float, wave: float) -> None:
+    [staff] = find_staves(bent_staff(bow, wave))
+    assert staff.left <= 40 and staff.right >= 860
+    # Straightened: each line lies along one row of the crop, so the row it should be on is
+    # dark across most of the crop's width (a plain crop of the bent staff gets about 0.25).
+    darkness = 1 - staff.image.astype(np.float64).mean(axis=1) / 255
+    middle = staff.image.shape[0] / 2
+    for k in range(-2, 3):
+        row = round(middle + k * staff.space)
+        assert darkness[row - 2 : row + 3].max() > 0.5, (k, darkness[row - 2 : row + 3])
+
+
+def test_faint_staff_lines_between_dark_ones_make_a_staff() -> None:
+    """Every other line grey (a photo of a faded print): the commonest spacing of ink is two
+    staff spaces, and the finder, seeing no staff at that, tries half of it."""
+    img = np.full((140, 600), 210, np.uint8)
+    for k in range(5):
+        img[40 + 11 * k : 42 + 11 * k, 20:580] = 80 if k % 2 == 0 else 170
+    for x in range(50, 560, 40):
+        y = 62 + ((x // 40) % 5 - 2) * 5
+        cv2.ellipse(img, (x, y), (6, 5), -20, 0, 360, 20, -1)
+        cv2.line(img, (x + 6, y), (x + 6, y - 33), 20, 2)
+    assert run_lengths(binarize(img))[1] == 22
+    [staff] = find_staves(img)
+    assert staff.page_space == pytest.approx(11, abs=0.6)
+
+
 def test_no_staff_in_a_photo_of_something_else() -> None:
     rng = np.random.default_rng(0)
     texture = cv2.GaussianBlur(rng.integers(0, 255, (300, 400)).astype(np.uint8), (0, 0), 3)
