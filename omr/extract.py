@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,18 @@ def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> list[str]:
     ]
 
 
+def write_musicxml(text: str, title: str, base: Path) -> str | None:
+    """``BASE.musicxml`` from stave-text lines; why it could not be written, or None."""
+    try:
+        lines = [parse_line(t) for t in text.splitlines()]
+        write_score(staves_to_score(lines, title=title), base, ("musicxml",))
+    except (ConversionError, StaveTextError) as err:
+        return str(err)
+    except Exception as err:  # music21 on an odd score: report the file, go on
+        return f"cannot write MusicXML ({type(err).__name__}: {err})"
+    return None
+
+
 @dataclass
 class ExtractSummary:
     files: int
@@ -188,25 +201,39 @@ def extract(
     out.mkdir(parents=True, exist_ok=True)
     corpus: list[str] = []
     failed = staves = pages = 0
-    for reading in read_files(paths, reader, jobs, beam, progress):
-        name = by_path[reading.source]
-        if reading.error is not None:
-            failed += 1
-            tqdm.write(f"failed: {reading.error}", file=sys.stderr)
-            continue
-        text = "".join(format_line(line, fmt) + "\n" for line in reading.lines)
-        target = out / f"{name}.txt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(target, text)
-        corpus.append(text)
-        staves += len(reading.lines)
-        pages += reading.pages
-        try:
-            lines = reading.lines if fmt == "full" else [parse_line(t) for t in text.splitlines()]
-            write_score(staves_to_score(lines, title=Path(name).name), out / name, ("musicxml",))
-        except (ConversionError, StaveTextError) as err:
-            failed += 1
-            tqdm.write(f"failed: {reading.source}: {err} (stave text written)", file=sys.stderr)
+    # MusicXML (music21, ~20 ms a file) is written by worker processes while this one reads.
+    writers = get_context("fork").Pool(jobs) if jobs > 1 and len(paths) > 1 else None
+    writing: list[tuple[Path, AsyncResult[str | None] | str | None]] = []
+    try:
+        for reading in read_files(paths, reader, jobs, beam, progress):
+            name = by_path[reading.source]
+            if reading.error is not None:
+                failed += 1
+                tqdm.write(f"failed: {reading.error}", file=sys.stderr)
+                continue
+            text = "".join(format_line(line, fmt) + "\n" for line in reading.lines)
+            target = out / f"{name}.txt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(target, text)
+            corpus.append(text)
+            staves += len(reading.lines)
+            pages += reading.pages
+            job = (text, Path(name).name, out / name)
+            writing.append(
+                (
+                    reading.source,
+                    writers.apply_async(write_musicxml, job) if writers else write_musicxml(*job),
+                )
+            )
+        for source, result in writing:
+            error = result.get() if isinstance(result, AsyncResult) else result
+            if error is not None:
+                failed += 1
+                tqdm.write(f"failed: {source}: {error} (stave text written)", file=sys.stderr)
+    finally:
+        if writers is not None:
+            writers.close()
+            writers.join()
     atomic.write_text(out / "corpus.txt", "\n".join(corpus))
     return ExtractSummary(len(paths), failed, staves, pages, time.perf_counter() - start)
 

@@ -277,3 +277,11 @@ def test_extract_train_sample_chain(tmp_path: Path, shipped: StaveReader, mscore
     written = sorted(out.glob("*.musicxml"))
     assert written, "no sample converted to MusicXML"
     open_in_musescore(mscore3, written[0], tmp_path)
+
+
+def test_musicxml_that_cannot_be_written_is_reported_not_raised(tmp_path: Path) -> None:
+    assert extract.write_musicxml("clef:G2 key:0 2:4 |\n", "ok", tmp_path / "ok") is None
+    assert (tmp_path / "ok.musicxml").stat().st_size > 200
+    error = extract.write_musicxml("clef:G2 key:0 2:4 oops\n", "bad", tmp_path / "bad")
+    assert error is not None and "oops" in error
+    assert not (tmp_path / "bad.musicxml").exists()
