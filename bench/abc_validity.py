@@ -24,8 +24,7 @@ from pathlib import Path
 import mido
 
 from generate.checkpoint import default_checkpoint, load_char_lstm
-from generate.corpus import load_music21_abc
-from generate.evaluate import abc2midi_accepts
+from generate.corpus import abc2midi_accepts, load_music21_abc
 from generate.sample import draw, write_sample
 
 

@@ -8,7 +8,6 @@ The last line printed is ``bits_per_char=X`` over all files together.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,21 +18,6 @@ from generate.corpus import KINDS, SEPARATOR, read_text
 from generate.data import Vocab
 from generate.model import CharLSTM
 from generate.trainer import char_bits
-
-
-def abc2midi_accepts(abc_file: Path, out_dir: Path, abc2midi: str = "abc2midi") -> tuple[bool, str]:
-    """Does abc2midi accept the tune?  It must exit 0, report no error and write a MIDI file.
-
-    Returns the verdict and what abc2midi printed.  ``FileNotFoundError`` when it is not
-    installed (Debian package ``abcmidi``).
-    """
-    mid = out_dir / (abc_file.stem + ".mid")
-    proc = subprocess.run(
-        [abc2midi, str(abc_file), "-o", str(mid)], capture_output=True, text=True, timeout=60
-    )
-    output = proc.stdout + proc.stderr
-    ok = proc.returncode == 0 and "Error" not in output and mid.exists() and mid.stat().st_size > 0
-    return ok, output
 
 
 def file_bits(

@@ -22,15 +22,33 @@ def prepare_corpus(
     seed: int = 0,
     max_pieces: int | None = None,
     vocab: data.Vocab | None = None,
+    abc2midi_only: bool = False,
 ) -> data.Prepared:
     """Load the corpus, split it by whole pieces, write the prepared files into ``out``.
 
     ``vocab``: keep this vocabulary (fine-tuning) instead of building one from the text.
+    ``abc2midi_only``: train only on the ABC tunes abc2midi accepts (validation unchanged).
     """
     pieces, found_kind = corpus.load(spec, kind, max_pieces, seed)
     if max_pieces is not None and len(pieces) > max_pieces:
         pieces = random.Random(seed).sample(pieces, max_pieces)
     train, val = corpus.split_train_val(pieces, val_fraction, seed)
+    if abc2midi_only:  # after the split, so that the validation tunes stay the same
+        if found_kind != "abc":
+            raise corpus.CorpusError(
+                f"--abc2midi-only is for ABC corpora, this one is {found_kind}"
+            )
+        try:
+            kept = corpus.abc2midi_valid(train)
+        except FileNotFoundError as err:
+            raise corpus.CorpusError(
+                "--abc2midi-only needs abc2midi (Debian package abcmidi)"
+            ) from err
+        print(
+            f"abc2midi accepts {len(kept)} of {len(train)} training tunes; kept those",
+            file=sys.stderr,
+        )
+        train = kept
     print(
         f"corpus {' '.join(spec)}: {len(pieces)} pieces ({found_kind}), "
         f"{len(train)} train / {len(val)} validation -> {out}",
@@ -64,6 +82,11 @@ def add_corpus_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         help="use at most this many pieces, chosen by the seed (default: all)",
     )
+    p.add_argument(
+        "--abc2midi-only",
+        action="store_true",
+        help="train only on the ABC tunes abc2midi accepts; validation unchanged (needs abc2midi)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         prepared = prepare_corpus(
-            args.corpus, args.out, args.kind, args.val_fraction, args.seed, args.max_pieces
+            args.corpus,
+            args.out,
+            args.kind,
+            args.val_fraction,
+            args.seed,
+            args.max_pieces,
+            abc2midi_only=args.abc2midi_only,
         )
     except (corpus.CorpusError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

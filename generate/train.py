@@ -67,6 +67,7 @@ def train(
     max_pieces: int | None = None,
     data_dir: Path | None = None,
     init_from: Path | None = None,
+    abc2midi_only: bool = False,
 ) -> tuple[Trainer, str]:
     """Run (or resume) training in ``out``; returns the trainer and why it stopped.
 
@@ -111,6 +112,7 @@ def train(
                 config.seed,
                 max_pieces,
                 start_weights.vocab if start_weights else None,
+                abc2midi_only,
             )
         if start_weights is not None:
             if prepared.vocab != start_weights.vocab:
@@ -281,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             args.max_pieces,
             args.data,
             args.init_from,
+            args.abc2midi_only,
         )
     except (TrainError, corpus.CorpusError, data.VocabularyError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -81,3 +81,29 @@ def test_tbptt_rows_continue_across_batches() -> None:
     # Resuming mid-epoch yields the same batches; another epoch shuffles the pieces.
     assert all((a[0] == b[0]).all() for a, b in zip(epoch[3:], batches.epoch(0, 3), strict=True))
     assert not (next(iter(batches.epoch(1)))[0] == epoch[0][0]).all()
+
+
+def test_abc2midi_only_drops_training_tunes_abc2midi_rejects(tmp_path: Path, abc2midi: str) -> None:
+    from generate.prepare import prepare_corpus
+
+    good = [f"X:{i}\nT:good {i}\nM:4/4\nL:1/8\nK:G\nGABc d2e2|g4 f4|]" for i in range(1, 21)]
+    # A hornpipe in 3/4 and a tie to nothing: music21's corpus holds both kinds.
+    bad = [
+        "X:31\nT:bad hornpipe\nR:Hornpipe\nM:3/4\nL:1/8\nK:D\nDEF GAB|]",
+        "X:32\nT:bad tie\nM:4/4\nL:1/8\nK:C\nC4 D4-|]",
+    ]
+    assert [corpus.abc2midi_accepts_text(t, tmp_path) for t in (good[0], *bad)] == [
+        True,
+        False,
+        False,
+    ]
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    (folder / "tunes.abc").write_text("\n\n".join(good + bad) + "\n")
+    prepared = prepare_corpus(
+        [str(folder)], tmp_path / "data", val_fraction=0.1, abc2midi_only=True
+    )
+    train = (tmp_path / "data" / "train.txt").read_text()
+    val = (tmp_path / "data" / "val.txt").read_text()
+    assert "bad" not in train and train.count("T:good") + val.count("T:good") >= 18
+    assert prepared.kind == "abc"

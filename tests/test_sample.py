@@ -9,7 +9,7 @@ import torch
 
 from generate import score, stavetext
 from generate.checkpoint import default_checkpoint, load_char_lstm
-from generate.evaluate import abc2midi_accepts
+from generate.corpus import abc2midi_accepts
 from generate.sample import cut_at_boundary, draw, write_sample
 from generate.train import train
 from generate.trainer import TrainConfig
