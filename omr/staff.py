@@ -219,7 +219,7 @@ class _Group:
     right: int
     top: float  # highest top line and lowest bottom line seen in any strip
     bottom: float
-    xs: np.ndarray  # centre of each strip that saw it
+    xs: np.ndarray  # centre of each strip that saw it, left to right
     middles: np.ndarray  # y of its middle line there
     spaces: np.ndarray  # its staff space there
 
@@ -240,6 +240,7 @@ def _merge(found: list[tuple[list[float], int, int]], space: float, strips: int)
     for cluster in clusters:
         if len(cluster) < min(2, strips):
             continue
+        cluster.sort(key=lambda d: d[1])  # left to right
         ys = np.array([d[0] for d in cluster])
         out.append(
             _Group(
@@ -314,18 +315,16 @@ def _trace(group: _Group, dark: np.ndarray, contrast: float, space: float) -> _G
     one of a few slopes around it), and the five-line group nearest where they point
     (within 0.75 staff space, with a staff space within 20%) is taken; a strip where only
     three of the lines show (under a clef, or a dense passage) is kept in the stave without
-    steering it.  Beyond the span the wide strips saw, the
-    stave ends where two strips in a row have no group.
+    steering it.  Beyond the span the wide strips saw, the stave ends where two strips in a
+    row have no group.
     """
     w = dark.shape[1]
     edges = np.linspace(0, w, _strip_count(w, space, 5) + 1).astype(int)
     strips = list(itertools.pairwise(edges.tolist()))
-    wide = sorted(
-        zip(group.xs.tolist(), group.middles.tolist(), group.spaces.tolist(), strict=True)
-    )
-    seed = min(wide, key=lambda p: abs(p[1] - float(np.median(group.middles))))[0]
-    wx = np.array([p[0] for p in wide])
-    wy = np.array([p[1] for p in wide])
+    wide = list(zip(group.xs.tolist(), group.middles.tolist(), group.spaces.tolist(), strict=True))
+    typical = float(np.median(group.middles))
+    seed = min(wide, key=lambda p: abs(p[1] - typical))[0]
+    wx, wy = group.xs, group.middles
     # Level: seen in every wide strip of its span (no gap), on one straight line.
     level = (
         len(wide) >= 3
@@ -400,8 +399,7 @@ def straighten(gray: np.ndarray, group: _Group, target_space: float) -> np.ndarr
     (the perspective of a photo); a straight stave comes out as a plain crop.
     """
     page_space = (group.lines[-1] - group.lines[0]) / 4
-    order = np.argsort(group.xs)
-    xs, middles, spaces = group.xs[order], group.middles[order], group.spaces[order]
+    xs, middles, spaces = group.xs, group.middles, group.spaces
     if len(xs) >= 3:  # a strip that took a beam or a ledger line for a line is smoothed away
         middles = np.median(
             np.stack([np.r_[middles[:1], middles[:-1]], middles, np.r_[middles[1:], middles[-1:]]]),
@@ -452,17 +450,17 @@ def _covers(group: _Group, other: _Group, space: float) -> bool:
     a, b = max(group.left, other.left), min(group.right, other.right)
     if a >= b:
         return False
-    x = np.array([(a + b) / 2])
-    here = np.interp(x, np.sort(group.xs), group.middles[np.argsort(group.xs)])[0]
-    there = np.interp(x, np.sort(other.xs), other.middles[np.argsort(other.xs)])[0]
+    x = (a + b) / 2
+    here = np.interp(x, group.xs, group.middles)
+    there = np.interp(x, other.xs, other.middles)
     return bool(abs(here - there) < 4 * space)
 
 
 def _groups(dark: np.ndarray, contrast: float, space: float) -> list[_Group]:
     """The staves in a darkness map, as strip detections joined.
 
-    Strips 10 staff spaces wide first; staves found there are followed to their ends (see
-    ``_follow``).  Staves only strips half as wide see (short ones on a strongly curled
+    Strips 10 staff spaces wide first; staves found there are traced to their ends (see
+    ``_trace``).  Staves only strips half as wide see (short ones on a strongly curled
     page) are added.
     """
     horizontal = _horizontal(dark, contrast, space)
