@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from omr import extract
+from omr.crops import CropShape
 from omr.load import find_inputs
 from omr.recognize import StaveReader
 
@@ -42,9 +43,9 @@ def a4_page(stave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return page
 
 
-def stages_1_2(paths: list[Path], height: int, jobs: int) -> float:
+def stages_1_2(paths: list[Path], shape: CropShape, jobs: int) -> float:
     start = time.perf_counter()
-    found = list(extract._found(paths, height, jobs))
+    found = list(extract._found(paths, shape, jobs))
     assert all(f.error is None for f in found), [f.error for f in found if f.error]
     return time.perf_counter() - start
 
@@ -76,7 +77,7 @@ def main() -> None:
         reader = StaveReader.load(args.checkpoint)
         reader.read([np.full((reader.height, 300), 255, np.uint8)])  # warm up
         staves = find_inputs([root / "staves"])
-        base = stages_1_2(staves, reader.height, args.jobs)
+        base = stages_1_2(staves, reader.shape, args.jobs)
         start = time.perf_counter()
         s = extract.extract(
             [root / "staves"], root / "out1", reader, jobs=args.jobs, progress=False
@@ -93,7 +94,7 @@ def main() -> None:
 
         # 2. A4 pages, model loading included.
         pages = find_inputs([root / "pages"])
-        base = stages_1_2(pages, reader.height, args.jobs)
+        base = stages_1_2(pages, reader.shape, args.jobs)
         start = time.perf_counter()
         reader = StaveReader.load(args.checkpoint)
         s = extract.extract([root / "pages"], root / "out2", reader, jobs=args.jobs, progress=False)

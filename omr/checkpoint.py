@@ -49,6 +49,7 @@ def load_checkpoint(path: Path) -> RecognizerCheckpoint:
     payload = read_payload(path, FORMAT, VERSION)
     config_dict = dict(payload["config"])
     config_dict["pools"] = [tuple(p) for p in config_dict["pools"]]
+    config_dict.setdefault("ledger_room", 3.0)  # recognizers saved before it was recorded
     config = RecognizerConfig(**config_dict)
     vocab = SymbolVocab(tuple(payload["symbols"]))
     if config.num_symbols != len(vocab):

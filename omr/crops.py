@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
-from omr.staff import find_staves
+from omr.staff import LEDGER_ROOM, find_staves
 
-HEIGHT = 64  # staves are 10 staff spaces tall (3 kept above and below), 6.4 px each
+HEIGHT = 80  # staves are 13 staff spaces tall (4.5 kept above and below), 6.15 px each
 # Bumped whenever the staff finder or the crop changes what a stave looks like: crops cached
 # by an older version (omr.train's cache) are then made again.  2: curved staves straightened;
 # 3: half the measured staff space tried when nothing is found, short curled staves added;
 # 4: staves traced strip by strip along their slope, to their ends; 5: the same, trying
 # other slopes where a wave turns, and the paper's brightness estimated on sampled pixels.
+# (The crop's height and ledger room are the recognizer's, in its config.)
 CROP_VERSION = 5
 
 
-def main_staff_crop(gray: np.ndarray, height: int = HEIGHT) -> np.ndarray | None:
+@dataclass(frozen=True)
+class CropShape:
+    """How staves are cut out for a recognizer (its config holds the same two figures)."""
+
+    height: int = HEIGHT  # pixels
+    ledger_room: float = LEDGER_ROOM  # staff spaces above the top line and below the bottom
+
+
+def stave_crops(gray: np.ndarray, shape: CropShape) -> list[np.ndarray]:
+    """Every stave on a page, top to bottom, cut out and scaled as ``shape`` says."""
+    staves = find_staves(gray, ledger_room=shape.ledger_room)
+    return [fit_height(s.image, shape.height) for s in staves]
+
+
+def main_staff_crop(gray: np.ndarray, shape: CropShape) -> np.ndarray | None:
     """The stave nearest the middle of a single-stave image (photos have neighbours' edges
-    cut in), scaled to ``height``; None when no staff is found."""
-    staves = find_staves(gray)
+    cut in), cut out and scaled as ``shape`` says; None when no staff is found."""
+    staves = find_staves(gray, ledger_room=shape.ledger_room)
     if not staves:
         return None
     middle = gray.shape[0] / 2
     staff = min(staves, key=lambda s: abs(s.lines[2] - middle))
-    return fit_height(staff.image, height)
+    return fit_height(staff.image, shape.height)
 
 
 def fit_height(image: np.ndarray, height: int = HEIGHT) -> np.ndarray:

@@ -34,10 +34,9 @@ from generate import atomic
 from generate.score import ConversionError, staves_to_score, write_score
 from generate.stavetext import StaveTextError, Token, parse_line
 from omr.assemble import format_line, piece_lines
-from omr.crops import fit_height
+from omr.crops import CropShape, stave_crops
 from omr.load import LoadError, TextPages, find_inputs, load
 from omr.recognize import StaveReader
-from omr.staff import find_staves
 
 
 @dataclass
@@ -62,8 +61,8 @@ class FileReading:
     error: str | None = None
 
 
-def find(path: Path, height: int) -> Found:
-    """Load a file and crop every stave on it to ``height`` pixels (stages 1 and 2)."""
+def find(path: Path, shape: CropShape) -> Found:
+    """Load a file and crop every stave on it as ``shape`` says (stages 1 and 2)."""
     try:
         loaded = load(path)
     except LoadError as err:
@@ -72,14 +71,14 @@ def find(path: Path, height: int) -> Found:
         return Found(path, text_lines=loaded.lines)
     crops: list[np.ndarray] = []
     for page in loaded:
-        crops.extend(fit_height(s.image, height) for s in find_staves(page.image))
+        crops.extend(stave_crops(page.image, shape))
     if not crops:
         where = "in the image" if len(loaded) == 1 else f"on any of its {len(loaded)} pages"
         return Found(path, pages=len(loaded), error=f"{path}: no staff found {where}")
     return Found(path, crops, pages=len(loaded))
 
 
-def _find_job(args: tuple[Path, int]) -> Found:
+def _find_job(args: tuple[Path, CropShape]) -> Found:
     torch.set_num_threads(1)
     try:
         return find(*args)
@@ -87,12 +86,12 @@ def _find_job(args: tuple[Path, int]) -> Found:
         return Found(args[0], error=f"{args[0]}: cannot process ({type(err).__name__}: {err})")
 
 
-def _found(paths: Sequence[Path], height: int, jobs: int) -> Iterator[Found]:
+def _found(paths: Sequence[Path], shape: CropShape, jobs: int) -> Iterator[Found]:
     if jobs <= 1 or len(paths) <= 1:
-        yield from (_find_job((p, height)) for p in paths)
+        yield from (_find_job((p, shape)) for p in paths)
         return
     with get_context("fork").Pool(jobs) as pool:
-        yield from pool.imap(_find_job, [(p, height) for p in paths], chunksize=1)
+        yield from pool.imap(_find_job, [(p, shape) for p in paths], chunksize=1)
 
 
 BATCH_STAVES = 32  # staves of consecutive files read in one pass of the recognizer
@@ -124,7 +123,7 @@ def read_files(
         pending.clear()
 
     try:
-        for found in _found(paths, reader.height, jobs):
+        for found in _found(paths, reader.shape, jobs):
             bar.update()
             if found.error is not None or found.text_lines is not None:
                 yield from flush()  # keep the order of the files

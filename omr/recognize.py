@@ -15,7 +15,7 @@ import torch
 
 from generate.stavetext import Token
 from omr.checkpoint import RecognizerCheckpoint, load_checkpoint
-from omr.crops import batch, fit_height
+from omr.crops import CropShape, batch, fit_height
 from omr.decode import beam_search, greedy
 from omr.recognizer import Recognizer
 from omr.vocab import SymbolVocab
@@ -43,6 +43,11 @@ class StaveReader:
     @property
     def height(self) -> int:
         return self.model.config.height
+
+    @property
+    def shape(self) -> CropShape:
+        """How staves must be cut out for this recognizer (as it was trained)."""
+        return CropShape(self.model.config.height, self.model.config.ledger_room)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """A staff crop (any height) scaled to the network's input height."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -16,7 +17,10 @@ from torch import Tensor, nn
 @dataclass
 class RecognizerConfig:
     num_symbols: int  # including the blank at index 0
-    height: int = 64  # input height in pixels (staves are scaled to it)
+    height: int = 80  # input height in pixels (staves are scaled to it)
+    # Staff spaces of the crop above the top line and below the bottom line: 4.5 keeps notes
+    # on a fourth ledger line whole (13 spaces in all, 6.15 px each at height 80).
+    ledger_room: float = 4.5
     # Sized for a 2-core CPU: 1.0 M parameters read 16 staves in a fraction of a second.
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 96])
     # Pooling per block as (height, width): height shrinks 16x, width 2x, so an output step
@@ -49,11 +53,8 @@ class Recognizer(nn.Module):
             ]
             c_in = c_out
         self.cnn = nn.Sequential(*layers)
-        h = config.height
-        for ph, _ in config.pools:
-            h //= ph
         self.rnn = nn.LSTM(
-            c_in * h,
+            c_in * feature_rows(config),
             config.hidden_size,
             num_layers=config.num_layers,
             bidirectional=True,
@@ -88,3 +89,50 @@ class Recognizer(nn.Module):
             reduction="mean",
             zero_infinity=True,
         )
+
+
+def feature_rows(config: RecognizerConfig) -> int:
+    """Rows of the CNN's output (each a band of the crop's height) that the LSTM reads."""
+    h = config.height
+    for ph, _ in config.pools:
+        h //= ph
+    return h
+
+
+def _row_centres(config: RecognizerConfig) -> Tensor:
+    """Each feature row's middle in staff spaces from the stave's middle line (down > 0)."""
+    band = config.height // feature_rows(config)
+    half = 2 + config.ledger_room
+    pixels = torch.arange(feature_rows(config), dtype=torch.float64) * band + band / 2
+    return pixels / config.height * 2 * half - half
+
+
+def transfer_state(
+    state: dict[str, Tensor], source: RecognizerConfig, target: RecognizerConfig
+) -> dict[str, Tensor]:
+    """A trained recognizer's weights (``source``) made to fit a network cut for another crop
+    shape (``target``: other height or ledger room, same layers), to start training from.
+
+    The convolutions are kept (the staff space is about as many pixels).  The first LSTM
+    layer's input weights, one block per feature row, are resampled at each new row's place
+    on the staff from the old rows there (linear between neighbours, the nearest beyond
+    the ends), scaled so the rows together weigh as before.
+    """
+    same = ("num_symbols", "channels", "pools", "hidden_size", "num_layers")
+    differ = [k for k in same if getattr(source, k) != getattr(target, k)]
+    if differ:
+        raise ValueError(f"recognizers differ in {', '.join(differ)}: weights cannot carry over")
+    old_rows, new_rows = feature_rows(source), feature_rows(target)
+    half = 2 + source.ledger_room
+    band = source.height // old_rows
+    where = (_row_centres(target) + half) / (2 * half) * source.height / band - 0.5
+    where = where.clamp(0, old_rows - 1)
+    low = where.floor().long()
+    high = (low + 1).clamp(max=old_rows - 1)
+    frac = (where - low).float()
+    out = dict(state)
+    for name in ("rnn.weight_ih_l0", "rnn.weight_ih_l0_reverse"):
+        w = state[name].view(state[name].shape[0], -1, old_rows)  # (4 hidden, C, rows)
+        resampled = w[:, :, low] * (1 - frac) + w[:, :, high] * frac
+        out[name] = (resampled * (old_rows / new_rows)).reshape(w.shape[0], -1).contiguous()
+    return out

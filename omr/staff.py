@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 DEFAULT_SPACE = 12.0  # px between staff lines in a normalized crop
-LEDGER_ROOM = 3.0  # staff spaces kept above the top line and below the bottom line
+LEDGER_ROOM = 4.5  # staff spaces kept above the top line and below the bottom line
 
 
 @dataclass
@@ -390,8 +390,10 @@ def _smooth_fit(xs: np.ndarray, ys: np.ndarray, degree: int, tolerance: float) -
     return coef
 
 
-def straighten(gray: np.ndarray, group: _Group, target_space: float) -> np.ndarray:
-    """The stave cut out along its own (possibly curved) middle line, with ``LEDGER_ROOM``
+def straighten(
+    gray: np.ndarray, group: _Group, target_space: float, ledger_room: float = LEDGER_ROOM
+) -> np.ndarray:
+    """The stave cut out along its own (possibly curved) middle line, with ``ledger_room``
     staff spaces above and below, scaled so the staff space is ``target_space`` everywhere.
 
     The middle line runs through the points traced along the stave (each strip's middle
@@ -413,7 +415,7 @@ def straighten(gray: np.ndarray, group: _Group, target_space: float) -> np.ndarr
     h, w = gray.shape
     x0 = max(0, int(group.left - page_space))
     x1 = min(w, int(group.right + page_space))
-    half = 2 + LEDGER_ROOM  # staff spaces from the middle line to the crop's edge
+    half = 2 + ledger_room  # staff spaces from the middle line to the crop's edge
     # Scale the region first (area averaging keeps thin lines when shrinking), then follow
     # the line through it by remapping rows.
     reach = half * page_space * 1.3
@@ -456,6 +458,26 @@ def _covers(group: _Group, other: _Group, space: float) -> bool:
     return bool(abs(here - there) < 4 * space)
 
 
+LINE_EVIDENCE = 0.1  # share of a stave's columns where all five lines must stand out
+
+
+def _lines_stand_out(dark: np.ndarray, group: _Group) -> float:
+    """The share of the stave's columns where each of its five lines is darker than every
+    space between them: most columns of a real stave (notes cover some), almost none of a
+    texture that happens to have five even dark rows."""
+    x = np.arange(group.left, group.right)
+    middle = np.interp(x, group.xs, group.middles)
+    space = np.interp(x, group.xs, group.spaces)
+
+    def at(step: float) -> np.ndarray:
+        y = np.clip(np.round(middle + step * space).astype(int), 0, dark.shape[0] - 1)
+        return dark[y, x]
+
+    lines = [np.maximum(np.maximum(at(k - 0.1), at(k)), at(k + 0.1)) for k in (-2, -1, 0, 1, 2)]
+    spaces = [at(k) for k in (-1.5, -0.5, 0.5, 1.5)]
+    return float((np.min(lines, axis=0) > np.max(spaces, axis=0)).mean()) if len(x) else 0.0
+
+
 def _groups(dark: np.ndarray, contrast: float, space: float) -> list[_Group]:
     """The staves in a darkness map, as strip detections joined.
 
@@ -474,33 +496,47 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[_Group]:
     return groups
 
 
-def find_staves(gray: np.ndarray, target_space: float = DEFAULT_SPACE) -> list[Staff]:
-    """Every stave on a grey page, top to bottom, cropped and normalized.
+def find_staves(
+    gray: np.ndarray, target_space: float = DEFAULT_SPACE, ledger_room: float = LEDGER_ROOM
+) -> list[Staff]:
+    """Every stave on a grey page, top to bottom, cropped and normalized: ``ledger_room``
+    staff spaces kept above and below its lines, the staff space ``target_space`` pixels.
 
     Curved staves (photographed pages) are straightened along their lines; where the room
     for ledger lines runs off the page, it is filled with the paper's grey.
     """
-    dark, contrast = darkness(gray)
-    ink = dark > INK_MARGIN * contrast  # as binarize, reusing the darkness map
-    _, space = run_lengths(ink)
-    if space < 3:
-        return []
-    angle = estimate_skew(ink)
-    if abs(angle) > 1e-3:
-        gray = rotate(gray, angle)
-        dark, contrast = darkness(gray)
-    # Faint or blurred lines can make every other line look like the commonest spacing:
-    # when nothing is found at the measured space, half of it is tried.
+    page = gray
+    dark, contrast = darkness(page)
     merged: list[_Group] = []
-    for guess in (space, space / 2):
-        if guess < 3:
-            break
-        merged = _groups(dark, contrast, guess)
+    space, angle = 0.0, 0.0
+    # The page contrast is set by the darkest ink: thin grey staff lines beside black notes
+    # (a photo's lines fade first) can fall under both thresholds.  When nothing is found,
+    # they are looked for again at half the contrast.
+    for faint in (1.0, 0.5):
+        ink = dark > INK_MARGIN * faint * contrast  # as binarize, reusing the darkness map
+        _, space = run_lengths(ink)
+        if space < 3:
+            continue
+        angle = estimate_skew(ink)
+        gray = rotate(page, angle) if abs(angle) > 1e-3 else page
+        level_dark, level_contrast = darkness(gray) if gray is not page else (dark, contrast)
+        # Faint or blurred lines can make every other line look like the commonest
+        # spacing: when nothing is found at the measured space, half of it is tried.
+        for guess in (space, space / 2):
+            if guess < 3:
+                break
+            merged = [
+                group
+                for group in _groups(level_dark, faint * level_contrast, guess)
+                if _lines_stand_out(level_dark, group) >= LINE_EVIDENCE
+            ]
+            if merged:
+                space = guess
+                break
         if merged:
-            space = guess
             break
     staves = []
     for group in _drop_ledger_groups(merged, space):
-        image = straighten(gray, group, target_space)
+        image = straighten(gray, group, target_space, ledger_room)
         staves.append(Staff(group.lines, group.left, group.right, angle, image, target_space))
     return staves

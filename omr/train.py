@@ -35,10 +35,10 @@ from generate import atomic
 from generate.interrupt import StopOnSignal
 from generate.stavetext import StaveTextError, parse_line
 from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
-from omr.crops import CROP_VERSION, HEIGHT, batch, main_staff_crop
+from omr.crops import CROP_VERSION, CropShape, batch, main_staff_crop
 from omr.decode import greedy
 from omr.metrics import errors
-from omr.recognizer import Recognizer, RecognizerConfig
+from omr.recognizer import Recognizer, RecognizerConfig, transfer_state
 from omr.vocab import SymbolVocab
 
 
@@ -91,25 +91,31 @@ def role(piece: str, fraction: float, seed: int) -> str:
     return "test" if u < fraction else "val" if u < 2 * fraction else "train"
 
 
-def _crop(item: Item) -> np.ndarray | None:
+def _crop(job: tuple[Item, CropShape]) -> np.ndarray | None:
+    item, shape = job
     gray = cv2.imread(item.image, cv2.IMREAD_GRAYSCALE)
-    return None if gray is None else main_staff_crop(gray, HEIGHT)
+    return None if gray is None else main_staff_crop(gray, shape)
 
 
-def prepare_crops(items: list[Item], cache: Path, jobs: int = 2) -> list[tuple[Item, Path]]:
-    """Crop every image once into ``cache`` (by its path and ``CROP_VERSION``); items whose
-    staff is not found are left out."""
+def prepare_crops(
+    items: list[Item], cache: Path, shape: CropShape, jobs: int = 2
+) -> list[tuple[Item, Path]]:
+    """Crop every image once into ``cache`` (by its path, ``shape`` and ``CROP_VERSION``);
+    items whose staff is not found are left out."""
     cache.mkdir(parents=True, exist_ok=True)
     todo: list[tuple[Item, Path]] = []
     done: list[tuple[Item, Path]] = []
     for item in items:
-        key = hashlib.sha256(f"{CROP_VERSION}:{item.image}".encode()).hexdigest()[:16]
+        name = f"{CROP_VERSION}:{shape.height}:{shape.ledger_room}:{item.image}"
+        key = hashlib.sha256(name.encode()).hexdigest()[:16]
         path = cache / f"{key}.png"
         (done if path.exists() else todo).append((item, path))
     if todo:
         with get_context("fork").Pool(jobs) as pool:
             for (item, path), crop in tqdm(
-                zip(todo, pool.imap(_crop, [i for i, _ in todo], chunksize=8), strict=True),
+                zip(
+                    todo, pool.imap(_crop, [(i, shape) for i, _ in todo], chunksize=8), strict=True
+                ),
                 total=len(todo),
                 desc="cropping staves",
             ):
@@ -164,10 +170,16 @@ def train(
     config: OmrTrainConfig,
     resume: bool = False,
     new_lr: float | None = None,
+    init_from: Path | None = None,
 ) -> tuple[dict[str, float], str]:
     """Train into ``out``; returns the last validation figures and why it stopped.
-    ``new_lr`` replaces the saved learning rate when resuming."""
+    ``new_lr`` replaces the saved learning rate when resuming; a new run starts from the
+    weights of the recognizer ``init_from`` (carried over to this crop shape) if given."""
     vocab = SymbolVocab.default()
+    net_config = RecognizerConfig(len(vocab))
+    start_from = None if init_from is None or resume else load_checkpoint(init_from)
+    if start_from is not None and start_from.vocab.symbols != vocab.symbols:
+        raise ValueError(f"{init_from}: a recognizer of another vocabulary")
     usable = []
     for item in items:
         try:
@@ -175,7 +187,8 @@ def train(
                 usable.append(item)
         except StaveTextError as err:
             print(f"{item.image}: truth left out ({err})", file=sys.stderr)
-    pairs = prepare_crops(usable, out / "crops")
+    shape = CropShape(net_config.height, net_config.ledger_room)
+    pairs = prepare_crops(usable, out / "crops", shape)
     train_set: list[tuple[np.ndarray, list[int]]] = []
     val_set: list[tuple[np.ndarray, str, str]] = []
     test_pieces: set[str] = set()
@@ -203,8 +216,9 @@ def train(
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    net_config = RecognizerConfig(len(vocab), height=HEIGHT)
     model = Recognizer(net_config)
+    if start_from is not None:
+        model.load_state_dict(transfer_state(start_from.model_state, start_from.config, net_config))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state: dict[str, Any] = {"step": 0, "best_ser": float("inf"), "history": [], "seconds": 0.0}
     latest, best = out / "latest.pt", out / "best.pt"
@@ -298,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("-o", "--out", type=Path, default=Path("runs/omr"), help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="start a new run from this recognizer's weights (e.g. the shipped one; "
+        "an older crop shape is carried over)",
+    )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument(
         "--lr", type=float, help=f"learning rate ({defaults.learning_rate}; on --resume: kept)"
@@ -340,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         config.max_steps = 20000
     try:
         metrics, reason = train(
-            items, args.out, config, args.resume, args.lr if args.resume else None
+            items, args.out, config, args.resume, args.lr if args.resume else None, args.init_from
         )
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

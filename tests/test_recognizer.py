@@ -4,12 +4,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from generate.stavetext import parse_line, write_line
 from omr import synth
 from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
-from omr.crops import batch, main_staff_crop
+from omr.crops import CropShape, batch, main_staff_crop
 from omr.decode import beam_search, greedy
 from omr.metrics import errors
 from omr.recognizer import Recognizer, RecognizerConfig
@@ -56,12 +57,18 @@ def test_recognizer_overfits_a_few_staves(tmp_path: Path) -> None:
     crops, targets = [], []
     for split in ("clean", "synthesized"):
         for png in sorted((SAMPLE / split).glob("*.png"))[:2]:
-            crop = main_staff_crop(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE), 64)
+            crop = main_staff_crop(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE), CropShape(64, 3.0))
             assert crop is not None
             crops.append(crop)
             targets.append(vocab.encode(parse_line(png.with_suffix(".txt").read_text().strip())))
     config = RecognizerConfig(
-        len(vocab), height=64, channels=[16, 32, 48, 48], hidden_size=64, num_layers=1, dropout=0.0
+        len(vocab),
+        height=64,
+        ledger_room=3.0,
+        channels=[16, 32, 48, 48],
+        hidden_size=64,
+        num_layers=1,
+        dropout=0.0,
     )
     model = Recognizer(config)
     images, widths = batch(crops)
@@ -106,3 +113,95 @@ def test_training_items_hold_out_whole_pieces() -> None:
         assert 0.03 < roles.count(which) / len(roles) < 0.35
     build = items_from_build(SAMPLE)
     assert len(build) == 18 and {i.split for i in build} == {"clean", "synthesized", "real-world"}
+
+
+def test_weights_carry_over_to_another_crop_shape() -> None:
+    """Each new feature row starts from the old rows at the same place on the staff."""
+    from omr.recognizer import feature_rows, transfer_state
+
+    old = RecognizerConfig(10, height=64, ledger_room=3.0)  # rows centred -3.75 .. 3.75 spaces
+    new = RecognizerConfig(10, height=80, ledger_room=4.5)  # rows centred -5.2 .. 5.2 spaces
+    assert (feature_rows(old), feature_rows(new)) == (4, 5)
+    state = Recognizer(old).state_dict()
+    w = state["rnn.weight_ih_l0"].view(state["rnn.weight_ih_l0"].shape[0], -1, 4)
+    w.copy_(torch.arange(1.0, 5.0).expand_as(w))  # old row r weighs r + 1 everywhere
+    moved = transfer_state(state, old, new)
+    model = Recognizer(new)
+    model.load_state_dict(moved)  # fits the new network
+    rows = moved["rnn.weight_ih_l0"].view(w.shape[0], -1, 5)[0, 0] / (4 / 5)
+    # the middle row lies between old rows 1 and 2; the outer ones beyond the old crop
+    assert torch.allclose(rows, torch.tensor([1.0, 1.46, 2.5, 3.54, 4.0]), atol=1e-4)
+    assert torch.equal(moved["head.weight"], state["head.weight"])
+    same = transfer_state(state, old, old)
+    assert all(torch.equal(same[k], v) for k, v in state.items())
+    try:
+        transfer_state(state, old, RecognizerConfig(10, channels=[8, 16, 32, 64]))
+    except ValueError as err:
+        assert "channels" in str(err)
+    else:
+        raise AssertionError("a network of other layers took the weights")
+
+
+def test_omr_train_runs_resumes_and_starts_from_other_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omr.train import main
+
+    base = ["--data", str(SAMPLE), "--val-fraction", "0.3", "--eval-every", "1", "--threads", "1"]
+    assert main([*base, "-o", str(tmp_path / "a"), "--max-steps", "2"]) == 0
+    saved = load_checkpoint(tmp_path / "a" / "latest.pt")
+    assert saved.info["step"] == 2 and saved.config.ledger_room == CropShape().ledger_room
+    assert main([*base, "-o", str(tmp_path / "a"), "--max-steps", "3"]) == 2  # not over a run
+    assert "--resume" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "a"), "--max-steps", "3", "--resume"]) == 0
+    assert load_checkpoint(tmp_path / "a" / "latest.pt").info["step"] == 3
+    # a new run from the old weights: the model's first step starts where they left off
+    assert (
+        main(
+            [
+                *base,
+                "-o",
+                str(tmp_path / "b"),
+                "--max-steps",
+                "1",
+                "--init-from",
+                str(tmp_path / "a" / "latest.pt"),
+            ]
+        )
+        == 0
+    )
+    # weights of a recognizer with other symbols are refused, naming the file
+    other = SymbolVocab(saved.vocab.symbols[:-1])
+    config = RecognizerConfig(len(other))
+    save_checkpoint(
+        tmp_path / "o.pt", RecognizerCheckpoint(config, other, Recognizer(config).state_dict())
+    )
+    capsys.readouterr()
+    code = main([*base, "-o", str(tmp_path / "c"), "--init-from", str(tmp_path / "o.pt")])
+    assert code == 2 and "o.pt: a recognizer of another vocabulary" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "latest.pt").exists()
+
+
+def test_checkpoint_saved_before_ledger_room_reads_as_three_spaces(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from generate.checkpoint import write_payload
+    from omr.checkpoint import FORMAT, VERSION
+
+    vocab = SymbolVocab.default()
+    config = RecognizerConfig(len(vocab), height=64)
+    fields = {k: v for k, v in asdict(config).items() if k != "ledger_room"}
+    state = Recognizer(config).state_dict()
+    write_payload(
+        tmp_path / "old.pt",
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "config": fields,
+            "symbols": list(vocab.symbols),
+            "model_state": state,
+            "trainer_state": None,
+            "info": {},
+        },
+    )
+    assert load_checkpoint(tmp_path / "old.pt").config.ledger_room == 3.0

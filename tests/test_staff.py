@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from omr.staff import Staff, binarize, find_staves, run_lengths
+from omr.staff import LEDGER_ROOM, Staff, binarize, find_staves, run_lengths
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
 
@@ -50,7 +50,9 @@ def test_one_drawn_staff_is_found_with_its_lines() -> None:
     assert np.allclose(staff.lines, [y + 0.5 for y in ys], atol=1.0)
     assert staff.left <= 25 and staff.right >= 475
     # The crop keeps room for ledger lines and is scaled to the normalized staff space.
-    assert staff.image.shape[0] == pytest.approx((4 + 2 * 3) * staff.space, abs=3)
+    assert staff.image.shape[0] == pytest.approx((4 + 2 * LEDGER_ROOM) * staff.space, abs=3)
+    [narrow] = find_staves(img, ledger_room=2.0)
+    assert narrow.image.shape[0] == pytest.approx(8 * narrow.space, abs=3)
 
 
 def test_staves_on_a_page_come_top_to_bottom() -> None:
@@ -117,10 +119,31 @@ def test_faint_staff_lines_between_dark_ones_make_a_staff() -> None:
     assert staff.page_space == pytest.approx(11, abs=0.6)
 
 
+def test_thin_grey_lines_beside_black_notes_make_a_staff() -> None:
+    """Lines far paler than the notes (a photo where the print's lines faded): the page's
+    contrast, set by the notes, puts them under both thresholds; the finder looks again
+    at half the contrast."""
+    img = np.full((150, 700), 205, np.uint8)
+    ys = [50 + 12 * k for k in range(5)]
+    for y in ys:
+        img[y, 15:685] = 172
+    for x in range(60, 660, 50):
+        y = ys[2] + ((x // 50) % 5 - 2) * 6
+        cv2.ellipse(img, (x, y), (7, 5), -20, 0, 360, 10, -1)
+        cv2.line(img, (x + 6, y), (x + 6, y - 40), 10, 2)
+    [staff] = find_staves(img)
+    assert np.allclose(staff.lines, ys, atol=1.0)
+
+
 def test_no_staff_in_a_photo_of_something_else() -> None:
     rng = np.random.default_rng(0)
     texture = cv2.GaussianBlur(rng.integers(0, 255, (300, 400)).astype(np.uint8), (0, 0), 3)
     assert find_staves(texture) == []
+    # Blurred noise of other grains has rows evenly dark by chance: no five of them are lines
+    for seed in range(1, 8):
+        rng = np.random.default_rng(seed)
+        noise = rng.integers(0, 255, (300 + 50 * seed, 400 + 80 * seed)).astype(np.uint8)
+        assert find_staves(cv2.GaussianBlur(noise, (0, 0), 1 + seed % 5)) == [], seed
     assert find_staves(np.full((200, 300), 255, np.uint8)) == []
 
 
