@@ -478,19 +478,55 @@ def _lines_stand_out(dark: np.ndarray, group: _Group) -> float:
     return float((np.min(lines, axis=0) > np.max(spaces, axis=0)).mean()) if len(x) else 0.0
 
 
+TILTS = (-0.1, -0.05, 0.05, 0.1)  # slopes short staves on a page are also looked for at
+
+
+def _tilted(dark: np.ndarray, contrast: float, space: float, slope: float) -> list[_Group]:
+    """Staves tilted by about ``slope`` against the page (a short stave on a curled or
+    photographed page), found in narrow strips of the page sheared level along it, in
+    page coordinates."""
+    h, w = dark.shape
+    lift = max(0.0, slope * w)  # row r of the sheared map is page row r + slope * x - lift
+    shear = np.array([[1, 0, 0], [slope, 1, -lift]], np.float32)
+    level = cv2.warpAffine(
+        dark, shear, (w, h + int(np.ceil(abs(slope) * w))), flags=cv2.WARP_INVERSE_MAP
+    )
+    found = _strip_staves(_horizontal(level, contrast, space), space, 5, 0.4)
+    out = []
+    for g in _merge(found, space, _strip_count(w, space, 5)):
+        centre = slope * (g.left + g.right) / 2 - lift
+        ends = (slope * g.left - lift, slope * g.right - lift)
+        out.append(
+            _Group(
+                [y + centre for y in g.lines],
+                g.left,
+                g.right,
+                g.top + min(ends),
+                g.bottom + max(ends),
+                g.xs,
+                g.middles + slope * g.xs - lift,
+                g.spaces,
+            )
+        )
+    return out
+
+
 def _groups(dark: np.ndarray, contrast: float, space: float) -> list[_Group]:
     """The staves in a darkness map, as strip detections joined.
 
     Strips 10 staff spaces wide first; staves found there are traced to their ends (see
     ``_trace``).  Staves only strips half as wide see (short ones on a strongly curled
-    page) are added.
+    page) are added, and on a page with room for several staves, short ones at a slope
+    against the rest (``_tilted``).
     """
     horizontal = _horizontal(dark, contrast, space)
     width = horizontal.shape[1]
     wide = _merge(_strip_staves(horizontal, space, 10, 0.5), space, _strip_count(width, space, 10))
     groups = [_trace(group, dark, contrast, space) for group in wide]
-    narrow = _strip_staves(horizontal, space, 5, 0.4)
-    for extra in _merge(narrow, space, _strip_count(width, space, 5)):
+    narrow = _merge(_strip_staves(horizontal, space, 5, 0.4), space, _strip_count(width, space, 5))
+    if dark.shape[0] > 30 * space:
+        narrow += [g for slope in TILTS for g in _tilted(dark, contrast, space, slope)]
+    for extra in narrow:
         if not any(_covers(group, extra, space) for group in groups):
             groups.append(_trace(extra, dark, contrast, space))
     return groups

@@ -178,3 +178,22 @@ def test_camera_photos_yield_one_staff_each() -> None:
     chosen = photos[::4]
     one = sum(len(find_staves(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))) == 1 for p in chosen)
     assert one >= 0.97 * len(chosen), f"{one}/{len(chosen)}"
+
+
+def test_a_short_stave_at_a_slope_on_a_page_is_found_in_its_place() -> None:
+    """A page curled or photographed at an angle can leave a short stave tilted against the
+    others, too steeply for level strips to see its lines as rows."""
+    img = np.full((560, 900), 255, np.uint8)
+    tops = [draw_staff(img, top, 20, 880, space=12)[0] for top in (40, 400)]
+    x0, x1, top, slope = 30, 250, 260, -0.1
+    for k in range(5):  # thin grey lines, as a photo shows them
+        y = top + 12 * k
+        cv2.line(img, (x0, y), (x1, round(y + slope * (x1 - x0))), 140, 1, cv2.LINE_AA)
+    for x in range(70, 240, 40):
+        y = round(top + 24 + slope * (x - x0))
+        cv2.ellipse(img, (x, y), (7, 5), -20, 0, 360, 0, -1)
+    staves = find_staves(img)
+    assert len(staves) == 3
+    assert [round(s.lines[0]) for s in staves][::2] == pytest.approx(tops, abs=2)
+    middle = staves[1].lines[2]
+    assert middle == pytest.approx(top + 24 + slope * (x1 - x0) / 2, abs=6)
