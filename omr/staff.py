@@ -481,15 +481,18 @@ def _lines_stand_out(dark: np.ndarray, group: _Group) -> float:
 TILTS = (-0.1, -0.05, 0.05, 0.1)  # slopes short staves on a page are also looked for at
 
 
-def _tilted(dark: np.ndarray, contrast: float, space: float, slope: float) -> list[_Group]:
+def _tilted(
+    dark: np.ndarray, contrast: float, space: float, slope: float, rows: tuple[int, int]
+) -> list[_Group]:
     """Staves tilted by about ``slope`` against the page (a short stave on a curled or
-    photographed page), found in narrow strips of the page sheared level along it, in
-    page coordinates."""
-    h, w = dark.shape
-    lift = max(0.0, slope * w)  # row r of the sheared map is page row r + slope * x - lift
-    shear = np.array([[1, 0, 0], [slope, 1, -lift]], np.float32)
+    photographed page) within ``rows`` of it, found in narrow strips sheared level along
+    that slope, in page coordinates."""
+    band = dark[rows[0] : rows[1]]
+    h, w = band.shape
+    lift = max(0.0, slope * w) - rows[0]  # sheared row r is page row r + slope * x - lift
+    shear = np.array([[1, 0, 0], [slope, 1, -max(0.0, slope * w)]], np.float32)
     level = cv2.warpAffine(
-        dark, shear, (w, h + int(np.ceil(abs(slope) * w))), flags=cv2.WARP_INVERSE_MAP
+        band, shear, (w, h + int(np.ceil(abs(slope) * w))), flags=cv2.WARP_INVERSE_MAP
     )
     found = _strip_staves(_horizontal(level, contrast, space), space, 5, 0.4)
     out = []
@@ -511,24 +514,51 @@ def _tilted(dark: np.ndarray, contrast: float, space: float, slope: float) -> li
     return out
 
 
+def _unexplained(
+    horizontal: np.ndarray, groups: list[_Group], space: float
+) -> list[tuple[int, int]]:
+    """Bands of rows (with a margin) holding line fragments that no stave found so far
+    accounts for: where a stave at a slope may be."""
+    rest = horizontal.copy()
+    for g in groups:
+        rest[max(0, int(g.top - 4 * space)) : int(g.bottom + 4 * space) + 1] = 0
+    counts = rest.sum(axis=1)
+    bands: list[tuple[int, int]] = []
+    for a, b in _runs(counts > 0):
+        if bands and a - bands[-1][1] < 4 * space:
+            bands[-1] = (bands[-1][0], b)
+        else:
+            bands.append((a, b))
+    margin = int(6 * space)
+    return [
+        (max(0, a - margin), min(len(counts), b + margin))
+        for a, b in bands
+        if counts[a:b].sum() >= 10 * space  # a few short fragments are text or noise
+    ]
+
+
 def _groups(dark: np.ndarray, contrast: float, space: float) -> list[_Group]:
     """The staves in a darkness map, as strip detections joined.
 
     Strips 10 staff spaces wide first; staves found there are traced to their ends (see
     ``_trace``).  Staves only strips half as wide see (short ones on a strongly curled
     page) are added, and on a page with room for several staves, short ones at a slope
-    against the rest (``_tilted``).
+    against the rest, where line fragments are left unexplained (``_tilted``).
     """
     horizontal = _horizontal(dark, contrast, space)
     width = horizontal.shape[1]
     wide = _merge(_strip_staves(horizontal, space, 10, 0.5), space, _strip_count(width, space, 10))
     groups = [_trace(group, dark, contrast, space) for group in wide]
     narrow = _merge(_strip_staves(horizontal, space, 5, 0.4), space, _strip_count(width, space, 5))
-    if dark.shape[0] > 30 * space:
-        narrow += [g for slope in TILTS for g in _tilted(dark, contrast, space, slope)]
     for extra in narrow:
         if not any(_covers(group, extra, space) for group in groups):
             groups.append(_trace(extra, dark, contrast, space))
+    if dark.shape[0] > 30 * space:
+        for rows in _unexplained(horizontal, groups, space):
+            for slope in TILTS:
+                for extra in _tilted(dark, contrast, space, slope, rows):
+                    if not any(_covers(group, extra, space) for group in groups):
+                        groups.append(_trace(extra, dark, contrast, space))
     return groups
 
 

@@ -9,7 +9,8 @@ share for validation (which picks ``best.pt``) and as large a share for testing,
 nothing here; their names go to ``OUT/test-pieces.txt`` for ``omr.evaluate --pieces``.
 Checkpoints ``latest.pt`` and ``best.pt`` (by validation symbol error rate) are written
 atomically; ``--resume`` continues (with a new ``--lr`` if one is given), Ctrl-C saves and
-exits with status 130.
+exits with status 130.  ``--init-from`` starts a new run from a trained recognizer's weights,
+carried over to this network's crop shape where that differs (``transfer_state``).
 """
 
 from __future__ import annotations
