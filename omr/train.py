@@ -149,7 +149,7 @@ def evaluate(
         for start in range(0, len(data), size):
             chunk = data[start : start + size]
             images, widths = batch([c for c, _, _ in chunk])
-            out = model(images).numpy()
+            out = model(images.contiguous(memory_format=torch.channels_last)).numpy()
             lengths = model.output_lengths(widths).tolist()
             for i, (_, truth, split) in enumerate(chunk):
                 read = vocab.assemble(greedy(out[i, : lengths[i]]))
@@ -220,6 +220,8 @@ def train(
     model = Recognizer(net_config)
     if start_from is not None:
         model.load_state_dict(transfer_state(start_from.model_state, start_from.config, net_config))
+    # Channels-last: oneDNN's faster convolutions on the CPU (some 15-20% a step).
+    model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state: dict[str, Any] = {"step": 0, "best_ser": float("inf"), "history": [], "seconds": 0.0}
     latest, best = out / "latest.pt", out / "best.pt"
@@ -268,6 +270,7 @@ def train(
             chosen = order[start : start + config.batch_size]
             images, widths = batch([train_set[i][0] for i in chosen])
             images = torch.stack([AUGMENT(img) for img in images])
+            images = images.contiguous(memory_format=torch.channels_last)
             targets = [train_set[i][1] for i in chosen]
             flat = torch.tensor([s for t in targets for s in t])
             lengths = torch.tensor([len(t) for t in targets])
