@@ -11,7 +11,7 @@ from torch import Tensor
 
 from omr.staff import LEDGER_ROOM, find_staves
 
-HEIGHT = 80  # staves are 13 staff spaces tall (4.5 kept above and below), 6.15 px each
+HEIGHT = 96  # staves are 13 staff spaces tall (4.5 kept above and below), 7.4 px each
 # Bumped whenever the staff finder or the crop changes what a stave looks like: crops cached
 # by an older version (omr.train's cache) are then made again.  2: curved staves straightened;
 # 3: half the measured staff space tried when nothing is found, short curled staves added;

@@ -17,9 +17,9 @@ from torch import Tensor, nn
 @dataclass
 class RecognizerConfig:
     num_symbols: int  # including the blank at index 0
-    height: int = 80  # input height in pixels (staves are scaled to it)
+    height: int = 96  # input height in pixels (staves are scaled to it)
     # Staff spaces of the crop above the top line and below the bottom line: 4.5 keeps notes
-    # on a fourth ledger line whole (13 spaces in all, 6.15 px each at height 80).
+    # on a fourth ledger line whole (13 spaces in all, 7.4 px each at height 96).
     ledger_room: float = 4.5
     # Sized for a 2-core CPU: 1.0 M parameters read 16 staves in a fraction of a second.
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 96])
