@@ -489,8 +489,9 @@ def _tilted(
     that slope, in page coordinates."""
     band = dark[rows[0] : rows[1]]
     h, w = band.shape
-    lift = max(0.0, slope * w) - rows[0]  # sheared row r is page row r + slope * x - lift
-    shear = np.array([[1, 0, 0], [slope, 1, -max(0.0, slope * w)]], np.float32)
+    drop = max(0.0, slope * w)  # keeps the sheared band's rows from going negative
+    lift = drop - rows[0]  # sheared row r is page row r + slope * x - lift
+    shear = np.array([[1, 0, 0], [slope, 1, -drop]], np.float32)
     level = cv2.warpAffine(
         band, shear, (w, h + int(np.ceil(abs(slope) * w))), flags=cv2.WARP_INVERSE_MAP
     )
@@ -549,16 +550,17 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[_Group]:
     width = horizontal.shape[1]
     wide = _merge(_strip_staves(horizontal, space, 10, 0.5), space, _strip_count(width, space, 10))
     groups = [_trace(group, dark, contrast, space) for group in wide]
-    narrow = _merge(_strip_staves(horizontal, space, 5, 0.4), space, _strip_count(width, space, 5))
-    for extra in narrow:
-        if not any(_covers(group, extra, space) for group in groups):
-            groups.append(_trace(extra, dark, contrast, space))
+
+    def add_new(extras: list[_Group]) -> None:
+        for extra in extras:
+            if not any(_covers(group, extra, space) for group in groups):
+                groups.append(_trace(extra, dark, contrast, space))
+
+    add_new(_merge(_strip_staves(horizontal, space, 5, 0.4), space, _strip_count(width, space, 5)))
     if dark.shape[0] > 30 * space:
         for rows in _unexplained(horizontal, groups, space):
             for slope in TILTS:
-                for extra in _tilted(dark, contrast, space, slope, rows):
-                    if not any(_covers(group, extra, space) for group in groups):
-                        groups.append(_trace(extra, dark, contrast, space))
+                add_new(_tilted(dark, contrast, space, slope, rows))
     return groups
 
 
