@@ -16,9 +16,10 @@ HEIGHT = 96  # staves are 13 staff spaces tall (4.5 kept above and below), 7.4 p
 # by an older version (omr.train's cache) are then made again.  2: curved staves straightened;
 # 3: half the measured staff space tried when nothing is found, short curled staves added;
 # 4: staves traced strip by strip along their slope, to their ends; 5: the same, trying
-# other slopes where a wave turns, and the paper's brightness estimated on sampled pixels.
+# other slopes where a wave turns, and the paper's brightness estimated on sampled pixels;
+# 6: ledger lines no longer taken for staff lines, ends followed along the lines past a clef.
 # (The crop's height and ledger room are the recognizer's, in its config.)
-CROP_VERSION = 5
+CROP_VERSION = 6
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Stage 3 of the OMR: stave crops -> stave-text tokens, with a trained recognizer.
 
-The model is loaded once (``StaveReader.load``) and reads crops in batches of similar width,
-so little padding is computed.  Decoding is greedy (best path) by default, or a CTC prefix
-beam search.
+The model is loaded once (``StaveReader.load``), folded for inference (``for_inference``),
+and reads crops in batches of similar width, so little padding is computed.  Decoding is
+greedy (best path) by default, or a CTC prefix beam search.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from generate.stavetext import Token
 from omr.checkpoint import RecognizerCheckpoint, load_checkpoint
 from omr.crops import CropShape, batch, fit_height
 from omr.decode import beam_search, greedy
-from omr.recognizer import Recognizer
+from omr.recognizer import Recognizer, for_inference
 from omr.vocab import SymbolVocab
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "recognizer.pt"
+# A batch takes a wider crop while its padded area stays within this share of its ink area.
+PADDING = 1.25
 
 
 def default_weights() -> Path:
@@ -34,7 +36,7 @@ class StaveReader:
     def __init__(self, model: Recognizer, vocab: SymbolVocab) -> None:
         # Channels-last tensors take oneDNN's faster convolutions on the CPU (about twice
         # as fast over the conv blocks); the results are the same.
-        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.model = for_inference(model).to(memory_format=torch.channels_last)
         self.vocab = vocab
 
     @classmethod
@@ -64,8 +66,7 @@ class StaveReader:
         order = sorted(range(len(ready)), key=lambda i: ready[i].shape[1])
         out: list[list[Token]] = [[] for _ in ready]
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chosen = order[start : start + batch_size]
+            for chosen in similar_widths([ready[i].shape[1] for i in order], order, batch_size):
                 images, widths = batch([ready[i] for i in chosen])
                 images = images.contiguous(memory_format=torch.channels_last)
                 log_probs = self.model(images).numpy()  # (B, T, S)
@@ -75,3 +76,22 @@ class StaveReader:
                     ids = beam_search(lp, beam) if beam > 1 else greedy(lp)
                     out[i] = self.vocab.assemble(ids)
         return out
+
+
+def similar_widths(widths: Sequence[int], items: Sequence[int], most: int) -> list[list[int]]:
+    """``items`` (sorted by their ``widths``, ascending) in batches of at most ``most``, each
+    closed before the padding to its widest item would pass ``PADDING`` times its area."""
+    batches: list[list[int]] = []
+    area = 0
+    for width, item in zip(widths, items, strict=True):
+        if (
+            batches
+            and len(batches[-1]) < most
+            and (len(batches[-1]) + 1) * width <= PADDING * (area + width)
+        ):
+            batches[-1].append(item)
+            area += width
+        else:
+            batches.append([item])
+            area = width
+    return batches

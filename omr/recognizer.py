@@ -7,12 +7,14 @@ linear layer scores each symbol and the CTC blank at every step.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 @dataclass
@@ -90,6 +92,22 @@ class Recognizer(nn.Module):
             reduction="mean",
             zero_infinity=True,
         )
+
+
+def for_inference(model: Recognizer) -> Recognizer:
+    """A copy of ``model`` for reading only (eval mode), the same function with less work:
+    each batch norm folded into the convolution before it, and each max-pool moved before
+    the activation (LeakyReLU rises monotonically, so max and activation commute) where it
+    then acts on a quarter or half of the values."""
+    fast = copy.deepcopy(model).eval()
+    layers: list[nn.Module] = []
+    blocks = list(fast.cnn)
+    for i in range(0, len(blocks), 4):
+        conv, norm, act, pool = blocks[i : i + 4]
+        assert isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)
+        layers += [fuse_conv_bn_eval(conv, norm), pool, act]
+    fast.cnn = nn.Sequential(*layers)
+    return fast
 
 
 def feature_rows(config: RecognizerConfig) -> int:

@@ -142,8 +142,9 @@ def _runs(on: np.ndarray) -> list[tuple[int, int]]:
 PEAK_SHARE = 0.85  # rows this close to a run's fullest row belong to its line
 
 
-def _line_rows(horizontal: np.ndarray, min_fill: float) -> list[tuple[float, int, int]]:
-    """Centres of rows filled by horizontal runs: (y, left, right) per detected line.
+def _line_rows(horizontal: np.ndarray, min_fill: float) -> list[tuple[float, float]]:
+    """Centres of rows filled by horizontal runs: (y, fill) per detected line, ``fill`` the
+    share of the columns its fullest row covers.
 
     Rows between two lines can fill up too where noteheads sit close together (blurred along
     the row they join up); a run of filled rows is therefore split at its fuller rows, which
@@ -157,37 +158,49 @@ def _line_rows(horizontal: np.ndarray, min_fill: float) -> list[tuple[float, int
         for a, b in _runs(run >= PEAK_SHARE * run.max()):
             weights = run[a:b].astype(np.float64)
             centre = float((np.arange(start + a, start + b) * weights).sum() / weights.sum())
-            cols = np.flatnonzero(horizontal[start + a : start + b].any(axis=0))
-            lines.append((centre, int(cols[0]), int(cols[-1])))
+            lines.append((centre, float(weights.max()) / width))
     return lines
 
 
 def group_staves(
-    lines: list[tuple[float, int, int]], space: float, tolerance: float = 0.3
-) -> list[list[tuple[float, int, int]]]:
+    lines: list[tuple[float, float]], space: float, tolerance: float = 0.3
+) -> list[list[tuple[float, float]]]:
     """Five lines spaced ``space`` apart (within ``tolerance``), top to bottom.  Other
-    detections between them (close noteheads, beams, text) are passed over."""
-    ys = [y for y, _, _ in lines]
+    detections between them (close noteheads, beams, text) are passed over.
+
+    Ledger lines over or under a staff are spaced like its lines: where more than five lines
+    follow each other at that spacing, the five that fill their rows most are the staff
+    (ledger lines are short), and what remains of the chain may hold another staff.
+    """
+    ys = [y for y, _ in lines]
     used: set[int] = set()
     staves = []
     for first in range(len(lines)):
         if first in used:
             continue
-        group = [first]
-        while len(group) < 5:
-            target = ys[group[-1]] + space
+        chain = [first]
+        while True:
+            target = ys[chain[-1]] + space
             near = [
                 j
-                for j in range(group[-1] + 1, len(lines))
+                for j in range(chain[-1] + 1, len(lines))
                 if j not in used and abs(ys[j] - target) <= tolerance * space
             ]
             if not near:
                 break
-            group.append(min(near, key=lambda j: abs(ys[j] - target)))
-        if len(group) == 5:
-            staves.append([lines[j] for j in group])
-            used.update(group)
-    return staves
+            chain.append(min(near, key=lambda j: abs(ys[j] - target)))
+        if len(chain) < 5:
+            continue
+        used.update(chain)
+        free = [True] * len(chain)
+        while True:
+            windows = [i for i in range(len(chain) - 4) if all(free[i : i + 5])]
+            if not windows:
+                break
+            best = max(windows, key=lambda i: sum(lines[j][1] for j in chain[i : i + 5]))
+            staves.append([lines[j] for j in chain[best : best + 5]])
+            free[best : best + 5] = [False] * 5
+    return sorted(staves, key=lambda g: g[0][0])
 
 
 def _strip_count(width: int, space: float, strip_spaces: float) -> int:
@@ -206,7 +219,7 @@ def _strip_staves(
     for a, b in itertools.pairwise(edges):
         lines = _line_rows(horizontal[:, a:b], min_fill=min_fill)
         for group in group_staves(lines, space):
-            found.append(([y for y, _, _ in group], int(a), int(b)))
+            found.append(([y for y, _ in group], int(a), int(b)))
     return found
 
 
@@ -303,7 +316,11 @@ def _lines_along(
     shown = sum(
         1 for r in rows if 0 <= r < len(fill) and fill[max(0, r - near) : r + near + 1].max() >= 0.3
     )
-    return [[y + ya for y, _, _ in group] for group in group_staves(lines, space)], shown
+    return [[y + ya for y, _ in group] for group in group_staves(lines, space)], shown
+
+
+LINE_GAP = 1.5  # staff spaces without line ink that a stave's end is followed across
+SOLID_RUN = 4.0  # and staff spaces inked all through (clefs are about 3 wide)
 
 
 def _trace(group: _Group, dark: np.ndarray, contrast: float, space: float) -> _Group:
@@ -314,9 +331,9 @@ def _trace(group: _Group, dark: np.ndarray, contrast: float, space: float) -> _G
     Each strip is sheared along the slope its nearest traced points give (or, failing that,
     one of a few slopes around it), and the five-line group nearest where they point
     (within 0.75 staff space, with a staff space within 20%) is taken; a strip where only
-    three of the lines show (under a clef, or a dense passage) is kept in the stave without
-    steering it.  Beyond the span the wide strips saw, the stave ends where two strips in a
-    row have no group.
+    three of the lines show (under a clef, or a dense passage, or where faint lines leave
+    one out) is kept in the stave without steering it.  Beyond the span the wide strips saw,
+    the stave ends where two strips in a row show neither a group nor three of its lines.
     """
     w = dark.shape[1]
     edges = np.linspace(0, w, _strip_count(w, space, 5) + 1).astype(int)
@@ -363,8 +380,9 @@ def _trace(group: _Group, dark: np.ndarray, contrast: float, space: float) -> _G
                     guess = bent
                     break
             if not fits:
-                if shown >= 3:
+                if shown >= 3:  # kept, not steering; no miss
                     left, right = min(left, a), max(right, b)
+                    continue
                 misses += 1
                 if misses == 2 and not inside:
                     break
@@ -376,7 +394,74 @@ def _trace(group: _Group, dark: np.ndarray, contrast: float, space: float) -> _G
             top, bottom = min(top, ys[0]), max(bottom, ys[4])
     points = sorted(traced) if len(traced) >= 2 else wide
     xs, middles, spaces = (np.array(v, np.float64) for v in zip(*points, strict=True))
+    left, right = _line_ends(dark, contrast, xs, middles, spaces, (left, right))
     return _Group(group.lines, left, right, top, bottom, xs, middles, spaces)
+
+
+def _line_ends(
+    dark: np.ndarray,
+    contrast: float,
+    xs: np.ndarray,
+    middles: np.ndarray,
+    spaces: np.ndarray,
+    span: tuple[int, int],
+) -> tuple[int, int]:
+    """``span`` (left, right) widened to where the five lines end, followed along the line
+    through the traced points nearest each end: strips can see no group where a clef and
+    a dense key signature cover most of the lines, but the lines run on through them.
+
+    A column counts as staff where at least four of the five lines are inked (darkness
+    averaged along half a staff space, at least half the lines' own along the traced
+    span) and the spaces between them are not all inked;
+    gaps up to ``LINE_GAP`` staff spaces are crossed, and columns inked all through (a
+    clef's body) up to ``SOLID_RUN`` (more is a dark border or a blot, no staff).
+    """
+    h, w = dark.shape
+    sp = float(np.median(spaces))
+    along = cv2.blur(dark, (max(3, int(sp / 2) | 1), 1))
+    reach = max(1, int(sp / 5))  # rows either side of a line where its ink may be
+    offsets = np.arange(-4, 5)[:, None] * (sp / 2)  # lines at even offsets, spaces at odd
+
+    def darkest(cols: np.ndarray, mid: np.ndarray) -> np.ndarray:
+        """(9, columns): darkness at each line and space, the darkest row near it."""
+        rows = np.rint(mid[None, :] + offsets).astype(int)
+        out = np.zeros(rows.shape, np.float32)
+        for d in range(-reach, reach + 1):
+            out = np.maximum(out, along[np.clip(rows + d, 0, h - 1), cols[None, :]])
+        return out
+
+    # How dark these lines are where the stave was traced (a photo's lines can be far
+    # fainter than its notes): half of that counts as line ink.
+    inside = np.arange(span[0], min(span[1], w - 1) + 1, max(1, int(sp / 4)))
+    typical = float(np.median(darkest(inside, np.interp(inside, xs, middles))[0::2]))
+    threshold = max(0.5 * typical, 0.05 * contrast)
+    ends = list(span)
+    for side, step in ((0, -1), (1, 1)):
+        end = ((0, 3), (-3, None))[side]
+        ex, ey = xs[end[0] : end[1]], middles[end[0] : end[1]]
+        line = np.polyfit(ex, ey, 1) if len(set(ex.tolist())) > 1 else np.array([0.0, ey[0]])
+        cols = np.arange(span[side] + step, -1 if step < 0 else w, step)
+        if cols.size == 0:
+            continue
+        inked = darkest(cols, np.polyval(line, cols)) > threshold
+        lines_on = inked[0::2].sum(axis=0) >= 4
+        solid = inked[1::2].sum(axis=0) == 4  # spaces inked too: a clef's body, or a border
+        gap, most_solid = int(LINE_GAP * sp), int(SOLID_RUN * sp)
+        last, since, solid_run = None, 0, 0
+        for i, (on, full) in enumerate(zip(lines_on.tolist(), solid.tolist(), strict=True)):
+            if on and full:
+                solid_run += 1
+                if solid_run > most_solid:
+                    break
+            elif on:
+                last, since, solid_run = i, 0, 0
+            else:
+                since, solid_run = since + 1, 0
+                if since > gap:
+                    break
+        if last is not None:
+            ends[side] = int(cols[last])
+    return ends[0], ends[1]
 
 
 def _smooth_fit(xs: np.ndarray, ys: np.ndarray, degree: int, tolerance: float) -> np.ndarray:

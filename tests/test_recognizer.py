@@ -13,7 +13,8 @@ from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoin
 from omr.crops import CropShape, batch, main_staff_crop
 from omr.decode import beam_search, greedy
 from omr.metrics import errors
-from omr.recognizer import Recognizer, RecognizerConfig
+from omr.recognize import similar_widths
+from omr.recognizer import Recognizer, RecognizerConfig, for_inference
 from omr.vocab import SymbolVocab
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
@@ -205,3 +206,28 @@ def test_checkpoint_saved_before_ledger_room_reads_as_three_spaces(tmp_path: Pat
         },
     )
     assert load_checkpoint(tmp_path / "old.pt").config.ledger_room == 3.0
+
+
+def test_inference_copy_computes_the_same_function() -> None:
+    torch.manual_seed(1)
+    model = Recognizer(RecognizerConfig(num_symbols=20, height=32, channels=[4, 8, 8, 8]))
+    for m in model.modules():  # batch norms with statistics of their own, not 0 and 1
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    model.eval()
+    fast = for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # left alone
+    images = torch.rand(3, 1, 32, 80)
+    with torch.inference_mode():
+        assert torch.allclose(fast(images), model(images), atol=1e-5)
+
+
+def test_batches_of_similar_width() -> None:
+    widths = [100, 105, 110, 120, 300, 310, 900]
+    batches = similar_widths(widths, list(range(7)), most=3)
+    assert batches == [[0, 1, 2], [3], [4, 5], [6]]
+    assert similar_widths(widths, list(range(7)), most=32) == [[0, 1, 2, 3], [4, 5], [6]]

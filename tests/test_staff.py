@@ -10,7 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from omr.staff import LEDGER_ROOM, Staff, binarize, find_staves, run_lengths
+from omr.staff import (
+    LEDGER_ROOM,
+    Staff,
+    _line_ends,
+    binarize,
+    darkness,
+    find_staves,
+    group_staves,
+    run_lengths,
+)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
 
@@ -197,3 +206,31 @@ def test_a_short_stave_at_a_slope_on_a_page_is_found_in_its_place() -> None:
     assert [round(s.lines[0]) for s in staves][::2] == pytest.approx(tops, abs=2)
     middle = staves[1].lines[2]
     assert middle == pytest.approx(top + 24 + slope * (x1 - x0) / 2, abs=6)
+
+
+def test_ledger_lines_over_a_staff_are_not_taken_for_its_top_lines() -> None:
+    # Three ledger lines (short: little of the strip filled) over five staff lines, all
+    # spaced alike: the five full lines are the staff; from the top down the first five
+    # evenly spaced ones would be three ledger lines and two staff lines.
+    ledger = [(10.0 + 10 * k, 0.45) for k in range(3)]
+    staff = [(40.0 + 10 * k, 0.95) for k in range(5)]
+    assert group_staves(ledger + staff, 10) == [staff]
+    # Two staves in one chain (ledger lines between them) are both found.
+    lower = [(110.0 + 10 * k, 0.9) for k in range(5)]
+    between = [(90.0, 0.5), (100.0, 0.5)]
+    assert group_staves(staff + between + lower, 10) == [staff, lower]
+
+
+def test_stave_ends_are_followed_along_its_lines_past_the_traced_span() -> None:
+    # Lines from x=40 to x=560; strips traced only 300-460 of it (a clef and a dense key
+    # signature hid the rest).  Left of x=20 a dark border covers every row: no staff.
+    img = np.full((400, 600), 235, np.uint8)
+    ys = draw_staff(img, 180, 40, 560, space=10)
+    img[170:230, 60:72] = 0  # a clef's body: every line and space inked
+    img[:, :20] = 30
+    dark, contrast = darkness(img)
+    xs = np.array([320.0, 380.0, 440.0])
+    left, right = _line_ends(
+        dark, contrast, xs, np.full(3, ys[2] + 1.0), np.full(3, 10.0), (300, 460)
+    )
+    assert 35 <= left <= 45 and 555 <= right <= 562
