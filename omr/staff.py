@@ -319,6 +319,11 @@ def _lines_along(
     return [[y + ya for y, _ in group] for group in group_staves(lines, space)], shown
 
 
+def _line_through(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Straight-line coefficients (slope, offset) through points; level if all share one x."""
+    return np.polyfit(xs, ys, 1) if len(set(xs.tolist())) > 1 else np.array([0.0, ys[0]])
+
+
 LINE_GAP = 1.5  # staff spaces without line ink that a stave's end is followed across
 SOLID_RUN = 4.0  # and staff spaces inked all through (clefs are about 3 wide)
 
@@ -359,7 +364,7 @@ def _trace(group: _Group, dark: np.ndarray, contrast: float, space: float) -> _G
             near = sorted(traced + wide, key=lambda p: abs(p[0] - x))[:3]
             nx = np.array([p[0] for p in near])
             ny = np.array([p[1] for p in near])
-            line = np.polyfit(nx, ny, 1) if len(set(nx.tolist())) > 1 else np.array([0.0, ny[0]])
+            line = _line_through(nx, ny)
             guess = float(np.polyval(line, x))
             sp = float(np.median([p[2] for p in near]))
             inside = group.left <= x <= group.right
@@ -418,32 +423,41 @@ def _line_ends(
     """
     h, w = dark.shape
     sp = float(np.median(spaces))
-    along = cv2.blur(dark, (max(3, int(sp / 2) | 1), 1))
     reach = max(1, int(sp / 5))  # rows either side of a line where its ink may be
     offsets = np.arange(-4, 5)[:, None] * (sp / 2)  # lines at even offsets, spaces at odd
+    # Where the lines and spaces are looked at: along the traced span, and beyond each end
+    # along the line through the three traced points nearest it.
+    inside = np.arange(span[0], min(span[1], w - 1) + 1, max(1, int(sp / 4)))
+    looks = [(inside, np.interp(inside, xs, middles))]
+    for side, step in ((0, -1), (1, 1)):
+        ex, ey = (xs[:3], middles[:3]) if side == 0 else (xs[-3:], middles[-3:])
+        cols = np.arange(span[side] + step, -1 if step < 0 else w, step)
+        looks.append((cols, np.polyval(_line_through(ex, ey), cols)))
+    rows = [np.rint(mid[None, :] + offsets).astype(int) for _, mid in looks]
+    # Darkness averaged along rows, over only the band of rows looked at (a blur along rows
+    # needs no rows above or below: the same values as over the whole page).
+    top = max(0, min(int(r.min()) for r in rows if r.size) - reach)
+    bottom = min(h, max(int(r.max()) for r in rows if r.size) + reach + 1)
+    along = cv2.blur(dark[top:bottom], (max(3, int(sp / 2) | 1), 1))
 
-    def darkest(cols: np.ndarray, mid: np.ndarray) -> np.ndarray:
+    def darkest(cols: np.ndarray, at: np.ndarray) -> np.ndarray:
         """(9, columns): darkness at each line and space, the darkest row near it."""
-        rows = np.rint(mid[None, :] + offsets).astype(int)
-        out = np.zeros(rows.shape, np.float32)
+        out = np.zeros(at.shape, np.float32)
         for d in range(-reach, reach + 1):
-            out = np.maximum(out, along[np.clip(rows + d, 0, h - 1), cols[None, :]])
+            r = np.clip(at + d, 0, h - 1) - top
+            out = np.maximum(out, along[r, cols[None, :]])
         return out
 
     # How dark these lines are where the stave was traced (a photo's lines can be far
     # fainter than its notes): half of that counts as line ink.
-    inside = np.arange(span[0], min(span[1], w - 1) + 1, max(1, int(sp / 4)))
-    typical = float(np.median(darkest(inside, np.interp(inside, xs, middles))[0::2]))
+    typical = float(np.median(darkest(inside, rows[0])[0::2]))
     threshold = max(0.5 * typical, 0.05 * contrast)
     ends = list(span)
-    for side, step in ((0, -1), (1, 1)):
-        end = ((0, 3), (-3, None))[side]
-        ex, ey = xs[end[0] : end[1]], middles[end[0] : end[1]]
-        line = np.polyfit(ex, ey, 1) if len(set(ex.tolist())) > 1 else np.array([0.0, ey[0]])
-        cols = np.arange(span[side] + step, -1 if step < 0 else w, step)
+    for side in (0, 1):
+        cols = looks[1 + side][0]
         if cols.size == 0:
             continue
-        inked = darkest(cols, np.polyval(line, cols)) > threshold
+        inked = darkest(cols, rows[1 + side]) > threshold
         lines_on = inked[0::2].sum(axis=0) >= 4
         solid = inked[1::2].sum(axis=0) == 4  # spaces inked too: a clef's body, or a border
         gap, most_solid = int(LINE_GAP * sp), int(SOLID_RUN * sp)
