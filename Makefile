@@ -1,12 +1,13 @@
 # `make demo`: set up .venv and run the main job on what ships with the repo.
 # `make test`: set up .venv and run the linters, the type checker and the whole test suite.
+# `make test-fast`: the tests that take under a few seconds each (about 45 s), for the edit-test loop.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/demo
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m 'not slow'
 
 bench: $(STAMP)
 	$(BIN)/python bench/generate_speed.py

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import mido
 
+from generate.charlstm.corpus import abc2midi_accepts, load_music21_abc
 from generate.checkpoint import default_checkpoint, load_char_lstm
-from generate.corpus import abc2midi_accepts, load_music21_abc
 from generate.sample import draw, write_sample
 
 

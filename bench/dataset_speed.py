@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from omr import dataset, synth
-from omr.engrave import EngravingSettings, engrave
-from omr.mei import staves_to_mei
+from omr.data import build as dataset
+from omr.data import synth
+from omr.data.engrave import EngravingSettings, engrave
+from omr.data.mei import staves_to_mei
 
 TARGET = 20.0
 

@@ -2,7 +2,8 @@
 
     python bench/generate_speed.py [--steps 40] [--rounds 3]
 
-Training: our ``Trainer`` (stateful TBPTT batches, clipping, curve bookkeeping) against a
+Training: the char-LSTM through ``stave.training.Loop`` (stateful TBPTT batches, clipping,
+curve bookkeeping; the seconds of its steps, not of its final save) against a
 plain loop written here with the same nn.Embedding/nn.LSTM/nn.Linear sizes, batch and data,
 alternated ``--rounds`` times in one run; the median of each is compared.
 Sampling: ``CharLSTM.generate`` with 1 and with 64 samples in parallel.
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from generate.corpus import load_music21_abc
-from generate.data import TBPTTBatches, Vocab
-from generate.model import CharLSTM, CharLSTMConfig
-from generate.trainer import TrainConfig, Trainer
+from generate.charlstm.corpus import load_music21_abc
+from generate.charlstm.data import Prepared, TBPTTBatches, Vocab
+from generate.charlstm.model import CharLSTM, CharLSTMConfig
+from generate.charlstm.train import CharLSTMTask, RunPaths, TrainConfig
+from stave.training import Loop
 
 
 class PlainLSTM(nn.Module):
@@ -63,10 +67,15 @@ def plain_loop(
 def ours(pieces: list[str], vocab: Vocab, cfg: CharLSTMConfig, tcfg: TrainConfig) -> float:
     model = CharLSTM(cfg)
     batches = TBPTTBatches(pieces, vocab, tcfg.batch_size, tcfg.seq_len, tcfg.seed)
-    trainer = Trainer(model, batches, vocab.encode("X:1\nK:G\nGAB|\n"), tcfg)
-    start = time.perf_counter()
-    trainer.run()
-    return trainer.state.step * tcfg.batch_size * tcfg.seq_len / (time.perf_counter() - start)
+    val = ["X:1\nK:G\nGAB|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Prepared("abc", vocab, pieces, val, "bench")
+        task = CharLSTMTask(
+            model, batches, vocab.encode(val[0]), tcfg, RunPaths(Path(tmp)), prepared
+        )
+        loop = Loop(task, tcfg.loop(len(batches)))
+        loop.run()
+    return loop.state.step * tcfg.batch_size * tcfg.seq_len / loop.state.seconds
 
 
 def sampling(cfg: CharLSTMConfig, num: int, length: int) -> float:

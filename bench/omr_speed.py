@@ -23,10 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from omr import extract
-from omr.crops import CropShape
-from omr.load import find_inputs
-from omr.recognize import StaveReader
+from omr.geometry import CropShape
+from omr.read import pipeline
+from omr.read.load import find_inputs
+from omr.read.recognize import StaveReader
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
 STAVES_TARGET = 20.0
@@ -45,7 +45,7 @@ def a4_page(stave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def stages_1_2(paths: list[Path], shape: CropShape, jobs: int) -> float:
     start = time.perf_counter()
-    found = list(extract._found(paths, shape, jobs))
+    found = list(pipeline._found(paths, shape, jobs))
     assert all(f.error is None for f in found), [f.error for f in found if f.error]
     return time.perf_counter() - start
 
@@ -79,7 +79,7 @@ def main() -> None:
         staves = find_inputs([root / "staves"])
         base = stages_1_2(staves, reader.shape, args.jobs)
         start = time.perf_counter()
-        s = extract.extract(
+        s = pipeline.extract(
             [root / "staves"], root / "out1", reader, jobs=args.jobs, progress=False
         )
         took = time.perf_counter() - start
@@ -97,7 +97,9 @@ def main() -> None:
         base = stages_1_2(pages, reader.shape, args.jobs)
         start = time.perf_counter()
         reader = StaveReader.load(args.checkpoint)
-        s = extract.extract([root / "pages"], root / "out2", reader, jobs=args.jobs, progress=False)
+        s = pipeline.extract(
+            [root / "pages"], root / "out2", reader, jobs=args.jobs, progress=False
+        )
         took = time.perf_counter() - start
         assert s.failed == 0 and s.staves == args.pages, s
         rate = args.pages / took

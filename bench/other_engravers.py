@@ -22,9 +22,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from generate.score import line_to_score, write_score
 from omr.evaluate import Case, cases, evaluate
-from omr.recognize import StaveReader
+from omr.read.recognize import StaveReader
+from stave.musicxml import line_to_score, write_score
 
 ENV = dict(os.environ, QT_QPA_PLATFORM="offscreen")
 

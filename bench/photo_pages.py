@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from omr.degrade import DegradeParams, degrade
+from omr.data.degrade import DegradeParams, degrade
 from omr.evaluate import Case, cases, evaluate
-from omr.recognize import StaveReader
-from omr.staff import find_staves
+from omr.read.recognize import StaveReader
+from omr.read.staff import find_staves
 
 
 def stack(images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The one checkpoint format of the ``generate`` package: save (atomically) and load.
+"""The one checkpoint format of the ``generate`` package: save (atomically) and load, through
+the payload reader and writer of ``stave.checkpoint``.
 
 A checkpoint carries everything needed to rebuild the model and sample from it (model type,
 config, vocabulary, corpus kind) and, for training checkpoints, everything needed to continue
@@ -8,6 +9,7 @@ exactly (optimizer, step, epoch position, hidden state, RNG state, loss history)
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from generate import WEIGHTS_DIR, atomic
-from generate.chord_gan import ChordGAN, ChordGANConfig
-from generate.corpus import SEPARATOR, Kind
-from generate.data import Vocab
-from generate.midi_lstm import MidiLSTM, MidiLSTMConfig
-from generate.model import CharLSTM, CharLSTMConfig
+from generate import WEIGHTS_DIR
+from generate.charlstm.corpus import SEPARATOR, Kind
+from generate.charlstm.data import Vocab
+from generate.charlstm.model import CharLSTM
+from stave.checkpoint import CheckpointError, read_payload, write_payload
 
 FORMAT = "stavegen-checkpoint"
 VERSION = 1
@@ -33,16 +34,20 @@ DEFAULT_MODEL_WEIGHTS = {
     "chord-gan": WEIGHTS_DIR / "chord-gan.pt",
 }
 
-# model type -> (config dataclass, nn.Module class)
-MODELS: dict[str, tuple[type, type[nn.Module]]] = {
-    "char-lstm": (CharLSTMConfig, CharLSTM),
-    "midi-lstm": (MidiLSTMConfig, MidiLSTM),
-    "chord-gan": (ChordGANConfig, ChordGAN),
+# model type -> (module, config dataclass, nn.Module class); imported when a checkpoint of
+# that type is read, so the char-LSTM's commands never load the MIDI models.
+MODELS: dict[str, tuple[str, str, str]] = {
+    "char-lstm": ("generate.charlstm.model", "CharLSTMConfig", "CharLSTM"),
+    "midi-lstm": ("generate.midi.lstm", "MidiLSTMConfig", "MidiLSTM"),
+    "chord-gan": ("generate.midi.gan", "ChordGANConfig", "ChordGAN"),
 }
 
 
-class CheckpointError(ValueError):
-    """A file that is not a usable stavegen checkpoint."""
+def model_classes(model_type: str) -> tuple[type, type[nn.Module]]:
+    """The config dataclass and network class of a model type."""
+    module_name, config_name, network_name = MODELS[model_type]
+    module = importlib.import_module(module_name)
+    return getattr(module, config_name), getattr(module, network_name)
 
 
 @dataclass
@@ -56,7 +61,7 @@ class Checkpoint:
     info: dict[str, Any] = field(default_factory=dict)  # data source, figures, timings
 
     def build_model(self) -> nn.Module:
-        _, module_cls = MODELS[self.model_type]
+        _, module_cls = model_classes(self.model_type)
         model = module_cls(self.config)
         model.load_state_dict(self.model_state)
         model.eval()
@@ -70,32 +75,6 @@ class Checkpoint:
     def weights_only(self) -> Checkpoint:
         """The checkpoint without training state, as shipped weights are committed."""
         return dataclasses.replace(self, trainer_state=None)
-
-
-def write_payload(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` atomically: a reader never sees half a checkpoint."""
-    with atomic.atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:
-    """A checkpoint file's payload, after checking it is one of ours, of this format and
-    version; ``CheckpointError`` naming the file otherwise.  (Every stavegen package reads
-    its checkpoints through this.)"""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a damaged file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from err
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        raise CheckpointError(f"{path}: not a stavegen checkpoint (expected format {fmt!r})")
-    if payload.get("version") != version:
-        raise CheckpointError(
-            f"{path}: checkpoint version {payload.get('version')}, this stavegen reads {version}"
-        )
-    return payload
 
 
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
@@ -118,7 +97,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
     model_type = payload["model_type"]
     if model_type not in MODELS:
         raise CheckpointError(f"{path}: unknown model type {model_type!r}")
-    config_cls, _ = MODELS[model_type]
+    config_cls, _ = model_classes(model_type)
     vocab = Vocab(tuple(payload["vocab"]))
     config = config_cls(**payload["config"])
     if getattr(config, "vocab_size", len(vocab)) != len(vocab):

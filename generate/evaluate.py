@@ -13,37 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
+from generate.charlstm.corpus import KINDS, read_text
+from generate.charlstm.scoring import file_bits
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
-from generate.corpus import KINDS, SEPARATOR, read_text
-from generate.data import Vocab
-from generate.model import CharLSTM
-from generate.trainer import char_bits
-
-
-def file_bits(
-    model: CharLSTM, vocab: Vocab, text: str, context: str = SEPARATOR
-) -> tuple[np.ndarray, int]:
-    """Bits of each character of ``text`` read after ``context``, and how many were unknown."""
-    tokens = vocab.encode(context + text)
-    unknown = int((tokens[len(context) :] == 0).sum())
-    return char_bits(model, tokens)[len(context) - 1 :], unknown
+from generate.models import add_model_argument, run_midi_command
 
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else list(argv)
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"))
-    chosen, _ = pre.parse_known_args(args_in)
-    if chosen.model in ("midi-lstm", "chord-gan"):
-        from generate import midi_evaluate
-
-        return midi_evaluate.main(args_in)
+    if (status := run_midi_command("evaluate", args_in)) is not None:
+        return status
     p = argparse.ArgumentParser(
         prog="python -m generate.evaluate",
         description="Bits per character of text files under a char-LSTM checkpoint "
         "(--model midi-lstm|chord-gan: music measures of those models; see their --help).",
     )
-    p.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"), default="char-lstm")
+    add_model_argument(p)
     p.add_argument("files", nargs="+", type=Path, help="text files to score")
     p.add_argument(
         "--checkpoint", type=Path, help="checkpoint (default: the shipped model of --kind)"

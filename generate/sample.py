@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from music21 import stream
 from torch import Tensor
 
-from generate import atomic, score
+from generate.charlstm.corpus import KINDS, SEPARATOR, Kind
+from generate.charlstm.data import Vocab, VocabularyError
+from generate.charlstm.model import CharLSTM
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
-from generate.corpus import KINDS, SEPARATOR, Kind
-from generate.data import Vocab, VocabularyError
-from generate.model import CharLSTM
+from generate.models import add_model_argument, run_midi_command
+from stave import atomic, melody, musicxml
 
 # "X:" and not "X:1": every file of Ryan's Mammoth Collection starts "X:1", so that primer
 # pulls samples towards one collection's style; "X:" lets the model pick the number, and
@@ -114,12 +116,12 @@ class SampleResult:
     error: str | None
 
 
-def convert(text: str, kind: Kind) -> score.stream.Score:
+def convert(text: str, kind: Kind) -> stream.Score:
     if kind == "abc":
-        return score.parse_abc(text)
+        return melody.parse_abc(text)
     if kind == "stave":
-        return score.text_to_score(text)
-    raise score.ConversionError("plain text has no musical reading")
+        return musicxml.text_to_score(text)
+    raise musicxml.ConversionError("plain text has no musical reading")
 
 
 def write_sample(text: str, kind: Kind, base: Path) -> SampleResult:
@@ -129,27 +131,20 @@ def write_sample(text: str, kind: Kind, base: Path) -> SampleResult:
     if kind == "text":
         return SampleResult(text_path, [], None)
     try:
-        written = score.write_score(convert(text, kind), base)
-    except (score.ConversionError, ValueError) as err:
+        written = musicxml.write_score(convert(text, kind), base)
+    except (musicxml.ConversionError, ValueError) as err:
         return SampleResult(text_path, [], str(err).splitlines()[0] if str(err) else repr(err))
     return SampleResult(text_path, written, None)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else list(argv)
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"))
-    chosen, _ = pre.parse_known_args(args_in)
-    if chosen.model in ("midi-lstm", "chord-gan"):
-        from generate import midi_sample
-
-        return midi_sample.main(args_in)
+def parser() -> argparse.ArgumentParser:
+    """The command line of the char-LSTM (``main`` hands the MIDI models' to theirs)."""
     p = argparse.ArgumentParser(
         prog="python -m generate.sample",
         description="Sample tunes from a char-LSTM checkpoint; write text, MusicXML and MIDI "
         "(--model midi-lstm|chord-gan: the MIDI-event LSTM or the chord GAN; see their --help).",
     )
-    p.add_argument("--model", choices=("char-lstm", "midi-lstm", "chord-gan"), default="char-lstm")
+    add_model_argument(p)
     p.add_argument(
         "--checkpoint",
         type=Path,
@@ -183,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("samples"),
         help="output folder (default: %(default)s)",
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    if (status := run_midi_command("sample", args_in)) is not None:
+        return status
+    p = parser()
     args = p.parse_args(args_in)
     if args.num < 1 or args.length < 1:
         p.error("--num and --length must be at least 1")

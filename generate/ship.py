@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from generate.charlstm.data import load_prepared
+from generate.charlstm.train import warmup_text
 from generate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from generate.data import load_prepared
-from generate.train import warmup_text
 
 
 def ship(src: Path, dst: Path) -> dict[str, Any]:

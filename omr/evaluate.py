@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generate import atomic
-from generate.stavetext import Token, parse_line, write_line
-from omr.extract import read_files
-from omr.load import IMAGE_SUFFIXES
 from omr.metrics import errors
-from omr.recognize import StaveReader
+from omr.pieces import build_piece, photo_piece
+from omr.read.load import IMAGE_SUFFIXES
+from omr.read.pipeline import read_files
+from omr.read.recognize import StaveReader
+from stave import atomic
+from stave.stavetext import Token, parse_line, write_line
 
 
 @dataclass
@@ -67,15 +68,14 @@ def cases(folder: Path, pieces: set[str] | None = None) -> list[Case]:
     if (folder / "manifest.csv").exists():
         with (folder / "manifest.csv").open(encoding="utf-8") as f:
             for row in csv.DictReader(f):
-                source = row["source"] if row["source"] != "random" else f"random:{row['file']}"
-                manifest[row["file"]] = (row["split"], source)
+                manifest[row["file"]] = (row["split"], build_piece(row))
     out = []
     for image in sorted(folder.rglob("*")):
         truth_file = image.with_suffix(".txt")
         if image.suffix.lower() not in IMAGE_SUFFIXES or not truth_file.exists():
             continue
         rel = image.relative_to(folder).as_posix()
-        split, piece = manifest.get(rel, (folder.name, image.stem.rsplit("-", 1)[0]))
+        split, piece = manifest.get(rel, (folder.name, photo_piece(image)))
         if pieces is not None and piece not in pieces:
             continue
         text = truth_file.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from generate.stavetext import Duration, Note, Rest, Token, position_text
+from stave.stavetext import Duration, Note, Rest, Token, position_text
 
 
 def edit_distance(a: Sequence[object], b: Sequence[object]) -> int:

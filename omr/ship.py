@@ -13,8 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from generate.checkpoint import CheckpointError
-from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
+from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
+from stave.checkpoint import CheckpointError
 
 
 def ship(src: Path, dst: Path) -> RecognizerCheckpoint:

@@ -16,39 +16,30 @@ carried over to this network's crop shape where that differs (``transfer_state``
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import sys
-import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
+from torch import Tensor
 from torchvision.transforms import v2
-from tqdm import tqdm
 
-from generate import atomic
-from generate.interrupt import StopOnSignal
-from generate.stavetext import StaveTextError, parse_line
-from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
-from omr.crops import CROP_VERSION, CropShape, batch, main_staff_crop
-from omr.decode import greedy
+from omr.data.training_set import Item, items_from_build, items_from_photos, prepare_crops
 from omr.metrics import errors
-from omr.recognizer import Recognizer, RecognizerConfig, transfer_state
-from omr.vocab import SymbolVocab
-
-
-@dataclass
-class Item:
-    image: str
-    truth: str
-    split: str  # "clean", "synthesized", "real-world", "photo"
-    piece: str
+from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
+from omr.model.decode import greedy
+from omr.model.network import Recognizer, RecognizerConfig, transfer_state
+from omr.model.vocab import SymbolVocab
+from omr.pieces import role
+from omr.read.crops import batch
+from stave import atomic
+from stave.stavetext import StaveTextError, parse_line
+from stave.training import Loop, LoopConfig, Validation, loss_progress
 
 
 @dataclass
@@ -61,73 +52,6 @@ class OmrTrainConfig:
     val_fraction: float = 0.1  # of pieces, for validation; as many again for testing
     photo_repeat: int = 4  # photos are few: each is seen this many times per pass
     seed: int = 0
-
-
-def items_from_build(folder: Path) -> list[Item]:
-    rows = list(csv.DictReader((folder / "manifest.csv").open(encoding="utf-8")))
-    out = []
-    for r in rows:
-        png = folder / r["file"]
-        truth = png.with_suffix(".txt").read_text(encoding="utf-8").strip()
-        piece = r["source"] if r["source"] != "random" else f"random:{r['file']}"
-        out.append(Item(str(png), truth, r["split"], piece))
-    return out
-
-
-def items_from_photos(folder: Path) -> list[Item]:
-    out = []
-    for jpg in sorted(folder.glob("*.jpg")):
-        txt = jpg.with_suffix(".txt")
-        if txt.exists():
-            piece = jpg.stem.rsplit("-", 1)[0]
-            out.append(Item(str(jpg), txt.read_text(encoding="utf-8").strip(), "photo", piece))
-    return out
-
-
-def role(piece: str, fraction: float, seed: int) -> str:
-    """ "test", "val" or "train" for a whole piece, by a hash of its name (stable across runs):
-    ``fraction`` of the pieces each to testing and to validation."""
-    digest = hashlib.sha256(f"{seed}:{piece}".encode()).digest()
-    u = int.from_bytes(digest[:4], "big") / 2**32
-    return "test" if u < fraction else "val" if u < 2 * fraction else "train"
-
-
-def _crop(job: tuple[Item, CropShape]) -> np.ndarray | None:
-    item, shape = job
-    gray = cv2.imread(item.image, cv2.IMREAD_GRAYSCALE)
-    return None if gray is None else main_staff_crop(gray, shape)
-
-
-def prepare_crops(
-    items: list[Item], cache: Path, shape: CropShape, jobs: int = 2
-) -> list[tuple[Item, Path]]:
-    """Crop every image once into ``cache`` (by its path, ``shape`` and ``CROP_VERSION``);
-    items whose staff is not found are left out."""
-    cache.mkdir(parents=True, exist_ok=True)
-    todo: list[tuple[Item, Path]] = []
-    done: list[tuple[Item, Path]] = []
-    for item in items:
-        name = f"{CROP_VERSION}:{shape.height}:{shape.ledger_room}:{item.image}"
-        key = hashlib.sha256(name.encode()).hexdigest()[:16]
-        path = cache / f"{key}.png"
-        (done if path.exists() else todo).append((item, path))
-    if todo:
-        with get_context("fork").Pool(jobs) as pool:
-            for (item, path), crop in tqdm(
-                zip(
-                    todo, pool.imap(_crop, [(i, shape) for i, _ in todo], chunksize=8), strict=True
-                ),
-                total=len(todo),
-                desc="cropping staves",
-            ):
-                if crop is None:
-                    print(f"{item.image}: no staff found, left out", file=sys.stderr)
-                    continue
-                ok, buf = cv2.imencode(".png", crop)
-                if ok:
-                    atomic.write_bytes(path, buf.tobytes())
-                    done.append((item, path))
-    return [(i, p) for i, p in done if p.exists()]
 
 
 AUGMENT = v2.Compose(
@@ -165,6 +89,128 @@ def evaluate(
     return result
 
 
+TrainSet = list[tuple[np.ndarray, list[int]]]  # crop, encoded truth
+ValSet = list[tuple[np.ndarray, str, str]]  # crop, truth, split
+
+
+class RecognizerTask:
+    """The recognizer for ``stave.training.Loop``: batches of crops of similar width (a
+    random run of the training set sorted by width), augmented; CTC loss."""
+
+    def __init__(
+        self,
+        model: Recognizer,
+        vocab: SymbolVocab,
+        train_set: TrainSet,
+        val_set: ValSet,
+        config: OmrTrainConfig,
+        out: Path,
+    ) -> None:
+        self.model, self.vocab, self.config, self.out = model, vocab, config, out
+        self.train_set, self.val_set = train_set, val_set
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        self.rng = np.random.default_rng(config.seed)
+        self.order = np.argsort([c.shape[1] for c, _ in train_set])  # similar widths together
+        self.history: list[dict[str, float]] = []
+        self.last_loss = float("nan")
+        self.figures: dict[str, float] = {}  # of the last validation
+
+    def next_batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(B, 1, H, W) augmented crops, their widths, the targets flat and their lengths."""
+        size = self.config.batch_size
+        start = int(self.rng.integers(0, max(1, len(self.order) - size)))
+        chosen = self.order[start : start + size]
+        images, widths = batch([self.train_set[i][0] for i in chosen])
+        images = torch.stack([AUGMENT(img) for img in images])
+        images = images.contiguous(memory_format=torch.channels_last)
+        targets = [self.train_set[i][1] for i in chosen]
+        flat = torch.tensor([s for t in targets for s in t])
+        lengths = torch.tensor([len(t) for t in targets])
+        return images, widths, flat, lengths
+
+    def train_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor]) -> dict[str, float]:
+        images, widths, flat, lengths = batch
+        self.model.train()
+        loss = self.model.loss(self.model(images), widths, flat, lengths)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optimizer.step()
+        self.last_loss = loss.item()
+        return {"loss": self.last_loss}
+
+    def progress(self, losses: Mapping[str, float], seconds: float) -> dict[str, str]:
+        return loss_progress(losses)
+
+    def validate(self) -> Validation:
+        metrics = evaluate(self.model, self.vocab, self.val_set)
+        ser = float(
+            np.mean([v for k, v in metrics.items() if k.endswith("_ser") and "pitch" not in k])
+        )
+        return Validation(ser, metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.rng.bit_generator.state = saved["rng"]
+        self.history = list(saved["history"])
+
+    def set_learning_rate(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def save(self, loop: Loop[RecognizerTask], validation: Validation, is_best: bool) -> None:
+        step, metrics = loop.state.step, validation.figures
+        self.figures = metrics
+        self.history.append({"step": step, "loss": self.last_loss, **metrics})
+        print(
+            f"\nstep {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
+            file=sys.stderr,
+        )
+        ckpt = RecognizerCheckpoint(
+            self.model.config,
+            self.vocab,
+            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            loop.state_dict(),
+            {"metrics": metrics, "config": asdict(self.config), "step": step},
+        )
+        save_checkpoint(self.out / "latest.pt", ckpt)
+        if is_best:
+            save_checkpoint(self.out / "best.pt", ckpt)
+        atomic.write_text(self.out / "history.json", json.dumps(self.history, indent=1))
+
+
+def split_sets(
+    pairs: list[tuple[Item, Path]], vocab: SymbolVocab, config: OmrTrainConfig
+) -> tuple[TrainSet, ValSet, set[str]]:
+    """The cropped items by the role of their piece: training (photos repeated), validation,
+    and the names of the test pieces (used for nothing here)."""
+    train_set: TrainSet = []
+    val_set: ValSet = []
+    test_pieces: set[str] = set()
+    for item, path in pairs:
+        read = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if read is None:
+            raise OSError(f"{path}: unreadable crop (delete the cache folder to rebuild it)")
+        crop = np.asarray(read)
+        which = role(item.piece, config.val_fraction, config.seed)
+        if which == "test":
+            test_pieces.add(item.piece)
+        elif which == "val":
+            val_set.append((crop, item.truth, item.split))
+        else:
+            encoded = vocab.encode(parse_line(item.truth))
+            repeat = config.photo_repeat if item.split == "photo" else 1
+            train_set.extend([(crop, encoded)] * repeat)
+    return train_set, val_set, test_pieces
+
+
 def train(
     items: list[Item],
     out: Path,
@@ -188,25 +234,8 @@ def train(
                 usable.append(item)
         except StaveTextError as err:
             print(f"{item.image}: truth left out ({err})", file=sys.stderr)
-    shape = CropShape(net_config.height, net_config.ledger_room)
-    pairs = prepare_crops(usable, out / "crops", shape)
-    train_set: list[tuple[np.ndarray, list[int]]] = []
-    val_set: list[tuple[np.ndarray, str, str]] = []
-    test_pieces: set[str] = set()
-    for item, path in pairs:
-        read = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if read is None:
-            raise OSError(f"{path}: unreadable crop (delete the cache folder to rebuild it)")
-        crop = np.asarray(read)
-        which = role(item.piece, config.val_fraction, config.seed)
-        if which == "test":
-            test_pieces.add(item.piece)
-        elif which == "val":
-            val_set.append((crop, item.truth, item.split))
-        else:
-            encoded = vocab.encode(parse_line(item.truth))
-            repeat = config.photo_repeat if item.split == "photo" else 1
-            train_set.extend([(crop, encoded)] * repeat)
+    pairs = prepare_crops(usable, out / "crops", net_config.crop)
+    train_set, val_set, test_pieces = split_sets(pairs, vocab, config)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "test-pieces.txt", "".join(f"{p}\n" for p in sorted(test_pieces)))
     if not train_set or not val_set:
@@ -216,87 +245,26 @@ def train(
     print(f"{len(train_set)} training staves, {len(val_set)} validation staves", file=sys.stderr)
 
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     model = Recognizer(net_config)
     if start_from is not None:
         model.load_state_dict(transfer_state(start_from.model_state, start_from.config, net_config))
     # Channels-last: oneDNN's faster convolutions on the CPU (some 15-20% a step).
     model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    state: dict[str, Any] = {"step": 0, "best_ser": float("inf"), "history": [], "seconds": 0.0}
-    latest, best = out / "latest.pt", out / "best.pt"
+    task = RecognizerTask(model, vocab, train_set, val_set, config, out)
+    loop = Loop(task, LoopConfig(config.max_steps, config.minutes, config.eval_every))
+    latest = out / "latest.pt"
     if resume:
         saved = load_checkpoint(latest)
         model.load_state_dict(saved.model_state)
-        assert saved.trainer_state is not None
-        optimizer.load_state_dict(saved.trainer_state["optimizer"])
+        if saved.trainer_state is None:
+            raise ValueError(f"{latest} holds no training state to resume")
+        loop.load_state_dict(saved.trainer_state)
         if new_lr is not None:
-            for group in optimizer.param_groups:
-                group["lr"] = new_lr
-        state = saved.trainer_state["state"]
-        rng = np.random.default_rng([config.seed, state["step"]])
+            task.set_learning_rate(new_lr)
     elif latest.exists():
         raise ValueError(f"{out} already holds a run: pass --resume, or choose another -o")
-
-    def save(metrics: dict[str, float]) -> None:
-        ckpt = RecognizerCheckpoint(
-            net_config,
-            vocab,
-            {k: v.detach().clone() for k, v in model.state_dict().items()},
-            {"optimizer": optimizer.state_dict(), "state": state},
-            {"metrics": metrics, "config": asdict(config), "step": state["step"]},
-        )
-        save_checkpoint(latest, ckpt)
-        ser = float(
-            np.mean([v for k, v in metrics.items() if k.endswith("_ser") and "pitch" not in k])
-        )
-        if ser < state["best_ser"]:
-            state["best_ser"] = ser
-            save_checkpoint(best, ckpt)
-        atomic.write_text(out / "history.json", json.dumps(state["history"], indent=1))
-
-    order = np.argsort([c.shape[1] for c, _ in train_set])  # similar widths batch together
-    model.train()
-    reason = "budget"
-    metrics: dict[str, float] = {}
-    bar = tqdm(total=config.max_steps, initial=state["step"], unit="step")
-    with StopOnSignal(minutes=config.minutes) as stop:
-        while config.max_steps is None or state["step"] < config.max_steps:
-            if why := stop.why():
-                reason = why
-                break
-            t0 = time.perf_counter()
-            start = int(rng.integers(0, max(1, len(order) - config.batch_size)))
-            chosen = order[start : start + config.batch_size]
-            images, widths = batch([train_set[i][0] for i in chosen])
-            images = torch.stack([AUGMENT(img) for img in images])
-            images = images.contiguous(memory_format=torch.channels_last)
-            targets = [train_set[i][1] for i in chosen]
-            flat = torch.tensor([s for t in targets for s in t])
-            lengths = torch.tensor([len(t) for t in targets])
-            loss = model.loss(model(images), widths, flat, lengths)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            state["step"] += 1
-            state["seconds"] += time.perf_counter() - t0
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if state["step"] % config.eval_every == 0:
-                metrics = evaluate(model, vocab, val_set)
-                state["history"].append({"step": state["step"], "loss": loss.item(), **metrics})
-                print(
-                    f"\nstep {state['step']}: "
-                    + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
-                    file=sys.stderr,
-                )
-                save(metrics)
-    bar.close()
-    metrics = evaluate(model, vocab, val_set)
-    state["history"].append({"step": state["step"], **metrics})
-    save(metrics)
-    return metrics, reason
+    reason = loop.run()
+    return task.figures, reason
 
 
 def main(argv: list[str] | None = None) -> int:

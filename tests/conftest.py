@@ -1,5 +1,6 @@
 """Shared fixtures: external tools (which must be installed: tests fail, never skip, without
-them) and a tiny ABC corpus made in the test."""
+them), data from outside the repository (skipped with the reason when missing, required
+where ``STAVEGEN_REQUIRE_SHARED=1``, as ``.ci/run`` sets) and a tiny ABC corpus."""
 
 from __future__ import annotations
 
@@ -25,6 +26,26 @@ K:D
 % a comment inside the tune
 "D"d2 A|"G"B2 G|"A"A F E|"D"D3|]
 """
+
+
+# ../shared/data beside the checkout (or STAVEGEN_SHARED_DATA): data that may not be
+# redistributed, so a user's clone does not have it.
+SHARED_DATA = Path(
+    os.environ.get("STAVEGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+REQUIRE_SHARED = "STAVEGEN_REQUIRE_SHARED"
+
+
+def shared_data(name: str) -> Path:
+    """The folder ``name`` of the shared data.  When it is missing the test is skipped with
+    the reason, or fails where ``STAVEGEN_REQUIRE_SHARED=1`` (CI must run every test)."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        msg = f"needs {path}, data from outside the repository (not redistributable)"
+        if os.environ.get(REQUIRE_SHARED) == "1":
+            pytest.fail(f"{msg}; {REQUIRE_SHARED}=1 makes it required")
+        pytest.skip(msg)
+    return path
 
 
 def require_tool(name: str) -> str:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from generate import corpus
-from generate.data import TBPTTBatches, Vocab, VocabularyError, load_prepared, prepare
+from generate.charlstm import corpus
+from generate.charlstm.data import TBPTTBatches, Vocab, VocabularyError, load_prepared, prepare
 from tests.conftest import TINY_ABC
 
 

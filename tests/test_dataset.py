@@ -9,11 +9,12 @@ import pytest
 import verovio
 from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-from generate.stavetext import Note, Rest, parse_line
-from omr import dataset, synth
-from omr.engrave import EngravingSettings, _geometry, engrave
-from omr.fragments import choose_pieces, piece_fragments
-from omr.mei import staves_to_mei
+from omr.data import build as dataset
+from omr.data import synth
+from omr.data.engrave import EngravingSettings, _geometry, engrave
+from omr.data.fragments import choose_pieces, piece_fragments
+from omr.data.mei import staves_to_mei
+from stave.stavetext import Note, Rest, parse_line
 
 GLYPH_FOR_BASE = {1: "E0A2", 2: "E0A3"}  # SMuFL whole and half noteheads; shorter: E0A4
 
@@ -26,6 +27,7 @@ def drawn_steps(svg: str) -> list[int]:
     return [2 + round((ys[-1] - y) / half) for _, y, _ in heads]
 
 
+@pytest.mark.slow
 def test_clean_truth_matches_the_source_as_verovio_engraves_it() -> None:
     """The truth of clean staves, checked against where Verovio draws each notehead of the
     source measures (music21 -> MusicXML -> Verovio): no stavegen code draws these."""
@@ -69,6 +71,7 @@ def check_engraving(tokens, seed: int) -> None:
     assert e.rests == sum(isinstance(t, Rest) for t in tokens)
 
 
+@pytest.mark.slow
 def test_synthesized_engravings_show_their_truth() -> None:
     for i in range(150):
         tokens, _ = synth.random_stave(np.random.default_rng([5, i]))
@@ -127,6 +130,7 @@ def test_ground_truth_pdf_reads_back_line_for_line(built: Path) -> None:
     assert dataset.read_ground_truth_pdf(built / "ground-truth.pdf") == truths
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_whatever_the_jobs(built: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
     dataset.build(again, {"clean": 6, "synthesized": 8, "real-world": 6}, seed=3, jobs=1)

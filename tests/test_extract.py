@@ -12,16 +12,17 @@ import torch
 from fpdf import FPDF
 from PIL import Image
 
-from generate.stavetext import Clef, Key, Note, parse_line, write_line
 from omr import evaluate as omr_evaluate
 from omr import extract
-from omr.assemble import Context, piece_lines, with_header
-from omr.checkpoint import RecognizerCheckpoint, save_checkpoint
-from omr.dataset import ground_truth_pdf, read_ground_truth_pdf
+from omr.data.build import ground_truth_pdf, read_ground_truth_pdf
 from omr.metrics import errors
-from omr.recognize import StaveReader, default_weights
-from omr.recognizer import Recognizer, RecognizerConfig
-from omr.vocab import SymbolVocab
+from omr.model.checkpoint import RecognizerCheckpoint, save_checkpoint
+from omr.model.network import Recognizer, RecognizerConfig
+from omr.model.vocab import SymbolVocab
+from omr.read import pipeline
+from omr.read.assemble import Context, piece_lines, with_header
+from omr.read.recognize import StaveReader, default_weights
+from stave.stavetext import Clef, Key, Note, parse_line, write_line
 from tests.conftest import open_in_musescore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
@@ -176,9 +177,9 @@ def test_bad_inputs_are_reported_and_the_rest_written(
 
 def test_same_name_from_two_formats_keeps_both(tmp_path: Path) -> None:
     a, b = tmp_path / "x.png", tmp_path / "x.pdf"
-    assert extract.output_names([a, b], [tmp_path]) == ["x_png", "x_pdf"]
+    assert pipeline.output_names([a, b], [tmp_path]) == ["x_png", "x_pdf"]
     sub = tmp_path / "s" / "y.png"
-    assert extract.output_names([sub], [tmp_path]) == ["s/y"]
+    assert pipeline.output_names([sub], [tmp_path]) == ["s/y"]
 
 
 # The shipped recognizer: what it reads, not only that something is written.
@@ -203,7 +204,7 @@ def _best_match(read: list, truths: list[list]) -> int:
 def test_page_with_several_staves_reads_them_in_order(tmp_path: Path, shipped: StaveReader) -> None:
     names = ["clean/00002.png", "synthesized/00000.png", "clean/00000.png", "clean/00001.png"]
     cv2.imwrite(str(tmp_path / "page.png"), stacked_page(names))
-    summary = extract.extract([tmp_path / "page.png"], tmp_path / "out", shipped, progress=False)
+    summary = pipeline.extract([tmp_path / "page.png"], tmp_path / "out", shipped, progress=False)
     assert summary.failed == 0 and summary.staves == len(names)
     read = [parse_line(x) for x in (tmp_path / "out" / "page.txt").read_text().splitlines()]
     truths = [truth(n) for n in names]
@@ -221,7 +222,7 @@ def test_pdf_of_engraved_music_with_several_staves(tmp_path: Path, shipped: Stav
         pdf.text(60, 50, f"Exercise {i + 1}")
         pdf.image(str(png), x=40, y=80, w=515)
     (tmp_path / "book.pdf").write_bytes(bytes(pdf.output()))
-    summary = extract.extract([tmp_path / "book.pdf"], tmp_path / "out", shipped, progress=False)
+    summary = pipeline.extract([tmp_path / "book.pdf"], tmp_path / "out", shipped, progress=False)
     assert summary.failed == 0 and summary.pages == 2 and summary.staves == 4
     read = [parse_line(x) for x in (tmp_path / "out" / "book.txt").read_text().splitlines()]
     flat = [n for names in pages for n in names]
@@ -230,11 +231,12 @@ def test_pdf_of_engraved_music_with_several_staves(tmp_path: Path, shipped: Stav
     assert (tmp_path / "out" / "book.musicxml").stat().st_size > 500
 
 
+@pytest.mark.slow
 def test_extract_train_sample_chain(tmp_path: Path, shipped: StaveReader, mscore3: str) -> None:
     from generate import sample, train
     from generate.checkpoint import default_checkpoint
 
-    extract.extract([SAMPLE], tmp_path / "ex", shipped, progress=False)
+    pipeline.extract([SAMPLE], tmp_path / "ex", shipped, progress=False)
     corpus = tmp_path / "ex" / "corpus.txt"
     assert len(corpus.read_text().splitlines()) >= 18
     run = tmp_path / "run"
@@ -285,8 +287,8 @@ def test_extract_train_sample_chain(tmp_path: Path, shipped: StaveReader, mscore
 
 
 def test_musicxml_that_cannot_be_written_is_reported_not_raised(tmp_path: Path) -> None:
-    assert extract.write_musicxml("clef:G2 key:0 2:4 |\n", "ok", tmp_path / "ok") is None
+    assert pipeline.write_musicxml("clef:G2 key:0 2:4 |\n", "ok", tmp_path / "ok") is None
     assert (tmp_path / "ok.musicxml").stat().st_size > 200
-    error = extract.write_musicxml("clef:G2 key:0 2:4 oops\n", "bad", tmp_path / "bad")
+    error = pipeline.write_musicxml("clef:G2 key:0 2:4 oops\n", "bad", tmp_path / "bad")
     assert error is not None and "oops" in error
     assert not (tmp_path / "bad.musicxml").exists()

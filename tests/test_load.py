@@ -7,8 +7,8 @@ import pytest
 from fpdf import FPDF
 from PIL import Image
 
-from omr.dataset import ground_truth_pdf
-from omr.load import LoadError, PageImage, TextPages, find_inputs, load
+from omr.data.build import ground_truth_pdf
+from omr.read.load import LoadError, PageImage, TextPages, find_inputs, load
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
 

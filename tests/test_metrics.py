@@ -1,5 +1,5 @@
-from generate.stavetext import parse_line
 from omr.metrics import edit_distance, errors, symbols
+from stave.stavetext import parse_line
 
 
 def test_edit_distance() -> None:

@@ -14,8 +14,9 @@ from generate import evaluate as gen_evaluate
 from generate import sample as gen_sample
 from generate import train as gen_train
 from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, load_checkpoint
-from generate.chord_gan import ChordGANConfig
-from generate.midi import (
+from generate.midi.events import event_array
+from generate.midi.gan import ChordGANConfig
+from generate.midi.io import (
     LOWEST,
     MidiError,
     NoteEvent,
@@ -25,9 +26,9 @@ from generate.midi import (
     roll_notes,
     write_midi,
 )
-from generate.midi_lstm import MidiLSTM, MidiLSTMConfig, interval_penalty
-from generate.midi_train import LoopConfig, event_array, train_chord_gan, train_midi_lstm
-from generate.music_metrics import measure, pitch_class_histogram
+from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, interval_penalty
+from generate.midi.metrics import measure, pitch_class_histogram
+from generate.midi.train import MidiTrainConfig, train_chord_gan, train_midi_lstm
 from tests.conftest import open_in_musescore
 
 
@@ -56,6 +57,7 @@ def scale_piece(repeats: int = 6) -> list[NoteEvent]:
     return notes
 
 
+@pytest.mark.slow
 def test_midi_lstm_overfits_a_tiny_dataset(tmp_path: Path) -> None:
     events = torch.from_numpy(event_array(scale_piece())).unsqueeze(0)  # (1, N, 3)
 
@@ -66,7 +68,7 @@ def test_midi_lstm_overfits_a_tiny_dataset(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     before = exact_loss(MidiLSTM(MidiLSTMConfig()))
-    loop = LoopConfig(
+    loop = MidiTrainConfig(
         batch_size=8,
         seq_len=24,
         learning_rate=1e-2,
@@ -82,6 +84,7 @@ def test_midi_lstm_overfits_a_tiny_dataset(tmp_path: Path) -> None:
     assert after < 0.3 * before, (before, after)
 
 
+@pytest.mark.slow
 def test_chord_gan_learns_a_tiny_dataset(tmp_path: Path) -> None:
     """Trained on one progression (C major then G major triads), the generator's notes fall
     on those chords' keys rather than anywhere."""
@@ -90,7 +93,9 @@ def test_chord_gan_learns_a_tiny_dataset(tmp_path: Path) -> None:
     for t in range(64):
         chord = (60, 64, 67) if (t // 8) % 2 == 0 else (55, 59, 62)
         roll[t, [p - LOWEST for p in chord]] = 1
-    loop = LoopConfig(batch_size=16, learning_rate=2e-3, max_steps=250, eval_every=50, transpose=0)
+    loop = MidiTrainConfig(
+        batch_size=16, learning_rate=2e-3, max_steps=250, eval_every=50, transpose=0
+    )
     config = ChordGANConfig(steps=16, noise_dim=16, generator_channels=64, critic_channels=16)
     run, _ = train_chord_gan(tmp_path / "gan", [roll], config, loop)
     gan = load_checkpoint(tmp_path / "gan" / "latest.pt").build_model()
@@ -100,7 +105,7 @@ def test_chord_gan_learns_a_tiny_dataset(tmp_path: Path) -> None:
     assert on > 0
     assert made[:, :, keys].sum() / on > 0.8  # by chance: 6 keys of 88
     assert 1.5 < on / (32 * 16) < 4.5  # about three notes at a time, as in the data
-    distance = run.state["curves"]["wasserstein"]
+    distance = run.state.curves["wasserstein"]
     assert len(distance) >= 5
 
 
@@ -146,11 +151,11 @@ def test_train_resume_and_sample_through_the_commands(tmp_path: Path, mscore3: s
     common = ["--model", "midi-lstm", "--midi-dir", str(src), "-o", str(run), "--eval-every", "10"]
     assert gen_train.main([*common, "--max-steps", "20"]) == 0
     first = load_checkpoint(run / "latest.pt")
-    assert first.trainer_state is not None and first.trainer_state["state"]["step"] == 20
+    assert first.trainer_state is not None and first.trainer_state["loop"]["step"] == 20
     assert gen_train.main([*common, "--max-steps", "30", "--resume"]) == 0
     again = load_checkpoint(run / "latest.pt")
     assert again.trainer_state is not None
-    state = again.trainer_state["state"]
+    state = again.trainer_state["loop"]
     assert state["step"] == 30
     assert [s for s, _ in state["curves"]["validation"]] == [10, 20, 30]
     assert (run / "loss.png").stat().st_size > 1000
@@ -189,6 +194,7 @@ def test_measures_tell_music_from_noise() -> None:
     assert pitch_class_histogram([chords]).sum() == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_shipped_checkpoints_sample_and_measure(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fluidsynth: str
 ) -> None:

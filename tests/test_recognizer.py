@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from generate.stavetext import parse_line, write_line
-from omr import synth
-from omr.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
-from omr.crops import CropShape, batch, main_staff_crop
-from omr.decode import beam_search, greedy
+from omr.data import synth
+from omr.geometry import CropShape
 from omr.metrics import errors
-from omr.recognize import similar_widths
-from omr.recognizer import Recognizer, RecognizerConfig, for_inference
-from omr.vocab import SymbolVocab
+from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
+from omr.model.decode import beam_search, greedy
+from omr.model.network import Recognizer, RecognizerConfig, for_inference
+from omr.model.vocab import SymbolVocab
+from omr.read.crops import batch, main_staff_crop
+from omr.read.recognize import similar_widths
+from stave.stavetext import parse_line, write_line
+from tests.conftest import shared_data
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
 
@@ -52,6 +54,7 @@ def test_beam_search_sums_paths_greedy_cannot() -> None:
     assert beam_search(np.log(p)) == [1]
 
 
+@pytest.mark.slow
 def test_recognizer_overfits_a_few_staves(tmp_path: Path) -> None:
     torch.manual_seed(0)
     vocab = SymbolVocab.default()
@@ -101,9 +104,10 @@ def test_recognizer_overfits_a_few_staves(tmp_path: Path) -> None:
 
 
 def test_training_items_hold_out_whole_pieces() -> None:
-    from omr.train import items_from_build, items_from_photos, role
+    from omr.data.training_set import items_from_build, items_from_photos
+    from omr.pieces import role
 
-    photos = items_from_photos(Path(__file__).resolve().parents[2] / "shared/data/cpms-train")
+    photos = items_from_photos(shared_data("cpms-train"))
     assert len(photos) == 662 and all(i.split == "photo" for i in photos)
     by_piece: dict[str, set[str]] = {}
     for item in photos:
@@ -118,7 +122,7 @@ def test_training_items_hold_out_whole_pieces() -> None:
 
 def test_weights_carry_over_to_another_crop_shape() -> None:
     """Each new feature row starts from the old rows at the same place on the staff."""
-    from omr.recognizer import feature_rows, transfer_state
+    from omr.model.network import feature_rows, transfer_state
 
     old = RecognizerConfig(10, height=64, ledger_room=3.0)  # rows centred -3.75 .. 3.75 spaces
     new = RecognizerConfig(10, height=80, ledger_room=4.5)  # rows centred -5.2 .. 5.2 spaces
@@ -143,6 +147,7 @@ def test_weights_carry_over_to_another_crop_shape() -> None:
         raise AssertionError("a network of other layers took the weights")
 
 
+@pytest.mark.slow
 def test_omr_train_runs_resumes_and_starts_from_other_weights(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -187,7 +192,7 @@ def test_checkpoint_saved_before_ledger_room_reads_as_three_spaces(tmp_path: Pat
     from dataclasses import asdict
 
     from generate.checkpoint import write_payload
-    from omr.checkpoint import FORMAT, VERSION
+    from omr.model.checkpoint import FORMAT, VERSION
 
     vocab = SymbolVocab.default()
     config = RecognizerConfig(len(vocab), height=64)

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from generate import score, stavetext
+from generate.charlstm.corpus import abc2midi_accepts
+from generate.charlstm.train import TrainConfig, train
 from generate.checkpoint import default_checkpoint, load_char_lstm
-from generate.corpus import abc2midi_accepts
 from generate.sample import cut_at_boundary, draw, write_sample
-from generate.train import train
-from generate.trainer import TrainConfig
+from stave import musicxml, stavetext
 from tests.conftest import TINY_ABC, open_in_musescore
 
 
@@ -71,6 +70,7 @@ def test_samples_end_at_a_tune_boundary() -> None:
     assert cut_at_boundary("clef:G2 1 2 |\n3 |\n\nclef:F4 1", "stave", 5) == "clef:G2 1 2 |\n3 |"
 
 
+@pytest.mark.slow
 def test_cli_reports_each_sample_and_ends_with_valid_count(
     tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -96,6 +96,7 @@ def test_cli_reports_each_sample_and_ends_with_valid_count(
     ]
 
 
+@pytest.mark.slow
 def test_primer_outside_the_vocabulary_is_a_clear_error(
     tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -116,6 +117,7 @@ def test_primer_outside_the_vocabulary_is_a_clear_error(
 # -- the shipped models ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_shipped_abc_model_writes_tunes_abc2midi_and_musescore_accept(
     tmp_path: Path, abc2midi: str, mscore3: str
 ) -> None:
@@ -134,6 +136,7 @@ def test_shipped_abc_model_writes_tunes_abc2midi_and_musescore_accept(
     open_in_musescore(mscore3, converted[0], tmp_path)
 
 
+@pytest.mark.slow
 def test_shipped_stave_model_writes_pieces_musescore_opens(tmp_path: Path, mscore3: str) -> None:
     model, ckpt = load_char_lstm(default_checkpoint("stave"))
     assert ckpt.kind == "stave"
@@ -148,10 +151,11 @@ def test_shipped_stave_model_writes_pieces_musescore_opens(tmp_path: Path, mscor
     assert parsed >= 5, texts
     result = write_sample(texts[0], "stave", tmp_path / "piece")
     assert result.error is None, result.error
-    assert len(score.text_to_score(texts[0]).flatten().notes) > 4
+    assert len(musicxml.text_to_score(texts[0]).flatten().notes) > 4
     open_in_musescore(mscore3, result.written[0], tmp_path)
 
 
+@pytest.mark.slow
 def test_evaluate_cli_scores_files(tmp_path: Path) -> None:
     tune = tmp_path / "tune.abc"
     tune.write_text(TINY_ABC)

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from music21 import meter, note, stream
 
-from generate import score
-from generate.corpus import load_music21_abc, split_abc
-from generate.stavetext import Bar, Clef, Duration, Key, Note, Rest, Time, parse_line, write_line
+from generate.charlstm.corpus import load_music21_abc, split_abc
+from stave import melody, musicxml
+from stave.stavetext import Bar, Clef, Duration, Key, Note, Rest, Time, parse_line, write_line
 from tests.conftest import TINY_ABC, open_in_musescore
 
 EXAMPLE = (
@@ -25,10 +25,10 @@ def notes(sc) -> list[tuple[str, float]]:
 
 
 def test_spec_example_sounds_as_written() -> None:
-    got = notes(score.line_to_score(EXAMPLE))
+    got = notes(musicxml.line_to_score(EXAMPLE))
     assert got[:6] == [("G4", 2.0), ("G4", 0.5), ("B4", 0.5), ("C5", 0.5), ("D5", 1.0), ("C5", 0.5)]
     assert got[-2:] == [("E5", 0.5), ("D5", 3.0)]  # 4+ is E5; the final 4:2. a dotted half
-    assert score.stream_to_stave_text(score.line_to_score(EXAMPLE)) == EXAMPLE
+    assert melody.stream_to_stave_text(musicxml.line_to_score(EXAMPLE)) == EXAMPLE
 
 
 @pytest.mark.parametrize(
@@ -42,24 +42,24 @@ def test_spec_example_sounds_as_written() -> None:
     ],
 )
 def test_clefs_and_ledger_lines(line: str, expected: list[str]) -> None:
-    assert [p for p, _ in notes(score.line_to_score(line))] == expected
+    assert [p for p, _ in notes(musicxml.line_to_score(line))] == expected
 
 
 def test_key_signature_and_accidentals_hold_to_the_bar_line() -> None:
-    sc = score.line_to_score("clef:G2 key:-1 3 =3 3 1+ | 3 ^1+ 1+ 1 | 1+")
+    sc = musicxml.line_to_score("clef:G2 key:-1 3 =3 3 1+ | 3 ^1+ 1+ 1 | 1+")
     assert [p for p, _ in notes(sc)] == ["B-4", "B4", "B4", "F4", "B-4", "F#4", "F#4", "E4", "F4"]
 
 
 def test_pitch_only_lines_are_quarters_and_rests_have_durations() -> None:
-    sc = score.line_to_score("1 2 r:8 3 r")
+    sc = musicxml.line_to_score("1 2 r:8 3 r")
     assert [float(n.quarterLength) for n in sc.flatten().notesAndRests] == [1, 1, 0.5, 1, 1]
     assert [n.isRest for n in sc.flatten().notesAndRests] == [False, False, True, False, True]
 
 
 def test_mid_line_clef_and_key_changes() -> None:
-    sc = score.line_to_score("clef:G2 key:0 1 | clef:F4 key:2 5 1+ |")
+    sc = musicxml.line_to_score("clef:G2 key:0 1 | clef:F4 key:2 5 1+ |")
     assert [p for p, _ in notes(sc)] == ["E4", "A3", "A2"]
-    back = score.stream_to_staves(sc)
+    back = melody.stream_to_staves(sc)
     assert back == [
         [
             Clef("G2"),
@@ -77,13 +77,13 @@ def test_mid_line_clef_and_key_changes() -> None:
 
 def test_system_breaks_follow_stave_lines() -> None:
     staves = [parse_line("clef:F4 key:-2 time:4/4 1:2 2:2 |"), parse_line("clef:F4 key:-2 3:1 |")]
-    sc = score.staves_to_score(staves)
-    assert score.stream_to_staves(sc) == staves
+    sc = musicxml.staves_to_score(staves)
+    assert melody.stream_to_staves(sc) == staves
 
 
 def test_empty_piece_is_a_conversion_error() -> None:
-    with pytest.raises(score.ConversionError):
-        score.staves_to_score([parse_line("clef:G2 key:0 | |")])
+    with pytest.raises(musicxml.ConversionError):
+        musicxml.staves_to_score([parse_line("clef:G2 key:0 | |")])
 
 
 positions = st.integers(-4, 16)
@@ -108,9 +108,9 @@ def test_staves_to_score_and_back_keeps_every_pitch_and_duration(clef, fifths, m
     line = [Clef(clef), Key(fifths), Time(4, 4)]
     for m in measures:
         line.extend([*m, Bar()])
-    sc = score.staves_to_score([line])
-    back = score.stream_to_staves(sc)
-    again = score.staves_to_score(back)
+    sc = musicxml.staves_to_score([line])
+    back = melody.stream_to_staves(sc)
+    again = musicxml.staves_to_score(back)
 
     def sounding(s):
         return [
@@ -120,14 +120,14 @@ def test_staves_to_score_and_back_keeps_every_pitch_and_duration(clef, fifths, m
 
     assert sounding(again) == sounding(sc)
     # Accidentals are written only where needed, so a second trip changes no text.
-    assert write_line(score.stream_to_staves(again)[0]) == write_line(back[0])
+    assert write_line(melody.stream_to_staves(again)[0]) == write_line(back[0])
 
 
 def test_abc_melody_to_stave_text_keeps_pitches_and_drops_chord_symbols() -> None:
     for tune in split_abc(TINY_ABC, "tiny"):
-        parsed = score.parse_abc(tune.text)
-        text = score.abc_to_stave_text(tune.text)
-        back = score.text_to_score(text)
+        parsed = melody.parse_abc(tune.text)
+        text = melody.abc_to_stave_text(tune.text)
+        back = musicxml.text_to_score(text)
         assert notes(back) == notes(parsed)
         assert '"' not in text
 
@@ -150,30 +150,32 @@ def test_corpus_tunes_convert_with_their_pitches() -> None:
     converted = 0
     for tune in tunes:
         try:
-            text = score.abc_to_stave_text(tune.text)
-        except score.ConversionError:
+            text = melody.abc_to_stave_text(tune.text)
+        except musicxml.ConversionError:
             continue
         converted += 1
-        parsed = score.parse_abc(tune.text)
+        parsed = melody.parse_abc(tune.text)
         part = parsed.parts[0] if parsed.parts else parsed
         # Compare what sounds when: a breve is written as two tokens (a tied pair).
         want = timeline(part)
-        got = timeline(score.text_to_score(text))
+        got = timeline(musicxml.text_to_score(text))
         assert got == want, tune.source
     assert converted >= 6
 
 
 def test_musescore_opens_stave_text_musicxml(tmp_path: Path, mscore3: str) -> None:
     staves = [parse_line(EXAMPLE), parse_line("clef:F4 key:-3 time:6/8 ^1:8 2:8 3:8 r:4. | 5:2. |")]
-    written = score.write_score(score.staves_to_score(staves, "two staves"), tmp_path / "piece")
+    written = musicxml.write_score(
+        musicxml.staves_to_score(staves, "two staves"), tmp_path / "piece"
+    )
     assert [p.suffix for p in written] == [".musicxml", ".mid"]
     open_in_musescore(mscore3, written[0], tmp_path)
 
 
 def test_write_score_leaves_nothing_behind_when_a_format_fails(tmp_path: Path) -> None:
-    sc = score.line_to_score(EXAMPLE)
-    with pytest.raises(score.ConversionError, match=r"cannot write piece\.nosuchformat"):
-        score.write_score(sc, tmp_path / "piece", ("musicxml", "nosuchformat"))
+    sc = musicxml.line_to_score(EXAMPLE)
+    with pytest.raises(musicxml.ConversionError, match=r"cannot write piece\.nosuchformat"):
+        musicxml.write_score(sc, tmp_path / "piece", ("musicxml", "nosuchformat"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -184,6 +186,6 @@ def test_metres_stave_text_cannot_hold_are_left_out() -> None:
     s.append(note.Note("C5", quarterLength=0.5))
     s.append(meter.TimeSignature("3/4"))
     s.append(note.Note("D5", quarterLength=3))
-    text = score.stream_to_stave_text(s)
+    text = melody.stream_to_stave_text(s)
     assert "time:1/3" not in text and "time:3/4" in text
     parse_line(text.strip())

@@ -10,16 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from omr.staff import (
-    LEDGER_ROOM,
-    Staff,
-    _line_ends,
-    binarize,
-    darkness,
-    find_staves,
-    group_staves,
-    run_lengths,
-)
+from omr.geometry import DEFAULT_CROP
+from omr.read.ink import binarize, darkness, run_lengths
+from omr.read.lines import group_staves
+from omr.read.staff import Staff, find_staves
+from omr.read.trace import _line_ends
+from tests.conftest import shared_data
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
 
@@ -59,7 +55,9 @@ def test_one_drawn_staff_is_found_with_its_lines() -> None:
     assert np.allclose(staff.lines, [y + 0.5 for y in ys], atol=1.0)
     assert staff.left <= 25 and staff.right >= 475
     # The crop keeps room for ledger lines and is scaled to the normalized staff space.
-    assert staff.image.shape[0] == pytest.approx((4 + 2 * LEDGER_ROOM) * staff.space, abs=3)
+    assert staff.image.shape[0] == pytest.approx(
+        (4 + 2 * DEFAULT_CROP.ledger_room) * staff.space, abs=3
+    )
     [narrow] = find_staves(img, ledger_room=2.0)
     assert narrow.image.shape[0] == pytest.approx(8 * narrow.space, abs=3)
 
@@ -144,6 +142,7 @@ def test_thin_grey_lines_beside_black_notes_make_a_staff() -> None:
     assert np.allclose(staff.lines, ys, atol=1.0)
 
 
+@pytest.mark.slow
 def test_no_staff_in_a_photo_of_something_else() -> None:
     rng = np.random.default_rng(0)
     texture = cv2.GaussianBlur(rng.integers(0, 255, (300, 400)).astype(np.uint8), (0, 0), 3)
@@ -179,11 +178,12 @@ def test_sample_photos_yield_their_staff() -> None:
     assert found >= len(rows) - 1
 
 
+@pytest.mark.slow
 def test_camera_photos_yield_one_staff_each() -> None:
     """CPMS photos of printed staves (../shared, read in place): each is one staff with the
     edges of its neighbours cut in.  All 662 measured: every one gives exactly one."""
-    photos = sorted((Path(__file__).resolve().parents[2] / "shared/data/cpms-train").glob("*.jpg"))
-    assert len(photos) == 662, "the CPMS photos are expected in ../shared/data/cpms-train"
+    photos = sorted(shared_data("cpms-train").glob("*.jpg"))
+    assert len(photos) == 662, "the CPMS photos are expected in the shared data"
     chosen = photos[::4]
     one = sum(len(find_staves(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))) == 1 for p in chosen)
     assert one >= 0.97 * len(chosen), f"{one}/{len(chosen)}"

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generate.stavetext import (
+from stave.stavetext import (
     CLEFS,
     DURATION_BASES,
     Bar,

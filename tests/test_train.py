@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from generate.charlstm.train import TrainConfig, TrainError, train
 from generate.checkpoint import CheckpointError, load_checkpoint
-from generate.train import TrainError, train
-from generate.trainer import TrainConfig
 from tests.conftest import TINY_ABC
 
 SMALL = {"embed_dim": 16, "hidden_size": 48, "num_layers": 2, "dropout": 0.1}
@@ -44,13 +43,13 @@ def test_the_model_learns_a_tiny_corpus(tmp_path: Path, tiny_corpus: Path) -> No
         val_fraction=0.2,
     )
     assert reason == "budget" and trainer.state.step == 250
-    first, last = trainer.state.train_curve[0][1], trainer.state.train_curve[-1][1]
+    first, last = trainer.state.curves["bpc"][0][1], trainer.state.curves["bpc"][-1][1]
     assert first > 3.0  # starts near log2(vocabulary)
-    assert last < 1.0, trainer.state.train_curve  # and learns the tunes
-    assert trainer.state.best_val_bpc < 1.5
+    assert last < 1.0, trainer.state.curves["bpc"]  # and learns the tunes
+    assert trainer.state.best < 1.5
     assert (tmp_path / "run" / "loss.png").read_bytes().startswith(b"\x89PNG")
     best = load_checkpoint(tmp_path / "run" / "best.pt")
-    assert best.kind == "abc" and best.info["best_val_bpc"] == trainer.state.best_val_bpc
+    assert best.kind == "abc" and best.info["best_val_bpc"] == trainer.state.best
 
 
 def test_resume_continues_exactly(tmp_path: Path, tiny_corpus: Path) -> None:
@@ -66,13 +65,16 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_corpus: Path) -> None:
     )
     for name, tensor in a.model_state.items():
         assert torch.equal(tensor, b.model_state[name]), name
-    opt_a, opt_b = a.trainer_state["optimizer"]["state"], b.trainer_state["optimizer"]["state"]
+    opt_a, opt_b = (
+        a.trainer_state["task"]["optimizer"]["state"],
+        b.trainer_state["task"]["optimizer"]["state"],
+    )
     assert opt_a.keys() == opt_b.keys()
     for k in opt_a:
         assert torch.equal(opt_a[k]["exp_avg_sq"], opt_b[k]["exp_avg_sq"])
     # The loss curve goes on from where it stopped, point for point.
-    assert resumed.state.train_curve == straight.state.train_curve
-    assert [s for s, _ in resumed.state.val_curve] == [10, 13, 20, 30]
+    assert resumed.state.curves["bpc"] == straight.state.curves["bpc"]
+    assert [s for s, _ in resumed.state.curves["validation"]] == [10, 13, 20, 30]
 
 
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, tiny_corpus: Path) -> None:
@@ -101,6 +103,7 @@ def test_damaged_checkpoints_give_clear_errors(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "other.pt")
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_resume_goes_on(tmp_path: Path, tiny_corpus: Path) -> None:
     out = tmp_path / "run"
     args = [
@@ -138,7 +141,7 @@ def test_ctrl_c_saves_and_resume_goes_on(tmp_path: Path, tiny_corpus: Path) -> N
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "resume with" in err
-    step = load_checkpoint(out / "latest.pt").trainer_state["state"]["step"]
+    step = load_checkpoint(out / "latest.pt").trainer_state["loop"]["step"]
     assert step >= 5
     done = subprocess.run(
         [*args, "--resume", "--max-steps", str(step + 7)],
@@ -147,7 +150,7 @@ def test_ctrl_c_saves_and_resume_goes_on(tmp_path: Path, tiny_corpus: Path) -> N
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert load_checkpoint(out / "latest.pt").trainer_state["state"]["step"] == step + 7
+    assert load_checkpoint(out / "latest.pt").trainer_state["loop"]["step"] == step + 7
 
 
 def test_init_from_starts_a_new_run_from_trained_weights(tmp_path: Path, tiny_corpus: Path) -> None:
@@ -167,4 +170,4 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path: Path, tiny_co
     assert ckpt.config.embed_dim == SMALL["embed_dim"]  # the network comes from the checkpoint
     assert ckpt.vocab == load_checkpoint(tmp_path / "a" / "latest.pt").vocab
     # It starts where the first run ended, not from scratch.
-    assert tuned.state.train_curve[0][1] < first.state.train_curve[0][1] - 1.0
+    assert tuned.state.curves["bpc"][0][1] < first.state.curves["bpc"][0][1] - 1.0

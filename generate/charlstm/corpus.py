@@ -1,0 +1,186 @@
+"""Corpora: where training text comes from, cut into whole pieces (tunes).
+
+Three kinds of text, told apart because sampling ends and exports differently:
+``abc`` (tunes starting at ``X:``), ``stave`` (stave text, pieces separated by blank lines)
+and ``text`` (anything else, paragraphs separated by blank lines).
+
+Every piece is normalised to have no blank line inside it, so a blank line is always a piece
+boundary: the training stream is pieces joined by blank lines.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+from stave import melody, stavetext
+from stave.abc import X_LINE, Piece, clean_lines, music21_abc_paths, read_text, split_abc
+
+Kind = Literal["abc", "stave", "text", "midi"]  # "midi": checkpoints of the MIDI models
+KINDS: tuple[Kind, ...] = ("abc", "stave", "text")
+SEPARATOR = "\n\n"  # between pieces in a training stream; also where a sample ends
+
+MUSIC21_ABC = "music21-abc"
+MUSIC21_STAVE = "music21-stave"
+BUILTIN_CORPORA = (MUSIC21_ABC, MUSIC21_STAVE)
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be read: missing, empty or undecodable files."""
+
+
+def split_paragraphs(text: str, source: str) -> list[Piece]:
+    """Pieces separated by blank lines (stave text, plain text)."""
+    pieces = []
+    for i, block in enumerate(re.split(r"\n[ \t]*\n", text)):
+        lines = clean_lines(block.split("\n"))
+        if lines:
+            pieces.append(Piece("\n".join(lines), f"{source}#{i + 1}"))
+    return pieces
+
+
+def detect_kind(text: str) -> Kind:
+    if X_LINE.search(text) and re.search(r"^K:", text, re.MULTILINE):
+        return "abc"
+    if stavetext.is_stave_text(text):
+        return "stave"
+    return "text"
+
+
+def split_pieces(text: str, source: str, kind: Kind) -> list[Piece]:
+    if kind == "abc":
+        return split_abc(text, source)
+    if kind == "stave":
+        # Comments are for people, not for the model.
+        text = "\n".join(line for line in text.split("\n") if not stavetext.is_comment(line))
+    return split_paragraphs(text, source)
+
+
+def _files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CorpusError(f"{path}: no such file or folder")
+    return files
+
+
+def load_files(paths: Sequence[Path], kind: Kind | None = None) -> tuple[list[Piece], Kind]:
+    """Read files and folders (recursively); the kind is detected from the first file."""
+    files = _files(paths)
+    if not files:
+        raise CorpusError(f"no files under {', '.join(map(str, paths))}")
+    texts = [(f, read_text(f)) for f in files]
+    if kind is None:
+        kind = detect_kind(next((t for _, t in texts if t.strip()), ""))
+    pieces = [p for f, t in texts for p in split_pieces(t, str(f), kind)]
+    if not pieces:
+        raise CorpusError(f"no text in {', '.join(map(str, paths))}")
+    return pieces, kind
+
+
+def load_music21_abc() -> list[Piece]:
+    """Every tune in the ABC files bundled with the installed music21 (about 13,000)."""
+    paths = music21_abc_paths()
+    if not paths:
+        raise CorpusError("the installed music21 has no bundled ABC corpus")
+    root = paths[0].parents[1]
+    return [p for path in paths for p in split_abc(read_text(path), str(path.relative_to(root)))]
+
+
+def load_music21_stave(limit: int | None = None, seed: int = 0) -> list[Piece]:
+    """Melodies of the bundled ABC tunes converted to stave text (slow: music21 parses each).
+
+    Tunes that music21 cannot parse or that hold no single melody are left out.
+    """
+    tunes = load_music21_abc()
+    random.Random(seed).shuffle(tunes)
+    pieces: list[Piece] = []
+    for tune in tunes:
+        if limit is not None and len(pieces) >= limit:
+            break
+        try:
+            text = melody.abc_to_stave_text(tune.text)
+        except melody.ConversionError:
+            continue
+        if text:
+            pieces.append(Piece(text, tune.source))
+    return pieces
+
+
+def abc2midi_accepts(abc_file: Path, out_dir: Path, abc2midi: str = "abc2midi") -> tuple[bool, str]:
+    """Does abc2midi accept the tune?  It must exit 0, report no error and write a MIDI file.
+
+    Returns the verdict and what abc2midi printed.  ``FileNotFoundError`` when it is not
+    installed (Debian package ``abcmidi``).
+    """
+    mid = out_dir / (abc_file.stem + ".mid")
+    proc = subprocess.run(
+        [abc2midi, str(abc_file), "-o", str(mid)], capture_output=True, text=True, timeout=60
+    )
+    output = proc.stdout + proc.stderr
+    ok = proc.returncode == 0 and "Error" not in output and mid.exists() and mid.stat().st_size > 0
+    return ok, output
+
+
+def abc2midi_accepts_text(text: str, folder: Path, name: str = "tune") -> bool:
+    """``abc2midi_accepts`` for ABC text, written to ``folder/NAME.abc`` first."""
+    path = folder / f"{name}.abc"
+    path.write_text(text, encoding="utf-8")
+    return abc2midi_accepts(path, folder)[0]
+
+
+def abc2midi_valid(pieces: list[Piece], jobs: int = 2) -> list[Piece]:
+    """The ABC pieces ``abc2midi_accepts`` passes (some 7% of music21's corpus fails: bowing
+    marks it does not know, hornpipes outside 2/4 and 4/4, ties to nothing, unclosed repeats).
+    ``FileNotFoundError`` when abc2midi is not installed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+
+        def accepted(item: tuple[int, Piece]) -> bool:
+            return abc2midi_accepts_text(item[1].text, folder, str(item[0]))
+
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            verdicts = list(pool.map(accepted, enumerate(pieces)))
+    return [p for p, ok in zip(pieces, verdicts, strict=True) if ok]
+
+
+def load(
+    spec: Sequence[str], kind: Kind | None = None, limit: int | None = None, seed: int = 0
+) -> tuple[list[Piece], Kind]:
+    """A corpus by name (``music21-abc``, ``music21-stave``) or by files and folders.
+
+    ``limit`` only saves work for ``music21-stave`` (conversion stops once it has enough);
+    callers cut other corpora themselves.
+    """
+    if list(spec) == [MUSIC21_ABC]:
+        return load_music21_abc(), "abc"
+    if list(spec) == [MUSIC21_STAVE]:
+        return load_music21_stave(limit, seed), "stave"
+    return load_files([Path(s) for s in spec], kind)
+
+
+def split_train_val(
+    pieces: Sequence[Piece], val_fraction: float = 0.05, seed: int = 0
+) -> tuple[list[Piece], list[Piece]]:
+    """Whole pieces to validation, chosen by a seeded shuffle; at least one each side."""
+    if len(pieces) < 2:
+        raise CorpusError(f"need at least 2 pieces to split off validation, got {len(pieces)}")
+    order = list(range(len(pieces)))
+    random.Random(seed).shuffle(order)
+    n_val = min(max(1, round(len(pieces) * val_fraction)), len(pieces) - 1)
+    val_idx = set(order[:n_val])
+    train = [p for i, p in enumerate(pieces) if i not in val_idx]
+    val = [p for i, p in enumerate(pieces) if i in val_idx]
+    return train, val

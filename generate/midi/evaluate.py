@@ -1,0 +1,120 @@
+"""``python -m generate.evaluate --model midi-lstm|chord-gan``: the MuseGAN and MGEval measures
+(``generate.music_metrics``) of generated pieces, beside the same measures of the training data
+and of a random baseline with the data's note density and range.
+
+The data row's pitch-class histogram distance compares one half of the data with the other
+(what two samples of the same music differ by); the other rows compare with the whole data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_model
+from generate.midi.data import chordified_rolls
+from generate.midi.events import ROLL_STEPS_PER_BEAT, event_array
+from generate.midi.gan import ChordGAN
+from generate.midi.io import KEYS, NoteEvent, music21_pieces, piano_roll, read_midi_folder
+from generate.midi.lstm import MidiLSTM
+from generate.midi.metrics import Measures, measure
+from generate.midi.sample import gan_pieces, lstm_pieces
+
+STEPS_PER_BEAT = 4  # every roll is measured at sixteenths
+
+
+def random_notes(
+    data: list[list[NoteEvent]], count: int, length: int, seed: int
+) -> list[list[NoteEvent]]:
+    """Pieces of random pitches in the data's range, with onsets spaced as the data's are."""
+    rng = np.random.default_rng(seed)
+    pitches = np.array([n.pitch for p in data for n in p])
+    deltas = np.concatenate([np.diff([n.start for n in p]) for p in data])
+    out = []
+    for _ in range(count):
+        onsets = np.cumsum(rng.choice(deltas, length))
+        notes = [
+            NoteEvent(int(rng.integers(pitches.min(), pitches.max() + 1)), 80, float(t), 0.5)
+            for t in onsets
+        ]
+        out.append(notes)
+    return out
+
+
+def _upsample(roll: np.ndarray, from_steps: int) -> np.ndarray:
+    return np.repeat(roll, STEPS_PER_BEAT // from_steps, axis=0)
+
+
+def table(rows: dict[str, Measures]) -> str:
+    head = f"{'':<22}" + "".join(f"{h:>11}" for h in Measures.ROW)
+    lines = [head]
+    for name, m in rows.items():
+        lines.append(f"{name:<22}" + "".join(f"{v:>11.3f}" for v in m.row()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m generate.evaluate --model midi-lstm|chord-gan",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", choices=("midi-lstm", "chord-gan"), required=True)
+    p.add_argument("--checkpoint", type=Path, help="default: the shipped one of --model")
+    p.add_argument("--midi-dir", type=Path, help="training data (default: Bach chorales)")
+    p.add_argument("--max-pieces", type=int, default=60, help="data pieces to measure")
+    p.add_argument("--num", type=int, default=20, help="pieces to generate")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    path = args.checkpoint or DEFAULT_MODEL_WEIGHTS[args.model]
+    try:
+        model, _ = load_model(path, args.model)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    rng = np.random.default_rng(args.seed)
+    if isinstance(model, MidiLSTM):
+        if args.midi_dir:
+            data_notes = read_midi_folder(args.midi_dir)[: args.max_pieces]
+        else:
+            data_notes = music21_pieces(args.max_pieces)
+        data = [piano_roll(n, STEPS_PER_BEAT) for n in data_notes]
+        primers = [event_array(n)[:16] for n in data_notes]
+        made = lstm_pieces(model, primers, args.num, 128, 1.0, args.seed)
+        generated = [piano_roll(n, STEPS_PER_BEAT) for n in made]
+        baseline = [
+            piano_roll(n, STEPS_PER_BEAT)
+            for n in random_notes(data_notes, args.num, 128, args.seed)
+        ]
+    else:
+        assert isinstance(model, ChordGAN)
+        if args.midi_dir:
+            coarse = [piano_roll(n, ROLL_STEPS_PER_BEAT) for n in read_midi_folder(args.midi_dir)]
+        else:
+            coarse = chordified_rolls(args.max_pieces)
+        data = [_upsample(r, ROLL_STEPS_PER_BEAT) for r in coarse[: args.max_pieces]]
+        generated = [
+            _upsample(r, ROLL_STEPS_PER_BEAT) for r, _ in gan_pieces(model, args.num, 2, args.seed)
+        ]
+        density = float(np.mean([r.mean() for r in coarse]))
+        steps = 2 * model.config.steps
+        baseline = [
+            _upsample((rng.random((steps, KEYS)) < density).astype(np.uint8), ROLL_STEPS_PER_BEAT)
+            for _ in range(args.num)
+        ]
+    half = len(data) // 2
+    rows = {
+        "training data": measure(data[:half], STEPS_PER_BEAT, reference=data[half:]),
+        args.model: measure(generated, STEPS_PER_BEAT, reference=data),
+        "random baseline": measure(baseline, STEPS_PER_BEAT, reference=data),
+    }
+    print(f"{len(data)} data pieces, {len(generated)} generated, {len(baseline)} random")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

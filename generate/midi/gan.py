@@ -1,0 +1,105 @@
+"""The piano-roll chord GAN: a generator from noise to a piano-roll segment and a critic.  No
+file I/O here.
+
+A segment is ``steps`` time steps by 88 keys (1 = the key sounds).  The critic's first layer
+is a convolution over all 88 pitches at one time step (32 channels): it sees a chord at a
+time; then convolutions across time see the progression.  Trained as a Wasserstein GAN with
+gradient penalty (WGAN-GP), which stays stable without tricks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from generate.midi.io import KEYS
+
+
+@dataclass
+class ChordGANConfig:
+    steps: int = 32  # time steps per segment (eighth notes: four bars of 4/4)
+    noise_dim: int = 64
+    generator_channels: int = 256
+    critic_channels: int = 32  # of the first, all-pitches layer
+    gradient_penalty: float = 10.0
+
+
+class Generator(nn.Module):
+    def __init__(self, config: ChordGANConfig) -> None:
+        super().__init__()
+        c = config.generator_channels
+        self.start = config.steps // 8
+        self.project = nn.Sequential(nn.Linear(config.noise_dim, c * self.start), nn.ReLU())
+        layers: list[nn.Module] = []
+        for _ in range(3):  # time x 8
+            layers += [
+                nn.ConvTranspose1d(c, c // 2, 4, stride=2, padding=1),
+                nn.BatchNorm1d(c // 2),
+                nn.ReLU(),
+            ]
+            c //= 2
+        self.upsample = nn.Sequential(*layers)
+        self.keys = nn.Conv1d(c, KEYS, 1)  # per step: which keys sound
+        self.channels = config.generator_channels
+
+    def forward(self, z: Tensor) -> Tensor:
+        """z (B, noise_dim) -> probabilities (B, steps, 88)."""
+        x = self.project(z).view(z.shape[0], self.channels, self.start)  # (B, C, steps/8)
+        x = self.upsample(x)  # (B, C/8, steps)
+        return torch.sigmoid(self.keys(x)).transpose(1, 2)  # (B, steps, 88)
+
+
+class Critic(nn.Module):
+    def __init__(self, config: ChordGANConfig) -> None:
+        super().__init__()
+        c = config.critic_channels
+        # A chord at a time: one kernel spans all 88 keys of one time step.
+        self.chord = nn.Conv2d(1, c, kernel_size=(1, KEYS))
+        self.time = nn.Sequential(
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(c, 2 * c, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(2 * c, 4 * c, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv1d(4 * c, 4 * c, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+        )
+        self.score = nn.Linear(4 * c * (config.steps // 8), 1)
+
+    def forward(self, rolls: Tensor) -> Tensor:
+        """rolls (B, steps, 88) -> scores (B,)."""
+        x = self.chord(rolls.unsqueeze(1)).squeeze(-1)  # (B, C, steps)
+        x = self.time(x)  # (B, 4C, steps/8)
+        return self.score(x.flatten(1)).squeeze(-1)
+
+
+class ChordGAN(nn.Module):
+    """Generator and critic together, so that one state dict holds the pair."""
+
+    def __init__(self, config: ChordGANConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = Generator(config)
+        self.critic = Critic(config)
+
+    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, float]:
+        """WGAN-GP critic loss, and the Wasserstein estimate (real - fake scores)."""
+        real_score, fake_score = self.critic(real).mean(), self.critic(fake).mean()
+        mix = torch.rand(real.shape[0], 1, 1, device=real.device)
+        between = (mix * real + (1 - mix) * fake).requires_grad_(True)
+        grads = torch.autograd.grad(self.critic(between).sum(), between, create_graph=True)[0]
+        penalty = ((grads.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        loss = fake_score - real_score + self.config.gradient_penalty * penalty
+        return loss, (real_score - fake_score).item()
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return -self.critic(fake).mean()
+
+    @torch.no_grad()
+    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` binarized segments (n, steps, 88)."""
+        self.eval()
+        z = torch.randn(n, self.config.noise_dim, generator=generator)
+        return (self.generator(z) > 0.5).float()

@@ -1,0 +1,236 @@
+"""MIDI in and out, note events and piano rolls: the data of the MIDI-event LSTM and the GAN.
+
+Times are in beats (quarter notes).  MIDI files are read with mido; the default data is MIDI
+made at run time from music21's bundled corpus (never downloaded).  A file that cannot be read
+raises ``MidiError`` naming it; reading a folder reports such files and goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from stave import atomic
+
+LOWEST, KEYS = 21, 88  # A0 and the 88 keys of a piano: roll column k is MIDI pitch 21 + k
+TICKS_PER_BEAT = 480
+
+
+class MidiError(ValueError):
+    """A MIDI file that cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    pitch: int  # MIDI 0..127
+    velocity: int  # 1..127
+    start: float  # beats
+    duration: float  # beats
+
+
+def read_midi(path: Path) -> list[NoteEvent]:
+    """Every note of a MIDI file (all tracks and channels), by start time then pitch."""
+    try:
+        mid = mido.MidiFile(str(path))
+    except FileNotFoundError:
+        raise MidiError(f"{path}: no such file") from None
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
+        raise MidiError(f"{path}: not a readable MIDI file ({err or type(err).__name__})") from None
+    return _notes(mid, str(path))
+
+
+def read_midi_bytes(data: bytes, name: str = "<bytes>") -> list[NoteEvent]:
+    try:
+        mid = mido.MidiFile(file=io.BytesIO(data))
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
+        raise MidiError(f"{name}: not a readable MIDI file ({err})") from None
+    return _notes(mid, name)
+
+
+def _notes(mid: mido.MidiFile, name: str) -> list[NoteEvent]:
+    if mid.type == 2:
+        raise MidiError(f"{name}: MIDI type 2 (independent sequences) is not supported")
+    per_beat = mid.ticks_per_beat or TICKS_PER_BEAT
+    notes: list[NoteEvent] = []
+    for track in mid.tracks:
+        now = 0
+        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for msg in track:
+            now += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding.setdefault((msg.channel, msg.note), []).append((now, msg.velocity))
+            elif msg.type in ("note_off", "note_on"):
+                started = sounding.get((msg.channel, msg.note))
+                if started:
+                    t0, vel = started.pop(0)
+                    if now > t0:
+                        notes.append(NoteEvent(msg.note, vel, t0 / per_beat, (now - t0) / per_beat))
+    notes.sort(key=lambda n: (n.start, n.pitch))
+    return notes
+
+
+def read_midi_folder(folder: Path) -> list[list[NoteEvent]]:
+    """Every readable MIDI file under ``folder`` (recursively); the others are reported on
+    stderr and skipped."""
+    pieces = []
+    files = sorted(
+        p for p in Path(folder).rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file()
+    )
+    for path in files:
+        try:
+            notes = read_midi(path)
+        except MidiError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+            continue
+        if notes:
+            pieces.append(notes)
+        else:
+            print(f"skipped: {path}: no notes", file=sys.stderr)
+    return pieces
+
+
+def music21_pieces(limit: int | None = None) -> list[list[NoteEvent]]:
+    """The default data: music21's bundled Bach chorales made into MIDI at run time and read
+    back through mido, as any MIDI file is."""
+    from music21 import corpus
+    from music21.midi import translate
+
+    paths = sorted(str(p) for p in corpus.getComposer("bach"))
+    pieces = []
+    for path in paths[:limit]:
+        try:
+            score = corpus.parse(path)
+            data = translate.streamToMidiFile(score).writestr()
+            notes = read_midi_bytes(data, path)
+        except Exception as err:  # a corpus file music21 cannot parse or export: leave it out
+            print(f"skipped: {path}: {type(err).__name__}: {err}", file=sys.stderr)
+            continue
+        if notes:
+            pieces.append(notes)
+    return pieces
+
+
+def write_midi(path: Path, notes: Iterable[NoteEvent], tempo_bpm: float = 100.0) -> None:
+    """One-track MIDI file of ``notes`` (piano), written atomically."""
+    mid = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
+    track.append(mido.Message("program_change", program=0, time=0))
+    events: list[tuple[int, int, int, int]] = []  # (tick, order, pitch, velocity)
+    for n in notes:
+        on = round(n.start * TICKS_PER_BEAT)
+        off = max(on + 1, round((n.start + n.duration) * TICKS_PER_BEAT))
+        events.append((on, 1, n.pitch, n.velocity))
+        events.append((off, 0, n.pitch, 0))  # offs before ons at the same tick
+    events.sort()
+    now = 0
+    for tick, _, pitch, vel in events:
+        kind = "note_on" if vel else "note_off"
+        track.append(mido.Message(kind, note=pitch, velocity=vel, time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def piano_roll(
+    notes: Sequence[NoteEvent], steps_per_beat: int, length: int | None = None
+) -> np.ndarray:
+    """Binary roll (T, 88): step t, key k sounds when a note of pitch 21 + k covers it."""
+    end = max((n.start + n.duration for n in notes), default=0.0)
+    t_len = length if length is not None else int(np.ceil(end * steps_per_beat))
+    roll = np.zeros((t_len, KEYS), np.uint8)
+    for n in notes:
+        k = n.pitch - LOWEST
+        if 0 <= k < KEYS:
+            a = round(n.start * steps_per_beat)
+            b = max(a + 1, round((n.start + n.duration) * steps_per_beat))
+            roll[a : min(b, t_len), k] = 1
+    return roll
+
+
+def roll_notes(roll: np.ndarray, steps_per_beat: int, velocity: int = 80) -> list[NoteEvent]:
+    """Notes from a binary roll (T, 88): each run of a key held on is one note."""
+    notes = []
+    on = np.asarray(roll, bool)
+    padded = np.vstack([np.zeros((1, on.shape[1]), bool), on, np.zeros((1, on.shape[1]), bool)])
+    change = np.diff(padded.astype(np.int8), axis=0)  # +1 at an onset, -1 after the end
+    for k in range(on.shape[1]):
+        starts = np.flatnonzero(change[:, k] == 1)
+        ends = np.flatnonzero(change[:, k] == -1)
+        for a, b in zip(starts, ends, strict=True):
+            notes.append(
+                NoteEvent(LOWEST + k, velocity, a / steps_per_beat, (b - a) / steps_per_beat)
+            )
+    notes.sort(key=lambda n: (n.start, n.pitch))
+    return notes
+
+
+def notes_to_score(notes: Sequence[NoteEvent], steps_per_beat: int = 4):  # -> stream.Score
+    """A one-part music21 score (chords where notes start together), times quantized to
+    ``1/steps_per_beat`` of a beat, for MusicXML."""
+    from music21 import chord, meter, note, stream
+
+    part = stream.Part()
+    part.append(meter.TimeSignature("4/4"))
+    groups: dict[float, list[NoteEvent]] = {}
+    for n in notes:
+        start = round(n.start * steps_per_beat) / steps_per_beat
+        groups.setdefault(start, []).append(n)
+    for start, group in sorted(groups.items()):
+        dur = max(
+            1 / steps_per_beat,
+            round(max(g.duration for g in group) * steps_per_beat) / steps_per_beat,
+        )
+        pitches = sorted({g.pitch for g in group})
+        el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
+        el.quarterLength = dur
+        part.insert(start, el)
+    score = stream.Score([part])
+    return score.makeNotation()
+
+
+def render_wav(midi_path: Path, wav_path: Path) -> bool:
+    """Audio through FluidSynth when it and a General MIDI soundfont are installed; False
+    (nothing written) otherwise."""
+    fluidsynth = shutil.which("fluidsynth")
+    fonts = [
+        Path(p)
+        for p in (
+            "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+            "/usr/share/sounds/sf2/default-GM.sf2",
+            "/usr/share/soundfonts/default.sf2",
+        )
+    ]
+    font = next((f for f in fonts if f.exists()), None)
+    if fluidsynth is None or font is None:
+        return False
+    with atomic.atomic_path(wav_path) as tmp:
+        subprocess.run(
+            [
+                fluidsynth,
+                "-ni",
+                "-T",
+                "wav",
+                "-F",
+                str(tmp),
+                "-r",
+                "44100",
+                str(font),
+                str(midi_path),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return True

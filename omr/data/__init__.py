@@ -1,0 +1,2 @@
+"""Training data for the recognizer: melody fragments, random staves, MEI, engraving,
+photo-like degradation and the dataset builder."""

@@ -1,0 +1,1 @@
+"""The recognizer: network, symbol vocabulary, CTC decoding, checkpoint."""

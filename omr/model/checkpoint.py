@@ -1,0 +1,66 @@
+"""The one checkpoint format of the ``omr`` package: the recognizer, saved atomically (through
+the payload reader and writer of ``stave.checkpoint``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from omr.model.network import Recognizer, RecognizerConfig
+from omr.model.vocab import SymbolVocab
+from stave.checkpoint import CheckpointError, read_payload, write_payload
+
+FORMAT = "stavegen-recognizer"
+VERSION = 1
+
+
+@dataclass
+class RecognizerCheckpoint:
+    config: RecognizerConfig
+    vocab: SymbolVocab
+    model_state: dict[str, torch.Tensor]
+    trainer_state: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self) -> Recognizer:
+        model = Recognizer(self.config)
+        model.load_state_dict(self.model_state)
+        model.eval()
+        return model
+
+
+def save_checkpoint(path: Path, ckpt: RecognizerCheckpoint) -> None:
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": dataclasses.asdict(ckpt.config),
+        "symbols": list(ckpt.vocab.symbols),
+        "model_state": ckpt.model_state,
+        "trainer_state": ckpt.trainer_state,
+        "info": ckpt.info,
+    }
+    write_payload(path, payload)
+
+
+def load_checkpoint(path: Path) -> RecognizerCheckpoint:
+    payload = read_payload(path, FORMAT, VERSION)
+    config_dict = dict(payload["config"])
+    config_dict["pools"] = [tuple(p) for p in config_dict["pools"]]
+    config_dict.setdefault("ledger_room", 3.0)  # recognizers saved before it was recorded
+    config = RecognizerConfig(**config_dict)
+    vocab = SymbolVocab(tuple(payload["symbols"]))
+    if config.num_symbols != len(vocab):
+        raise CheckpointError(
+            f"{path}: network has {config.num_symbols} outputs, vocabulary {len(vocab)} symbols"
+        )
+    return RecognizerCheckpoint(
+        config,
+        vocab,
+        payload["model_state"],
+        payload.get("trainer_state"),
+        payload.get("info") or {},
+    )

@@ -1,0 +1,1 @@
+"""Reading pages: load, staff finding, crops, recognition, assembly into stave text."""

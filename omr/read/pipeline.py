@@ -1,0 +1,225 @@
+"""Reading files end to end, the library behind ``python -m omr.extract``: pages loaded and
+their staves found in worker processes, recognized in batches, assembled into stave-text
+lines with their headers, and written (stave text, MusicXML, a corpus) atomically.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from multiprocessing.pool import AsyncResult
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from omr.geometry import CropShape
+from omr.read.assemble import format_line, piece_lines
+from omr.read.crops import stave_crops
+from omr.read.load import LoadError, TextPages, find_inputs, load
+from omr.read.recognize import StaveReader
+from stave import atomic
+from stave.musicxml import ConversionError, staves_to_score, write_score
+from stave.stavetext import StaveTextError, Token, parse_line
+
+
+@dataclass
+class Found:
+    """What stages 1-2 made of one file: stave crops page after page, or a text layer's lines."""
+
+    source: Path
+    crops: list[np.ndarray] = field(default_factory=list)
+    text_lines: list[str] | None = None
+    pages: int = 0
+    error: str | None = None
+
+
+@dataclass
+class FileReading:
+    """One file read: its staves as token lines (with headers), or why it failed."""
+
+    source: Path
+    lines: list[list[Token]]
+    pages: int
+    from_text: bool
+    error: str | None = None
+
+
+def find(path: Path, shape: CropShape) -> Found:
+    """Load a file and crop every stave on it as ``shape`` says (stages 1 and 2)."""
+    try:
+        loaded = load(path)
+    except LoadError as err:
+        return Found(path, error=str(err))
+    if isinstance(loaded, TextPages):
+        return Found(path, text_lines=loaded.lines)
+    crops: list[np.ndarray] = []
+    for page in loaded:
+        crops.extend(stave_crops(page.image, shape))
+    if not crops:
+        where = "in the image" if len(loaded) == 1 else f"on any of its {len(loaded)} pages"
+        return Found(path, pages=len(loaded), error=f"{path}: no staff found {where}")
+    return Found(path, crops, pages=len(loaded))
+
+
+def _find_job(args: tuple[Path, CropShape]) -> Found:
+    torch.set_num_threads(1)
+    try:
+        return find(*args)
+    except Exception as err:  # OpenCV on a pathological image: report the file, go on
+        return Found(args[0], error=f"{args[0]}: cannot process ({type(err).__name__}: {err})")
+
+
+def _found(paths: Sequence[Path], shape: CropShape, jobs: int) -> Iterator[Found]:
+    if jobs <= 1 or len(paths) <= 1:
+        yield from (_find_job((p, shape)) for p in paths)
+        return
+    with get_context("fork").Pool(jobs) as pool:
+        yield from pool.imap(_find_job, [(p, shape) for p in paths], chunksize=1)
+
+
+BATCH_STAVES = 32  # staves of consecutive files read in one pass of the recognizer
+
+
+def read_files(
+    paths: Sequence[Path],
+    reader: StaveReader,
+    jobs: int = 1,
+    beam: int = 0,
+    progress: bool = True,
+) -> Iterator[FileReading]:
+    """Read each file, in the order given: staff finding in ``jobs`` worker processes, the
+    recognizer in this one, over the staves of consecutive files together (a batch of
+    single-stave photos is read in one pass rather than one pass each)."""
+    bar = tqdm(total=len(paths), unit="file", disable=not progress)
+    staves = 0
+    pending: list[Found] = []
+
+    def flush() -> Iterator[FileReading]:
+        nonlocal staves
+        crops = [c for f in pending for c in f.crops]
+        tokens = iter(reader.read(crops, beam=beam))
+        for f in pending:
+            mine = [next(tokens) for _ in f.crops]
+            staves += len(mine)
+            yield FileReading(f.source, piece_lines(mine), f.pages, False)
+        bar.set_postfix(staves=staves)
+        pending.clear()
+
+    try:
+        for found in _found(paths, reader.shape, jobs):
+            bar.update()
+            if found.error is not None or found.text_lines is not None:
+                yield from flush()  # keep the order of the files
+                if found.error is not None:
+                    yield FileReading(found.source, [], found.pages, False, found.error)
+                else:
+                    lines = [parse_line(t) for t in found.text_lines or []]
+                    yield FileReading(found.source, lines, 0, True)
+                continue
+            pending.append(found)
+            if sum(len(f.crops) for f in pending) >= BATCH_STAVES:
+                yield from flush()
+        yield from flush()
+    finally:
+        bar.close()
+
+
+def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> list[str]:
+    """Output name per input: its path under the folder it was found in, without the suffix
+    (``a/b.png`` -> ``a/b``); where two inputs would share a name, the suffix is kept."""
+    names = []
+    for path in paths:
+        base = path.name
+        for root in roots:
+            if root.is_dir() and path.is_relative_to(root):
+                base = str(path.relative_to(root))
+                break
+        names.append(str(Path(base).with_suffix("")))
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return [
+        n if counts[n] == 1 else n + path.suffix.lower().replace(".", "_")
+        for n, path in zip(names, paths, strict=True)
+    ]
+
+
+def write_musicxml(text: str, title: str, base: Path) -> str | None:
+    """``BASE.musicxml`` from stave-text lines; why it could not be written, or None."""
+    try:
+        lines = [parse_line(t) for t in text.splitlines()]
+        write_score(staves_to_score(lines, title=title), base, ("musicxml",))
+    except (ConversionError, StaveTextError) as err:
+        return str(err)
+    except Exception as err:  # music21 on an odd score: report the file, go on
+        return f"cannot write MusicXML ({type(err).__name__}: {err})"
+    return None
+
+
+@dataclass
+class ExtractSummary:
+    files: int
+    failed: int
+    staves: int
+    pages: int
+    seconds: float
+
+
+def extract(
+    inputs: Sequence[Path],
+    out: Path,
+    reader: StaveReader,
+    fmt: str = "full",
+    jobs: int = 1,
+    beam: int = 0,
+    progress: bool = True,
+) -> ExtractSummary:
+    """Read every input and write ``OUT/NAME.txt``, ``OUT/NAME.musicxml`` and
+    ``OUT/corpus.txt``; failures are reported on stderr and counted."""
+    start = time.perf_counter()
+    paths = find_inputs(list(inputs))
+    names = output_names(paths, inputs)
+    by_path = dict(zip(paths, names, strict=True))
+    out.mkdir(parents=True, exist_ok=True)
+    corpus: list[str] = []
+    failed = staves = pages = 0
+    # MusicXML (music21, ~20 ms a file) is written by worker processes while this one reads.
+    writers = get_context("fork").Pool(jobs) if jobs > 1 and len(paths) > 1 else None
+    writing: list[tuple[Path, AsyncResult[str | None] | str | None]] = []
+    try:
+        for reading in read_files(paths, reader, jobs, beam, progress):
+            name = by_path[reading.source]
+            if reading.error is not None:
+                failed += 1
+                tqdm.write(f"failed: {reading.error}", file=sys.stderr)
+                continue
+            text = "".join(format_line(line, fmt) + "\n" for line in reading.lines)
+            target = out / f"{name}.txt"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(target, text)
+            corpus.append(text)
+            staves += len(reading.lines)
+            pages += reading.pages
+            job = (text, Path(name).name, out / name)
+            writing.append(
+                (
+                    reading.source,
+                    writers.apply_async(write_musicxml, job) if writers else write_musicxml(*job),
+                )
+            )
+        for source, result in writing:
+            error = result.get() if isinstance(result, AsyncResult) else result
+            if error is not None:
+                failed += 1
+                tqdm.write(f"failed: {source}: {error} (stave text written)", file=sys.stderr)
+    finally:
+        if writers is not None:
+            writers.close()
+            writers.join()
+    atomic.write_text(out / "corpus.txt", "\n".join(corpus))
+    return ExtractSummary(len(paths), failed, staves, pages, time.perf_counter() - start)

@@ -1,0 +1,92 @@
+"""ABC text as tunes: files read whatever their encoding, cut at ``X:``, brought to ABC 2.1.
+
+Both halves read ABC this way: the char-LSTM's corpora (``generate.charlstm.corpus``) and the
+OMR's clean staves, engraved from real melodies (``omr.data.fragments``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+X_LINE = re.compile(r"^X:", re.MULTILINE)
+_FIELD = re.compile(r"^[A-Za-z]:")
+_QUOTED = re.compile(r'"([^"\n]*)"')
+# A chord symbol as ABC players read one: root, quality, extensions, bass ("Am7", "G/B", "F#m").
+_CHORD = re.compile(
+    r"\(?[A-G][#b]?(?:m|min|maj|M|dim|aug|sus|\+|o)?[0-9]*"
+    r"(?:(?:sus|add|maj)?[0-9]+|[#b][0-9]+)*(?:/[A-Ga-g][#b]?)?\)?"
+)
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str  # no blank line inside, no trailing newline
+    source: str  # file (and tune number) it came from
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # old ABC collections are often Latin-1
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def clean_lines(lines: Iterable[str]) -> list[str]:
+    """Strip trailing blanks and drop blank lines (a blank line would end the piece)."""
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def _annotate(match: re.Match[str]) -> str:
+    body = match.group(1)
+    if not body or body[0] in "^_<>@" or _CHORD.fullmatch(body):
+        return match.group(0)
+    return f'"^{body}"'
+
+
+def normalize_abc(lines: list[str]) -> list[str]:
+    """Bring a tune's lines to ABC 2.1 where old collections stray, keeping all the music.
+
+    - ``I:`` lines that hold no instruction (Aird's Airs uses ``I: :: ::`` as private markup)
+      are dropped;
+    - free text in plain quotes in the tune body (``"Fine"``, ``"D.C."``, ``"SEGUE"``), which
+      players would read as a chord symbol, becomes an annotation above the staff
+      (``"^Fine"``); chord symbols (``"Am7"``, ``"G/B"``) stay as they are.
+    """
+    out = []
+    for line in lines:
+        if line.startswith("I:") and not re.match(r"I:\s*[A-Za-z]", line):
+            continue
+        if not _FIELD.match(line) and '"' in line:
+            line = _QUOTED.sub(_annotate, line)
+        out.append(line)
+    return out
+
+
+def split_abc(text: str, source: str) -> list[Piece]:
+    """Cut an ABC file into tunes, each from its ``X:`` line to the next tune or blank line.
+
+    Text before the first ``X:`` (file header, free comments) is not part of any tune; each
+    tune is normalised by ``normalize_abc``.
+    """
+    pieces = []
+    starts = [m.start() for m in X_LINE.finditer(text)]
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        block = text[start:end]
+        # A tune ends at the first blank line; what follows it is inter-tune text.
+        body = re.split(r"\n[ \t]*\n", block, maxsplit=1)[0]
+        lines = normalize_abc(clean_lines(body.split("\n")))
+        if len(lines) >= 2:
+            pieces.append(Piece("\n".join(lines), f"{source}#{i + 1}"))
+    return pieces
+
+
+def music21_abc_paths() -> list[Path]:
+    from music21 import corpus
+
+    return sorted(Path(p) for p in corpus.getPaths(fileExtensions=["abc"]))

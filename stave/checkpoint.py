@@ -1,0 +1,48 @@
+"""The checkpoint payload, read and written in one place for every stavegen package.
+
+A payload is a dict of plain data (numbers, strings, lists, dicts, tensors) tagged with its
+format and version.  It is written atomically and read with ``torch.load(weights_only=True)``,
+so loading a ``.pt`` file never runs code from it: a pickled object that is not plain data is
+refused as an unreadable checkpoint.  Each package keeps its own ``save_checkpoint`` /
+``load_checkpoint`` pair on top (``generate.checkpoint``, ``omr.model.checkpoint``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stave import atomic
+
+__all__ = ["CheckpointError", "read_payload", "write_payload"]
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable stavegen checkpoint."""
+
+
+def write_payload(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` atomically: a reader never sees half a checkpoint."""
+    with atomic.atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:
+    """A checkpoint file's payload, after checking it is one of ours, of this format and
+    version; ``CheckpointError`` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged or unsafe file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path}: not a stavegen checkpoint (expected format {fmt!r})")
+    if payload.get("version") != version:
+        raise CheckpointError(
+            f"{path}: checkpoint version {payload.get('version')}, this stavegen reads {version}"
+        )
+    return payload

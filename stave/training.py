@@ -1,0 +1,209 @@
+"""The one training loop.  Every stavegen model trains through it: the char-LSTM, the stave
+recognizer, the MIDI-event LSTM and the chord GAN, each known only through ``Task``.
+
+The loop owns what they share: the budget (steps in all, minutes of this run, Ctrl-C or
+SIGTERM as a request to stop after the step in progress), the progress bar, the training
+curves, when to validate and when the task saves, and the state a resume needs
+(``LoopState`` and the torch random state).  A task owns its data, its optimizers, its own
+random state and what its checkpoints hold; it does its file writing in ``save``.
+
+This is the one place where a batch is moved to the device (``Loop.to_device``) and where a
+validation figure is reduced across processes (``Loop.reduce``).  In one process on the CPU
+the first moves nothing and the second has nothing to average.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from stave.interrupt import StopOnSignal
+
+
+@dataclass
+class LoopConfig:
+    max_steps: int | None = None  # total steps, counted across resumes
+    minutes: float | None = None  # wall-clock minutes of this run
+    eval_every: int = 200  # steps between validations (and checkpoints)
+    log_every: int = 20  # steps between training-curve points, each the mean since the last
+    progress: bool = True  # show a progress bar
+
+
+@dataclass
+class LoopState:
+    """Where training stands; saved in every checkpoint so that a resume continues exactly."""
+
+    step: int = 0
+    seconds: float = 0.0  # training time over all runs
+    best: float = math.inf  # best validation metric so far (lower is better)
+    # name -> [(step, value)]: training losses (means over log_every steps) and "validation"
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)  # loss sums since the last point
+    pending_steps: int = 0
+
+    def record(self, name: str, value: float) -> None:
+        self.curves.setdefault(name, []).append((self.step, value))
+
+    def last(self) -> dict[str, float]:
+        """The last point of every curve."""
+        return {name: points[-1][1] for name, points in self.curves.items() if points}
+
+
+@dataclass
+class Validation:
+    """A task's validation: the metric that picks the best checkpoint and figures to report."""
+
+    metric: float | None  # lower is better; None: nothing to measure, every save is the best
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+class Task(Protocol):
+    """What the loop needs of a model's training."""
+
+    def next_batch(self) -> Any:
+        """The next training batch (tensors, or tuples, lists or dicts of them)."""
+        ...
+
+    def train_step(self, batch: Any) -> dict[str, float]:
+        """One optimizer step on ``batch`` (already on the device); its losses by name."""
+        ...
+
+    def validate(self) -> Validation: ...
+
+    def save(self, loop: Loop[Any], validation: Validation, is_best: bool) -> None:
+        """Write checkpoints (with ``loop.state_dict()``), plots and logs."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The task's own state a resume needs: optimizers, data position, random state."""
+        ...
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None: ...
+
+    def progress(self, losses: Mapping[str, float], seconds: float) -> dict[str, str]:
+        """What the progress bar shows after a step that took ``seconds``."""
+        ...
+
+
+TaskT = TypeVar("TaskT", bound=Task)
+
+
+def loss_progress(losses: Mapping[str, float]) -> dict[str, str]:
+    """The usual progress-bar figures: every loss to three decimals."""
+    return {name: f"{value:.3f}" for name, value in losses.items()}
+
+
+class Loop(Generic[TaskT]):
+    def __init__(self, task: TaskT, config: LoopConfig, device: torch.device | str = "cpu") -> None:
+        self.task = task
+        self.config = config
+        self.device = torch.device(device)
+        self.state = LoopState()
+
+    # -- the device and the processes ------------------------------------------------------
+    def to_device(self, batch: Any) -> Any:
+        """``batch`` with every tensor in it on the loop's device."""
+        if isinstance(batch, torch.Tensor):
+            return batch.to(self.device, non_blocking=True)
+        if isinstance(batch, tuple | list):
+            return type(batch)(self.to_device(b) for b in batch)
+        if isinstance(batch, dict):
+            return {k: self.to_device(v) for k, v in batch.items()}
+        return batch
+
+    def reduce(self, figures: Mapping[str, float]) -> dict[str, float]:
+        """Figures averaged over the processes of a distributed run (as they are in one)."""
+        if not (dist.is_available() and dist.is_initialized()) or not figures:
+            return dict(figures)
+        names = sorted(figures)
+        values = torch.tensor([figures[n] for n in names], dtype=torch.float64)
+        dist.all_reduce(values)
+        return {n: float(v) / dist.get_world_size() for n, v in zip(names, values, strict=True)}
+
+    # -- state that a checkpoint carries ---------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "loop": dataclasses.asdict(self.state),
+            "torch_rng": torch.get_rng_state(),
+            "task": self.task.state_dict(),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        loop = dict(saved["loop"])
+        loop["curves"] = {k: [tuple(p) for p in v] for k, v in loop["curves"].items()}
+        self.state = LoopState(**loop)
+        torch.set_rng_state(saved["torch_rng"])
+        self.task.load_state_dict(saved["task"])
+
+    # -- the loop --------------------------------------------------------------------------
+    def _record_step(self, losses: Mapping[str, float]) -> None:
+        st = self.state
+        for name, value in losses.items():
+            st.pending[name] = st.pending.get(name, 0.0) + value
+        st.pending_steps += 1
+        if st.step % self.config.log_every == 0:
+            for name, total in st.pending.items():
+                st.record(name, total / st.pending_steps)
+            st.pending, st.pending_steps = {}, 0
+
+    def validate(self) -> Validation:
+        """Validate, keep the curve and the best metric, and have the task save."""
+        validation = self.task.validate()
+        figures = self.reduce(
+            {**validation.figures, **({} if validation.metric is None else {"": validation.metric})}
+        )
+        metric = figures.pop("", None)
+        validation = Validation(metric, figures)
+        is_best = metric is None or metric < self.state.best
+        if metric is not None:
+            if is_best:
+                self.state.best = metric
+            self.state.record("validation", metric)
+        self.task.save(self, validation, is_best)
+        return validation
+
+    def run(self) -> str:
+        """Train until the budget is spent or a stop is requested; returns why it stopped:
+        "budget", "time" (``minutes`` spent) or "interrupted" (a signal).  The last step is
+        always validated and saved."""
+        cfg, st = self.config, self.state
+        bar = tqdm(
+            total=cfg.max_steps,
+            initial=st.step,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=1,
+            disable=not cfg.progress,
+        )
+        reason = "budget"
+        last_saved = st.step
+        try:
+            with StopOnSignal(minutes=cfg.minutes) as stop:
+                while cfg.max_steps is None or st.step < cfg.max_steps:
+                    if why := stop.why():
+                        reason = why
+                        break
+                    t0 = time.perf_counter()
+                    losses = self.task.train_step(self.to_device(self.task.next_batch()))
+                    dt = time.perf_counter() - t0
+                    st.seconds += dt
+                    st.step += 1
+                    bar.update(1)
+                    bar.set_postfix(self.task.progress(losses, dt))
+                    self._record_step(losses)
+                    if st.step % cfg.eval_every == 0:
+                        self.validate()
+                        last_saved = st.step
+        finally:
+            bar.close()
+        if st.step != last_saved:
+            self.validate()
+        return reason
