@@ -24,8 +24,8 @@ from pathlib import Path
 import mido
 
 from generate.charlstm.corpus import abc2midi_accepts, load_music21_abc
+from generate.charlstm.sampling import draw, write_sample
 from generate.checkpoint import default_checkpoint, load_char_lstm
-from generate.sample import draw, write_sample
 
 
 def has_notes(mid: Path) -> bool:

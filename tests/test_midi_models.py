@@ -28,7 +28,7 @@ from generate.midi.io import (
 )
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, interval_penalty
 from generate.midi.metrics import measure, pitch_class_histogram
-from generate.midi.train import MidiTrainConfig, train_chord_gan, train_midi_lstm
+from generate.midi.train import MidiTrainConfig, train_midi
 from tests.conftest import open_in_musescore
 
 
@@ -76,7 +76,7 @@ def test_midi_lstm_overfits_a_tiny_dataset(tmp_path: Path) -> None:
         eval_every=100,
         val_fraction=0.0,
     )
-    _, reason = train_midi_lstm(tmp_path / "run", [events[0].numpy()], MidiLSTMConfig(), loop)
+    _, reason = train_midi(tmp_path / "run", [events[0].numpy()], MidiLSTMConfig(), loop)
     assert reason == "budget"
     model = load_checkpoint(tmp_path / "run" / "latest.pt").build_model()
     assert isinstance(model, MidiLSTM)
@@ -97,7 +97,7 @@ def test_chord_gan_learns_a_tiny_dataset(tmp_path: Path) -> None:
         batch_size=16, learning_rate=2e-3, max_steps=250, eval_every=50, transpose=0
     )
     config = ChordGANConfig(steps=16, noise_dim=16, generator_channels=64, critic_channels=16)
-    run, _ = train_chord_gan(tmp_path / "gan", [roll], config, loop)
+    run, _ = train_midi(tmp_path / "gan", [roll], config, loop)
     gan = load_checkpoint(tmp_path / "gan" / "latest.pt").build_model()
     made = gan.generate(32).numpy()  # type: ignore[operator]
     keys = [p - LOWEST for p in (60, 64, 67, 55, 59, 62)]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from generate.charlstm.corpus import abc2midi_accepts
+from generate.charlstm.sampling import cut_at_boundary, draw, write_sample
 from generate.charlstm.train import TrainConfig, train
 from generate.checkpoint import default_checkpoint, load_char_lstm
-from generate.sample import cut_at_boundary, draw, write_sample
 from stave import musicxml, stavetext
 from tests.conftest import TINY_ABC, open_in_musescore
 

@@ -220,26 +220,19 @@ def _run(task: MidiTask, cfg: MidiTrainConfig, resume: bool) -> tuple[Loop[MidiT
     return loop, loop.run()
 
 
-def train_midi_lstm(
+def train_midi(
     out: Path,
     pieces: list[np.ndarray],
-    net: MidiLSTMConfig,
+    net: MidiLSTMConfig | ChordGANConfig,
     cfg: MidiTrainConfig,
     resume: bool = False,
 ) -> tuple[Loop[MidiTask], str]:
+    """Train (or resume) in ``out`` the model ``net`` configures: the MIDI-event LSTM on event
+    arrays, or the chord GAN on piano rolls.  Returns the loop and why it stopped."""
     torch.manual_seed(cfg.seed)
-    return _run(MidiLSTMTask(out, pieces, net, cfg), cfg, resume)
-
-
-def train_chord_gan(
-    out: Path,
-    rolls: list[np.ndarray],
-    net: ChordGANConfig,
-    cfg: MidiTrainConfig,
-    resume: bool = False,
-) -> tuple[Loop[MidiTask], str]:
-    torch.manual_seed(cfg.seed)
-    return _run(ChordGANTask(out, rolls, net, cfg), cfg, resume)
+    if isinstance(net, MidiLSTMConfig):
+        return _run(MidiLSTMTask(out, pieces, net, cfg), cfg, resume)
+    return _run(ChordGANTask(out, pieces, net, cfg), cfg, resume)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,14 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--steps must be a multiple of 8")
     try:
         data = prepare(args.model, out, args.midi_dir, args.max_pieces)
-        if args.model == "midi-lstm":
-            net = dataclasses.replace(
-                lstm, hidden_size=args.hidden_size, dense_size=args.dense_size
-            )
-            run, reason = train_midi_lstm(out, data, net, loop, args.resume)
-        else:
-            gnet = dataclasses.replace(gan, steps=args.steps, noise_dim=args.noise_dim)
-            run, reason = train_chord_gan(out, data, gnet, loop, args.resume)
+        net: MidiLSTMConfig | ChordGANConfig = (
+            dataclasses.replace(lstm, hidden_size=args.hidden_size, dense_size=args.dense_size)
+            if args.model == "midi-lstm"
+            else dataclasses.replace(gan, steps=args.steps, noise_dim=args.noise_dim)
+        )
+        run, reason = train_midi(out, data, net, loop, args.resume)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,18 +14,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from stave.stavetext import (
-    Bar,
-    Clef,
-    Duration,
-    Key,
-    Note,
-    Rest,
-    Time,
-    Token,
-    clef_sign,
-    diatonic,
-)
+from stave import stavetext
+from stave.stavetext import Bar, Clef, Duration, Key, Note, Rest, Time, Token
 
 PNAMES = "cdefgab"
 ACCID = {2: "x", 1: "s", 0: "n", -1: "f", -2: "ff"}
@@ -74,7 +64,7 @@ class Decorations:
 
 def step_to_pitch(step: int, clef: str) -> tuple[str, int]:
     """Staff step under a clef -> (MEI pname, octave)."""
-    number = diatonic(step, clef)
+    number = stavetext.diatonic(step, clef)
     return PNAMES[number % 7], number // 7
 
 
@@ -191,7 +181,7 @@ def staves_to_mei(
     deco = deco or Decorations()
     rng = rng or np.random.default_rng(0)
     clef, key, time, start = _header(tokens)  # the line's header goes in the staffDef
-    shape, line = clef_sign(clef)
+    shape, line = stavetext.clef_sign(clef)
     keysig = _keysig(key)
     meter = f' meter.count="{time.numerator}" meter.unit="{time.denominator}"' if time else ""
     out = [
@@ -240,7 +230,7 @@ def staves_to_mei(
             if i in starts:
                 layer.append("<beam>")
             if isinstance(tok, Clef):
-                s, ln = clef_sign(tok.name)
+                s, ln = stavetext.clef_sign(tok.name)
                 layer.append(f'<clef shape="{s}" line="{ln}"/>')
                 clef = tok.name
             elif isinstance(tok, Key):

@@ -1,0 +1,128 @@
+"""Drawing tunes from a char-LSTM: N samples in parallel, the hidden state carried forward, each
+ended at a tune boundary (ABC: a blank line or the next ``X:``; stave text and plain text: a
+blank line), and written out as text with MusicXML and MIDI beside it when it converts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from music21 import stream
+from torch import Tensor
+
+from generate.charlstm.corpus import SEPARATOR, Kind
+from generate.charlstm.data import Vocab
+from generate.charlstm.model import CharLSTM
+from stave import atomic, melody, musicxml
+
+# "X:" and not "X:1": every file of Ryan's Mammoth Collection starts "X:1", so that primer
+# pulls samples towards one collection's style; "X:" lets the model pick the number, and
+# with it the style, as the corpus has them (bench/abc_validity.py: 15/30 -> 25/30 accepted).
+DEFAULT_PRIMERS: dict[Kind, str] = {"abc": "X:", "stave": "clef:", "text": ""}
+SUFFIX: dict[Kind, str] = {"abc": ".abc", "stave": ".txt", "text": ".txt"}
+
+
+def boundaries(kind: Kind) -> list[str]:
+    """Strings that end a sample (searched after the primer)."""
+    return [SEPARATOR, "\nX:"] if kind == "abc" else [SEPARATOR]
+
+
+class BoundaryStop:
+    """Tells, step by step, which samples have just produced a boundary string."""
+
+    def __init__(self, vocab: Vocab, strings: list[str], batch: int) -> None:
+        self.seqs = [torch.from_numpy(vocab.encode(s)) for s in strings]
+        self.width = max(len(s) for s in self.seqs)
+        self.buffer = torch.full((batch, self.width), -1, dtype=torch.long)  # (B, W) last ids
+
+    def seed(self, ids: Tensor) -> None:
+        """Start from the end of the primer (B, T), so a boundary may straddle it."""
+        tail = ids[:, -self.width :]
+        self.buffer[:, -tail.size(1) :] = tail
+
+    def __call__(self, nxt: Tensor) -> Tensor:
+        self.buffer = torch.cat([self.buffer[:, 1:], nxt[:, None]], dim=1)
+        done = torch.zeros(nxt.size(0), dtype=torch.bool)
+        for seq in self.seqs:
+            done |= (self.buffer[:, -len(seq) :] == seq).all(dim=1)
+        return done
+
+
+def cut_at_boundary(text: str, kind: Kind, start: int) -> str:
+    """``text`` up to the first boundary at or after ``start``, without trailing blanks."""
+    ends = [i for b in boundaries(kind) if (i := text.find(b, start)) >= 0]
+    return (text[: min(ends)] if ends else text).rstrip()
+
+
+@torch.no_grad()
+def draw(
+    model: CharLSTM,
+    vocab: Vocab,
+    kind: Kind,
+    num: int,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    prime: str | None = None,
+    seed: int | None = None,
+    context: str = SEPARATOR,
+) -> list[str]:
+    """``num`` samples, each the primer plus what follows it up to a tune boundary.
+
+    ``context`` is run through the network first and is not part of the samples: the
+    checkpoint's ``context`` (a real piece and a blank line) puts the network in the state a
+    piece starts from in training.
+    """
+    prime = DEFAULT_PRIMERS[kind] if prime is None else prime
+    prime_ids = torch.from_numpy(vocab.encode_strict(prime, "the primer"))
+    context_ids = torch.from_numpy(vocab.encode(context))
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    model.eval()
+    # The context runs once, then its state is copied to every sample.
+    _, _, state = model(context_ids[None, :-1])
+    state = (state[0].repeat(1, num, 1), state[1].repeat(1, num, 1))  # (L, B, H)
+    ids = torch.cat([context_ids[-1:], prime_ids]).repeat(num, 1)  # (B, 1 + len(prime))
+    stop = BoundaryStop(vocab, boundaries(kind), num)
+    stop.seed(ids[:, 1:])
+    new = model.generate(
+        ids,
+        length,
+        state=state,
+        temperature=temperature,
+        top_k=top_k,
+        banned=torch.tensor([0]),  # the unknown symbol
+        stop=stop,
+        generator=generator,
+    )  # (B, n)
+    # A boundary may begin with the primer's last character (a primer ending in a newline).
+    start = max(0, len(prime) - 1)
+    return [cut_at_boundary(prime + vocab.decode(row.tolist()), kind, start) for row in new]
+
+
+@dataclass
+class SampleResult:
+    text_path: Path
+    written: list[Path]
+    error: str | None
+
+
+def convert(text: str, kind: Kind) -> stream.Score:
+    if kind == "abc":
+        return melody.parse_abc(text)
+    if kind == "stave":
+        return musicxml.text_to_score(text)
+    raise musicxml.ConversionError("plain text has no musical reading")
+
+
+def write_sample(text: str, kind: Kind, base: Path) -> SampleResult:
+    """Write the sample's text, and its MusicXML and MIDI when it converts."""
+    text_path = base.with_suffix(SUFFIX[kind])
+    atomic.write_text(text_path, text + "\n")
+    if kind == "text":
+        return SampleResult(text_path, [], None)
+    try:
+        written = musicxml.write_score(convert(text, kind), base)
+    except (musicxml.ConversionError, ValueError) as err:
+        return SampleResult(text_path, [], str(err).splitlines()[0] if str(err) else repr(err))
+    return SampleResult(text_path, written, None)
