@@ -4,7 +4,7 @@
 
 Takes the first ``--count`` clean staves of a dataset build (``python -m omr.dataset build``;
 use one built with ``--exclude-pieces`` of the training build, so the pieces are unseen),
-writes each truth as MusicXML (``generate.score``) and has MuseScore 3 (``mscore3``, full A4
+writes each truth as MusicXML (``stave.musicxml``) and has MuseScore 3 (``mscore3``, full A4
 page at 300 dpi, title and all) and LilyPond (``musicxml2ly`` + ``lilypond``, 300 dpi, page
 cropped to the music) engrave it.  Each folder is scored like ``omr.evaluate``, beside the
 same staves as this project's Verovio pipeline engraved them (the baseline in the same run):

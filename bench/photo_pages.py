@@ -4,7 +4,7 @@
 
 Each page stacks 3 to 6 clean staves of a dataset build (use one built with
 ``--exclude-pieces`` of the training build) at one scale, with the gaps of a printed page,
-and is then photographed the way the real-world split is (``omr.degrade``: perspective, curl,
+and is then photographed the way the real-world split is (``omr.data.degrade``: perspective, curl,
 light, shadow, blur, noise, JPEG).  Its truth is the staves' lines in order.  Scored like
 ``omr.evaluate`` (SER, pitch SER, share of pages whose stave count is right), beside the same
 pages unphotographed (the baseline in the same run).  ``--keep DIR`` keeps the pages.

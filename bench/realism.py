@@ -5,7 +5,7 @@
 For the photos, the real-world split and (for reference) the clean split, prints the median
 (and 10th-90th percentile) of simple image statistics: size, brightness of paper and ink,
 contrast, colour warmth, sharpness, noise and the share of dark pixels.  The mix in
-``omr/degrade.py`` was tuned by comparing these.
+``omr/data/degrade.py`` was tuned by comparing these.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from omr.pieces import role
 from omr.read.crops import batch
 from stave import atomic
 from stave.stavetext import StaveTextError, parse_line
-from stave.training import Loop, LoopConfig, Validation, loss_progress
+from stave.training import Loop, LoopConfig, LoopState, Validation, loss_progress
 
 
 @dataclass
@@ -186,6 +186,26 @@ class RecognizerTask:
         atomic.write_text(self.out / "history.json", json.dumps(self.history, indent=1))
 
 
+def upgraded_state(saved: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A training state as the one loop saves it, from one saved before there was one loop
+    (so runs started then still ``--resume``; they did not keep their random state, and go
+    on, as they did then, from a generator seeded by the step)."""
+    if "loop" in saved:
+        return saved
+    st = saved["state"]
+    loop = LoopState(step=st["step"], seconds=st["seconds"], best=st["best_ser"])
+    rng = np.random.default_rng([seed, st["step"]])
+    return {
+        "loop": asdict(loop),
+        "torch_rng": torch.get_rng_state(),
+        "task": {
+            "optimizer": saved["optimizer"],
+            "rng": rng.bit_generator.state,
+            "history": st["history"],
+        },
+    }
+
+
 def split_sets(
     pairs: list[tuple[Item, Path]], vocab: SymbolVocab, config: OmrTrainConfig
 ) -> tuple[TrainSet, ValSet, set[str]]:
@@ -258,7 +278,7 @@ def train(
         model.load_state_dict(saved.model_state)
         if saved.trainer_state is None:
             raise ValueError(f"{latest} holds no training state to resume")
-        loop.load_state_dict(saved.trainer_state)
+        loop.load_state_dict(upgraded_state(saved.trainer_state, config.seed))
         if new_lr is not None:
             task.set_learning_rate(new_lr)
     elif latest.exists():

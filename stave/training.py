@@ -156,12 +156,9 @@ class Loop(Generic[TaskT]):
 
     def validate(self) -> Validation:
         """Validate, keep the curve and the best metric, and have the task save."""
-        validation = self.task.validate()
-        figures = self.reduce(
-            {**validation.figures, **({} if validation.metric is None else {"": validation.metric})}
-        )
-        metric = figures.pop("", None)
-        validation = Validation(metric, figures)
+        found = self.task.validate()
+        metric = None if found.metric is None else self.reduce({"metric": found.metric})["metric"]
+        validation = Validation(metric, self.reduce(found.figures))
         is_best = metric is None or metric < self.state.best
         if metric is not None:
             if is_best:

@@ -171,3 +171,29 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path: Path, tiny_co
     assert ckpt.vocab == load_checkpoint(tmp_path / "a" / "latest.pt").vocab
     # It starts where the first run ended, not from scratch.
     assert tuned.state.curves["bpc"][0][1] < first.state.curves["bpc"][0][1] - 1.0
+
+
+def test_a_run_saved_before_the_one_loop_resumes_exactly(tmp_path: Path) -> None:
+    """A run folder that stavegen wrote before the one training loop (its training state in
+    the old layout, saved at an epoch's end) resumes, and ends with the weights of a run
+    that went straight through."""
+    import shutil
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "charlstm-run-0.1"
+    run = tmp_path / "old"
+    shutil.copytree(fixture, run)
+    tiny = {"embed_dim": 8, "hidden_size": 16, "num_layers": 1, "dropout": 0.1}
+    settings = {"eval_every": 6, "learning_rate": 1e-2}
+    resumed, _ = train(run, [], tiny, config(max_steps=30, **settings), resume=True)
+    assert resumed.state.step == 30 and resumed.task.epoch == 5
+    straight_dir = tmp_path / "straight"
+    (straight_dir / "data").mkdir(parents=True)
+    for name in ("train.txt", "val.txt", "meta.json"):
+        shutil.copyfile(fixture / "data" / name, straight_dir / "data" / name)
+    straight, _ = train(
+        tmp_path / "s", [], tiny, config(max_steps=30, **settings), data_dir=straight_dir / "data"
+    )
+    a = load_checkpoint(run / "latest.pt").model_state
+    b = load_checkpoint(tmp_path / "s" / "latest.pt").model_state
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.state.curves["bpc"] == straight.state.curves["bpc"]

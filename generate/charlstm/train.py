@@ -23,7 +23,7 @@ from generate.charlstm.prepare import prepare_corpus
 from generate.charlstm.scoring import LN2, bits_per_char
 from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from stave import plots
-from stave.training import Loop, LoopConfig, Validation
+from stave.training import Loop, LoopConfig, LoopState, Validation
 
 
 @dataclass
@@ -161,6 +161,9 @@ class CharLSTMTask:
         self.hidden = (hidden[0], hidden[1])
         self.epoch, self.batch = saved["epoch"], saved["batch"]
         self._batches = None
+        if self.batch >= len(self.batches):  # saved at an epoch's end by an older stavegen
+            self.epoch, self.batch = self.epoch + 1, 0
+            self.hidden = self.model.initial_state(self.config.batch_size)
 
     def save(self, loop: Loop[CharLSTMTask], validation: Validation, is_best: bool) -> None:
         st, prepared = loop.state, self.prepared
@@ -198,6 +201,28 @@ class CharLSTMTask:
             file=sys.stderr,
             flush=True,
         )
+
+
+def upgraded_state(saved: dict[str, Any]) -> dict[str, Any]:
+    """A training state as the one loop saves it, from one that ``generate.trainer`` saved
+    before there was one loop (so runs started then still ``--resume``, exactly)."""
+    if "loop" in saved:
+        return saved
+    st = saved["state"]
+    loop = LoopState(
+        step=st["step"],
+        seconds=st["seconds"],
+        best=st["best_val_bpc"],
+        curves={"bpc": list(st["train_curve"]), "validation": list(st["val_curve"])},
+        pending={"bpc": st["pending_bits"]} if st["pending_steps"] else {},
+        pending_steps=st["pending_steps"],
+    )
+    task = {"optimizer": saved["optimizer"], "hidden": saved["hidden"]}
+    return {
+        "loop": asdict(loop),
+        "torch_rng": saved["torch_rng"],
+        "task": {**task, "epoch": st["epoch"], "batch": st["batch"]},
+    }
 
 
 @dataclass
@@ -320,5 +345,5 @@ def train(
     task = CharLSTMTask(model, batches, val_tokens, config, paths, prepared)
     loop = Loop(task, config.loop(len(batches)))
     if start.trainer_state is not None:
-        loop.load_state_dict(start.trainer_state)
+        loop.load_state_dict(upgraded_state(start.trainer_state))
     return loop, loop.run()

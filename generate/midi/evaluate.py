@@ -1,5 +1,5 @@
 """``python -m generate.evaluate --model midi-lstm|chord-gan``: the MuseGAN and MGEval measures
-(``generate.music_metrics``) of generated pieces, beside the same measures of the training data
+(``generate.midi.metrics``) of generated pieces, beside the same measures of the training data
 and of a random baseline with the data's note density and range.
 
 The data row's pitch-class histogram distance compares one half of the data with the other

@@ -29,7 +29,7 @@ from generate.midi.events import ROLL_STEPS_PER_BEAT
 from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig
 from stave import plots
-from stave.training import Loop, LoopConfig, Validation, loss_progress
+from stave.training import Loop, LoopConfig, LoopState, Validation, loss_progress
 
 
 @dataclass
@@ -197,6 +197,20 @@ class ChordGANTask(MidiTask):
         return Validation(None)  # a GAN has no held-out loss worth the name: every save is kept
 
 
+def upgraded_state(saved: dict[str, Any]) -> dict[str, Any]:
+    """A training state as the one loop saves it, from one saved before there was one loop
+    (so runs started then still ``--resume``)."""
+    if "loop" in saved:
+        return saved
+    st = saved["state"]
+    loop = LoopState(step=st["step"], seconds=st["seconds"], best=st["best"], curves=st["curves"])
+    return {
+        "loop": dataclasses.asdict(loop),
+        "torch_rng": saved["torch_rng"],
+        "task": {"optimizers": saved["optimizers"], "rng": saved["rng"]},
+    }
+
+
 def _run(task: MidiTask, cfg: MidiTrainConfig, resume: bool) -> tuple[Loop[MidiTask], str]:
     loop = Loop(
         task,
@@ -214,7 +228,7 @@ def _run(task: MidiTask, cfg: MidiTrainConfig, resume: bool) -> tuple[Loop[MidiT
             raise ValueError(f"{out} holds a {saved.model_type} run, not {task.model_type}")
         task.model.load_state_dict(saved.model_state)
         assert saved.trainer_state is not None
-        loop.load_state_dict(saved.trainer_state)
+        loop.load_state_dict(upgraded_state(saved.trainer_state))
     elif (out / "latest.pt").exists():
         raise ValueError(f"{out} already holds a run: pass --resume, or choose another -o")
     return loop, loop.run()

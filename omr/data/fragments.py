@@ -4,7 +4,7 @@ Pieces come from the corpus bundled with music21 (ABC folk tunes, Bach chorales 
 Palestrina and Beethoven in Humdrum), each part that is a single melody in a treble, bass,
 alto or tenor clef.  Half the fragments are transposed to a random key signature, so every key
 from seven flats to seven sharps occurs.  The truth is the stave text of the fragment, made by
-``generate.score`` from the same music21 objects.
+``stave.melody`` from the same music21 objects.
 """
 
 from __future__ import annotations

@@ -174,6 +174,25 @@ def _note_controls(
     return made
 
 
+def _measure_items(measure: Sequence[Token]) -> tuple[list[tuple[Token, float]], list[str]]:
+    """A bar's tokens with their offsets in quarters (for beaming), and the header changes at
+    its very start, which go in a scoreDef before it."""
+    items: list[tuple[Token, float]] = []
+    offset = 0.0
+    pre_def: list[str] = []
+    for tok in measure:
+        if isinstance(tok, (Note, Rest)):
+            items.append((tok, offset))
+            offset += _quarters(tok.duration)
+        elif not items and isinstance(tok, Key):
+            pre_def.append(f'keysig="{_keysig(tok.fifths)}"')
+        elif not items and isinstance(tok, Time):
+            pre_def.append(f'meter.count="{tok.numerator}" meter.unit="{tok.denominator}"')
+        else:
+            items.append((tok, offset))
+    return items, pre_def
+
+
 def staves_to_mei(
     tokens: Sequence[Token], rng: np.random.Generator | None = None, deco: Decorations | None = None
 ) -> str:
@@ -207,20 +226,7 @@ def staves_to_mei(
         right = deco.final_barline if last and closed else ("invis" if last else "single")
         layer: list[str] = []
         controls: list[str] = []
-        # Offsets for beaming; header changes at the start of a bar go in a scoreDef.
-        items: list[tuple[Token, float]] = []
-        offset = 0.0
-        pre_def: list[str] = []
-        for tok in measure:
-            if isinstance(tok, (Note, Rest)):
-                items.append((tok, offset))
-                offset += _quarters(tok.duration)
-            elif not items and isinstance(tok, Key):
-                pre_def.append(f'keysig="{_keysig(tok.fifths)}"')
-            elif not items and isinstance(tok, Time):
-                pre_def.append(f'meter.count="{tok.numerator}" meter.unit="{tok.denominator}"')
-            else:
-                items.append((tok, offset))
+        items, pre_def = _measure_items(measure)
         if pre_def:
             out.append(f"<scoreDef {' '.join(pre_def)}/>")
         groups = _beam_groups(items, deco.beat_quarters) if deco.beams else []
