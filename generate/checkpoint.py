@@ -24,6 +24,7 @@ from generate.charlstm.model import CharLSTM
 from stave.checkpoint import CheckpointError, read_payload, write_payload
 
 FORMAT = "stavegen-checkpoint"
+NO_VOCAB = Vocab(())  # the MIDI models read no text
 VERSION = 1
 DEFAULT_WEIGHTS = {
     "abc": WEIGHTS_DIR / "abc-charlstm.pt",

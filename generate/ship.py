@@ -13,30 +13,35 @@ from pathlib import Path
 from typing import Any
 
 from generate.charlstm.data import load_prepared
+from generate.charlstm.train import upgraded_state as char_upgraded
 from generate.charlstm.train import warmup_text
 from generate.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from generate.midi.train import upgraded_state as midi_upgraded
+from generate.models import MIDI_MODELS
+from stave.training import LoopState
 
 
 def ship(src: Path, dst: Path) -> dict[str, Any]:
     ckpt = load_checkpoint(src)
     slim = ckpt.weights_only()
-    if ckpt.model_type in ("midi-lstm", "chord-gan"):
+    if ckpt.model_type in MIDI_MODELS:
         if ckpt.trainer_state is not None:
-            state = ckpt.trainer_state["state"]
+            loop = LoopState.from_dict(midi_upgraded(ckpt.trainer_state)["loop"])
             slim.info = {
                 **ckpt.info,
-                "step": state["step"],
-                "train_seconds": state["seconds"],
-                "curves": state["curves"],
+                "step": loop.step,
+                "train_seconds": loop.seconds,
+                "curves": loop.curves,
             }
         save_checkpoint(dst, slim)
         return slim.info
     if ckpt.trainer_state is not None:
-        state = ckpt.trainer_state["state"]
+        state = char_upgraded(ckpt.trainer_state)
+        loop, task = LoopState.from_dict(state["loop"]), state["task"]
         slim.info = {
             **ckpt.info,
-            "epochs": state["epoch"] + state["batch"] / ckpt.info.get("batches_per_epoch", 1e9),
-            "val_curve": state["val_curve"],
+            "epochs": task["epoch"] + task["batch"] / ckpt.info.get("batches_per_epoch", 1e9),
+            "val_curve": loop.curves.get("validation", []),
         }
     if "warmup" not in slim.info:  # checkpoints from before warm-up text was recorded
         slim.info["warmup"] = warmup_text(load_prepared(src.parent / "data").val)

@@ -5,7 +5,7 @@
 
 Each image ``NAME.png``/``.jpg``/... with a truth ``NAME.txt`` beside it (one stave-text line
 per stave) is read as ``omr.extract`` reads it.  Reported per split: symbol error rate and pitch
-error rate as ``shared/STAVE-FORMAT.md`` defines them (all of a file's staves joined, so a
+error rate as ``stave/STAVE-FORMAT.md`` defines them (all of a file's staves joined, so a
 missed or extra stave costs its symbols) and the share of files whose stave count is right.
 The split of a file is the ``split`` column of ``manifest.csv`` in a folder built by
 ``omr.dataset``, else the folder's name.  ``--pieces`` keeps only the named pieces (the

@@ -1,4 +1,4 @@
-"""Scoring as ``shared/STAVE-FORMAT.md`` defines it.
+"""Scoring as ``stave/STAVE-FORMAT.md`` defines it.
 
 Symbol error rate (SER): edit distance between the note and rest symbols of output and truth,
 over the number of truth symbols.  Headers, bar lines and accidentals are left out; a note

@@ -14,15 +14,17 @@ import sys
 from pathlib import Path
 
 from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
+from omr.train import upgraded_state
 from stave.checkpoint import CheckpointError
+from stave.training import LoopState
 
 
 def ship(src: Path, dst: Path) -> RecognizerCheckpoint:
     ckpt = load_checkpoint(src)
     info = dict(ckpt.info)
     if ckpt.trainer_state is not None:
-        state = ckpt.trainer_state["state"]
-        info.update(train_seconds=state.get("seconds"), step=state.get("step"))
+        loop = LoopState.from_dict(upgraded_state(ckpt.trainer_state, seed=0)["loop"])
+        info.update(train_seconds=loop.seconds, step=loop.step)
     slim = RecognizerCheckpoint(ckpt.config, ckpt.vocab, ckpt.model_state, None, info)
     save_checkpoint(dst, slim)
     pieces = src.parent / "test-pieces.txt"

@@ -160,6 +160,9 @@ class RecognizerTask:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.rng.bit_generator.state = saved["rng"]
         self.history = list(saved["history"])
+        if self.history:  # a resume with nothing left to train reports where the run stands
+            last = self.history[-1]
+            self.figures = {k: v for k, v in last.items() if k not in ("step", "loss")}
 
     def set_learning_rate(self, lr: float) -> None:
         for group in self.optimizer.param_groups:

@@ -205,9 +205,6 @@ def text_to_score(text: str, title: str | None = None, source: str = "") -> stre
     return staves_to_score(pieces[0], title)
 
 
-# -- music21 -> stave text -----------------------------------------------------------------
-
-
 def write_score(
     score: stream.Score, base: Path, formats: Iterable[str] = ("musicxml", "mid")
 ) -> list[Path]:

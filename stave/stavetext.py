@@ -1,6 +1,6 @@
 """Stave text: parse a line into typed tokens and write it back.
 
-The format is the contract between the OMR and the generators (``shared/STAVE-FORMAT.md``).
+The format is the contract between the OMR and the generators (``stave/STAVE-FORMAT.md``).
 This module knows only the text; ``stave.musicxml`` turns tokens into music21 objects.
 
 A stave line is a sequence of tokens separated by single spaces.  ``parse_line`` accepts exactly

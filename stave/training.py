@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -33,7 +33,10 @@ class LoopConfig:
     max_steps: int | None = None  # total steps, counted across resumes
     minutes: float | None = None  # wall-clock minutes of this run
     eval_every: int = 200  # steps between validations (and checkpoints)
-    log_every: int = 20  # steps between training-curve points, each the mean since the last
+    log_every: int = 20  # steps between training-curve points
+    # A point is the mean of the losses since the last one ("mean"), or the loss of the step
+    # it is drawn at ("last", as the MIDI models' curves have always been drawn).
+    curve_point: Literal["mean", "last"] = "mean"
     progress: bool = True  # show a progress bar
 
 
@@ -48,6 +51,13 @@ class LoopState:
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     pending: dict[str, float] = field(default_factory=dict)  # loss sums since the last point
     pending_steps: int = 0
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> LoopState:
+        """The state ``dataclasses.asdict`` made of one (as a checkpoint holds it)."""
+        fields = dict(saved)
+        fields["curves"] = {k: [tuple(p) for p in v] for k, v in fields["curves"].items()}
+        return cls(**fields)
 
     def record(self, name: str, value: float) -> None:
         self.curves.setdefault(name, []).append((self.step, value))
@@ -137,9 +147,7 @@ class Loop(Generic[TaskT]):
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        loop = dict(saved["loop"])
-        loop["curves"] = {k: [tuple(p) for p in v] for k, v in loop["curves"].items()}
-        self.state = LoopState(**loop)
+        self.state = LoopState.from_dict(saved["loop"])
         torch.set_rng_state(saved["torch_rng"])
         self.task.load_state_dict(saved["task"])
 
@@ -151,7 +159,8 @@ class Loop(Generic[TaskT]):
         st.pending_steps += 1
         if st.step % self.config.log_every == 0:
             for name, total in st.pending.items():
-                st.record(name, total / st.pending_steps)
+                last = self.config.curve_point == "last"
+                st.record(name, losses[name] if last else total / st.pending_steps)
             st.pending, st.pending_steps = {}, 0
 
     def validate(self) -> Validation:
@@ -169,8 +178,8 @@ class Loop(Generic[TaskT]):
 
     def run(self) -> str:
         """Train until the budget is spent or a stop is requested; returns why it stopped:
-        "budget", "time" (``minutes`` spent) or "interrupted" (a signal).  The last step is
-        always validated and saved."""
+        "budget", "time" (``minutes`` spent) or "interrupted" (a signal; a second one stops
+        at once).  The last step is always validated and saved, a signal notwithstanding."""
         cfg, st = self.config, self.state
         bar = tqdm(
             total=cfg.max_steps,
@@ -182,11 +191,13 @@ class Loop(Generic[TaskT]):
         )
         reason = "budget"
         last_saved = st.step
-        try:
-            with StopOnSignal(minutes=cfg.minutes) as stop:
-                while cfg.max_steps is None or st.step < cfg.max_steps:
-                    if why := stop.why():
+        with StopOnSignal(minutes=cfg.minutes) as stop:
+            try:
+                while True:
+                    if why := stop.why():  # a stop asked for is reported, budget or not
                         reason = why
+                        break
+                    if cfg.max_steps is not None and st.step >= cfg.max_steps:
                         break
                     t0 = time.perf_counter()
                     losses = self.task.train_step(self.to_device(self.task.next_batch()))
@@ -199,8 +210,8 @@ class Loop(Generic[TaskT]):
                     if st.step % cfg.eval_every == 0:
                         self.validate()
                         last_saved = st.step
-        finally:
-            bar.close()
-        if st.step != last_saved:
-            self.validate()
+            finally:
+                bar.close()
+            if st.step != last_saved:
+                self.validate()
         return reason

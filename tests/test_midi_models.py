@@ -29,6 +29,7 @@ from generate.midi.io import (
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, interval_penalty
 from generate.midi.metrics import measure, pitch_class_histogram
 from generate.midi.train import MidiTrainConfig, train_midi
+from generate.ship import ship
 from tests.conftest import open_in_musescore
 
 
@@ -159,6 +160,10 @@ def test_train_resume_and_sample_through_the_commands(tmp_path: Path, mscore3: s
     assert state["step"] == 30
     assert [s for s, _ in state["curves"]["validation"]] == [10, 20, 30]
     assert (run / "loss.png").stat().st_size > 1000
+    shipped = tmp_path / "shipped.pt"
+    info = ship(run / "best.pt", shipped)
+    assert info["step"] == 30 and [s for s, _ in info["curves"]["validation"]] == [10, 20, 30]
+    assert load_checkpoint(shipped).trainer_state is None
     out = tmp_path / "samples"
     rc = gen_sample.main(
         [

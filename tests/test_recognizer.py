@@ -161,6 +161,11 @@ def test_omr_train_runs_resumes_and_starts_from_other_weights(
     assert "--resume" in capsys.readouterr().err
     assert main([*base, "-o", str(tmp_path / "a"), "--max-steps", "3", "--resume"]) == 0
     assert load_checkpoint(tmp_path / "a" / "latest.pt").info["step"] == 3
+    from omr.ship import ship
+
+    slim = ship(tmp_path / "a" / "latest.pt", tmp_path / "w" / "recognizer.pt")
+    assert slim.info["step"] == 3 and slim.trainer_state is None
+    assert (tmp_path / "w" / "cpms-test-pieces.txt").exists()
     # a new run from the old weights: the model's first step starts where they left off
     assert (
         main(
@@ -191,8 +196,8 @@ def test_omr_train_runs_resumes_and_starts_from_other_weights(
 def test_checkpoint_saved_before_ledger_room_reads_as_three_spaces(tmp_path: Path) -> None:
     from dataclasses import asdict
 
-    from generate.checkpoint import write_payload
     from omr.model.checkpoint import FORMAT, VERSION
+    from stave.checkpoint import write_payload
 
     vocab = SymbolVocab.default()
     config = RecognizerConfig(len(vocab), height=64)

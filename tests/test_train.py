@@ -197,3 +197,17 @@ def test_a_run_saved_before_the_one_loop_resumes_exactly(tmp_path: Path) -> None
     b = load_checkpoint(tmp_path / "s" / "latest.pt").model_state
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.state.curves["bpc"] == straight.state.curves["bpc"]
+
+
+def test_ship_keeps_the_weights_and_the_figures(tmp_path: Path, tiny_corpus: Path) -> None:
+    from generate.ship import ship
+
+    train(tmp_path / "r", [str(tiny_corpus)], SMALL, config(max_steps=12), val_fraction=0.2)
+    info = ship(tmp_path / "r" / "best.pt", tmp_path / "w.pt")
+    shipped = load_checkpoint(tmp_path / "w.pt")
+    assert shipped.trainer_state is None and shipped.info["warmup"]
+    assert [s for s, _ in info["val_curve"]] == [10, 12] and info["epochs"] > 0
+    # a run saved before the one training loop ships too
+    fixture = Path(__file__).resolve().parent / "fixtures" / "charlstm-run-0.1" / "latest.pt"
+    old = ship(fixture, tmp_path / "old.pt")
+    assert [s for s, _ in old["val_curve"]] == [6, 12] and old["epochs"] == 2.0

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
-from stave import melody, stavetext
+from stave import stavetext
 from stave.abc import X_LINE, Piece, clean_lines, music21_abc_paths, read_text, split_abc
 
 Kind = Literal["abc", "stave", "text", "midi"]  # "midi": checkpoints of the MIDI models
@@ -104,6 +104,8 @@ def load_music21_stave(limit: int | None = None, seed: int = 0) -> list[Piece]:
 
     Tunes that music21 cannot parse or that hold no single melody are left out.
     """
+    from stave import melody  # music21 is loaded only for this corpus
+
     tunes = load_music21_abc()
     random.Random(seed).shuffle(tunes)
     pieces: list[Piece] = []

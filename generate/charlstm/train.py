@@ -99,8 +99,6 @@ class CharLSTMTask:
         paths: RunPaths,
         prepared: data.Prepared,
     ) -> None:
-        if len(batches) == 0:
-            raise ValueError("the corpus gives no batch of this size")
         self.model, self.batches, self.val_tokens = model, batches, val_tokens
         self.config, self.paths, self.prepared = config, paths, prepared
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from generate.charlstm.data import Vocab
-from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from generate.checkpoint import NO_VOCAB, Checkpoint, load_checkpoint, save_checkpoint
 from generate.midi.data import event_windows, prepare, roll_segments, split
 from generate.midi.events import ROLL_STEPS_PER_BEAT
 from generate.midi.gan import ChordGAN, ChordGANConfig
@@ -92,7 +91,7 @@ class MidiTask(ABC):
         ckpt = Checkpoint(
             self.model_type,
             self.config,
-            Vocab(()),
+            NO_VOCAB,
             "midi",
             {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             loop.state_dict(),
@@ -219,6 +218,7 @@ def _run(task: MidiTask, cfg: MidiTrainConfig, resume: bool) -> tuple[Loop[MidiT
             minutes=cfg.minutes,
             eval_every=cfg.eval_every,
             log_every=max(1, cfg.eval_every // 20),
+            curve_point="last",
         ),
     )
     out = task.out
@@ -250,7 +250,7 @@ def train_midi(
 
 
 def main(argv: list[str] | None = None) -> int:
-    loop_defaults = MidiTrainConfig()
+    defaults = MidiTrainConfig()
     lstm, gan = MidiLSTMConfig(), ChordGANConfig()
     p = argparse.ArgumentParser(
         prog="python -m generate.train --model midi-lstm|chord-gan",
@@ -262,24 +262,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-pieces", type=int, help="use at most this many pieces")
     p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--batch-size", type=int, default=loop_defaults.batch_size)
-    p.add_argument("--seq-len", type=int, default=loop_defaults.seq_len, help="events per window")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--seq-len", type=int, default=defaults.seq_len, help="events per window")
     p.add_argument("--lr", type=float, help="Adam learning rate (2e-3 LSTM, 2e-4 GAN)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in all")
     p.add_argument("--minutes", type=float, help="stop after this many minutes in this run")
-    p.add_argument("--eval-every", type=int, default=loop_defaults.eval_every)
+    p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--hidden-size", type=int, default=lstm.hidden_size, help="LSTM units")
     p.add_argument("--dense-size", type=int, default=lstm.dense_size, help="LSTM's dense layer")
     p.add_argument("--steps", type=int, default=gan.steps, help="GAN segment length (eighths)")
     p.add_argument("--noise-dim", type=int, default=gan.noise_dim, help="GAN noise size")
-    p.add_argument("--seed", type=int, default=loop_defaults.seed)
+    p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / args.model
     lr = args.lr or (2e-3 if args.model == "midi-lstm" else 2e-4)
-    loop = MidiTrainConfig(
+    config = MidiTrainConfig(
         batch_size=args.batch_size,
         seq_len=args.seq_len,
         learning_rate=lr,
@@ -288,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=args.eval_every,
         seed=args.seed,
     )
-    if loop.max_steps is None and loop.minutes is None:
-        loop.max_steps = 3000
+    if config.max_steps is None and config.minutes is None:
+        config.max_steps = 3000
     if args.steps % 8:
         p.error("--steps must be a multiple of 8")
     try:
@@ -299,13 +299,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.model == "midi-lstm"
             else dataclasses.replace(gan, steps=args.steps, noise_dim=args.noise_dim)
         )
-        run, reason = train_midi(out, data, net, loop, args.resume)
+        loop, reason = train_midi(out, data, net, config, args.resume)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    last = run.state.last()
+    last = loop.state.last()
     print(
-        f"stopped ({reason}) at step {run.state.step}; "
+        f"stopped ({reason}) at step {loop.state.step}; "
         + " ".join(f"{k}={v:.4f}" for k, v in last.items())
         + f"; checkpoints in {out}"
     )
