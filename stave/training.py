@@ -47,7 +47,7 @@ class LoopState:
     step: int = 0
     seconds: float = 0.0  # training time over all runs
     best: float = math.inf  # best validation metric so far (lower is better)
-    # name -> [(step, value)]: training losses (means over log_every steps) and "validation"
+    # name -> [(step, value)]: training losses (a point every log_every steps), "validation"
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     pending: dict[str, float] = field(default_factory=dict)  # loss sums since the last point
     pending_steps: int = 0
@@ -112,6 +112,8 @@ def loss_progress(losses: Mapping[str, float]) -> dict[str, str]:
 
 
 class Loop(Generic[TaskT]):
+    """Trains a task.  ``device`` is where batches go; the task keeps its model there."""
+
     def __init__(self, task: TaskT, config: LoopConfig, device: torch.device | str = "cpu") -> None:
         self.task = task
         self.config = config
