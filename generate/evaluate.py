@@ -16,13 +16,14 @@ import numpy as np
 from generate.charlstm.corpus import KINDS, read_text
 from generate.charlstm.scoring import file_bits
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
-from generate.models import add_model_argument, run_midi_command
+from generate.models import add_model_argument, dispatch
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else list(argv)
-    if (status := run_midi_command("evaluate", args_in)) is not None:
-        return status
+    return dispatch("evaluate", argv, char_lstm_main)
+
+
+def char_lstm_main(args_in: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="python -m generate.evaluate",
         description="Bits per character of text files under a char-LSTM checkpoint "

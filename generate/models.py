@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
+from collections.abc import Callable
 
 MODEL_CHOICES = ("char-lstm", "midi-lstm", "chord-gan")
 MIDI_MODELS = ("midi-lstm", "chord-gan")
@@ -19,14 +21,17 @@ def chosen_model(argv: list[str]) -> str:
     return str(chosen.model)
 
 
-def run_midi_command(command: str, argv: list[str]) -> int | None:
-    """Run ``generate.midi.<command>.main(argv)`` when ``argv`` asks for a MIDI model and
-    return its exit status; None for the char-LSTM (the caller goes on with its own parser).
+def dispatch(
+    command: str, argv: list[str] | None, char_lstm_main: Callable[[list[str]], int]
+) -> int:
+    """Run a command line (``sys.argv`` when ``argv`` is None): ``generate.midi.<command>``'s
+    ``main`` when it asks for a MIDI model, else ``char_lstm_main``; returns the exit status.
     The MIDI half is imported only then, so the char-LSTM commands never load it."""
-    if chosen_model(argv) not in MIDI_MODELS:
-        return None
+    args = sys.argv[1:] if argv is None else list(argv)
+    if chosen_model(args) not in MIDI_MODELS:
+        return char_lstm_main(args)
     module = importlib.import_module(f"generate.midi.{command}")
-    status: int = module.main(argv)
+    status: int = module.main(args)
     return status
 
 

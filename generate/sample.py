@@ -17,7 +17,7 @@ from generate.charlstm.corpus import KINDS
 from generate.charlstm.data import VocabularyError
 from generate.charlstm.sampling import draw, write_sample
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
-from generate.models import add_model_argument, run_midi_command
+from generate.models import add_model_argument, dispatch
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,9 +65,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else list(argv)
-    if (status := run_midi_command("sample", args_in)) is not None:
-        return status
+    return dispatch("sample", argv, char_lstm_main)
+
+
+def char_lstm_main(args_in: list[str]) -> int:
     p = parser()
     args = p.parse_args(args_in)
     if args.num < 1 or args.length < 1:

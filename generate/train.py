@@ -17,7 +17,7 @@ import torch
 from generate.charlstm import corpus, data
 from generate.charlstm.model import CharLSTMConfig
 from generate.charlstm.train import TrainConfig, TrainError, train
-from generate.models import add_model_argument, run_midi_command
+from generate.models import add_model_argument, dispatch
 from generate.prepare import add_corpus_arguments
 
 
@@ -77,9 +77,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else list(argv)
-    if (status := run_midi_command("train", args_in)) is not None:
-        return status
+    return dispatch("train", argv, char_lstm_main)
+
+
+def char_lstm_main(args_in: list[str]) -> int:
     p = parser()
     args = p.parse_args(args_in)
 
