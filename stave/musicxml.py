@@ -1,9 +1,8 @@
-"""Stave text <-> music21: build a score from stave lines, and read a melody back as stave text.
+"""Stave text -> music21 score -> MusicXML and MIDI files (the way back is ``stave.melody``).
 
 Pitch = clef + staff position, altered by the key signature and then by a printed accidental
-that holds (for that staff position) to the end of the bar, as in engraving.  Reading a melody
-back prints an accidental exactly where that rule would otherwise give the wrong pitch, so
-``staves -> score -> staves`` keeps every pitch.
+that holds (for that staff position) to the end of the bar, as in engraving.  The helpers
+both directions share (clef objects, staff steps, key alterations, note values) live here.
 """
 
 from __future__ import annotations
