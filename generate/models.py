@@ -9,8 +9,10 @@ import importlib
 import sys
 from collections.abc import Callable
 
-MODEL_CHOICES = ("char-lstm", "midi-lstm", "chord-gan")
-MIDI_MODELS = ("midi-lstm", "chord-gan")
+from generate.checkpoint import MODELS
+
+MODEL_CHOICES = tuple(MODELS)  # the model types a checkpoint may hold
+MIDI_MODELS = tuple(m for m in MODEL_CHOICES if m != "char-lstm")
 
 
 def chosen_model(argv: list[str]) -> str:
