@@ -160,8 +160,8 @@ class Loop(Generic[TaskT]):
             st.pending[name] = st.pending.get(name, 0.0) + value
         st.pending_steps += 1
         if st.step % self.config.log_every == 0:
+            last = self.config.curve_point == "last"
             for name, total in st.pending.items():
-                last = self.config.curve_point == "last"
                 st.record(name, losses[name] if last else total / st.pending_steps)
             st.pending, st.pending_steps = {}, 0
 

@@ -215,12 +215,13 @@ def upgraded_state(saved: dict[str, Any]) -> dict[str, Any]:
         pending={"bpc": st["pending_bits"]} if st["pending_steps"] else {},
         pending_steps=st["pending_steps"],
     )
-    task = {"optimizer": saved["optimizer"], "hidden": saved["hidden"]}
-    return {
-        "loop": asdict(loop),
-        "torch_rng": saved["torch_rng"],
-        "task": {**task, "epoch": st["epoch"], "batch": st["batch"]},
+    task = {
+        "optimizer": saved["optimizer"],
+        "hidden": saved["hidden"],
+        "epoch": st["epoch"],
+        "batch": st["batch"],
     }
+    return {"loop": asdict(loop), "torch_rng": saved["torch_rng"], "task": task}
 
 
 @dataclass
