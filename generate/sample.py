@@ -2,8 +2,8 @@
 
 N samples are drawn in parallel, the hidden state carried forward.  Each ends at a tune
 boundary (ABC: a blank line or the next ``X:``; stave text and plain text: a blank line).
-Per sample: ``sample-001.abc`` / ``.txt``, and ``.musicxml`` + ``.mid`` beside it when it
-converts.  The last line printed is ``valid=K/N``.
+Per sample: ``sample-001.abc`` / ``.txt``, and ``.musicxml``, ``.mid`` and (with FluidSynth)
+``.wav`` beside it when it converts.  The last line printed is ``valid=K/N``.
 """
 
 from __future__ import annotations
@@ -102,8 +102,12 @@ def char_lstm_main(args_in: list[str]) -> int:
         file=sys.stderr,
     )
     valid = 0
+    corpus_name = {"abc": "ABC", "stave": "stave text"}.get(ckpt.kind, ckpt.kind)
+    seed = "unseeded" if args.seed is None else f"seed {args.seed}"
     for i, text in enumerate(texts, start=1):
-        result = write_sample(text, ckpt.kind, args.out / f"sample-{i:03d}")
+        title = f"stavegen sample {i}, char-LSTM on {corpus_name}, T={args.temperature:g}, {seed}"
+        source = f"stavegen char-LSTM ({path.name})"
+        result = write_sample(text, ckpt.kind, args.out / f"sample-{i:03d}", title, source)
         if result.error is None:
             valid += 1
             names = ", ".join(p.name for p in [result.text_path, *result.written])

@@ -90,3 +90,46 @@ def music21_abc_paths() -> list[Path]:
     from music21 import corpus
 
     return sorted(Path(p) for p in corpus.getPaths(fileExtensions=["abc"]))
+
+
+# An inline field ("[K:G]", "[M:3/4]") in a tune body; a chord ("[CEG]") never holds a colon.
+_INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
+# Inline fields that change how the notes after them read; the others ("[r:remark]",
+# "[I:...]") are left out for music21, which would read their text as notes.
+_INLINE_KEPT = set("KMLQPV")
+_VERSION = re.compile(r"^%abc-\d", re.MULTILINE)
+_TEXT_OR_H = re.compile(r'"[^"]*"|![^!]*!|\[[A-Za-z]:[^\]]*\]|%.*|H')
+
+
+def for_music21(text: str) -> str:
+    """An ABC tune rewritten so that music21 reads its notes as abc2midi plays them.
+
+    - A ``%abc-2.1`` line is put first unless the tune names its version: music21 carries
+      an accidental to the end of the bar (as ABC 2.1 and abc2midi do) only for ABC 2.
+    - Inline fields in the body become field lines of their own (the line is broken around
+      them): music21 reads ``[K:F]`` as a chord and would keep the old key's pitches.
+    - The fermata ``H`` is spelt ``!fermata!``: music21 loses the note after an ``H``.
+    """
+
+    def field_line(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2).strip()
+        return f"\n{name}:{value}\n" if name in _INLINE_KEPT else " "
+
+    lines = []
+    in_body = False
+    for line in text.split("\n"):
+        if not in_body:
+            lines.append(line)
+            in_body = line.startswith("K:")
+            continue
+        if _FIELD.match(line) or line.startswith("%"):
+            lines.append(line)
+            continue
+        line = _TEXT_OR_H.sub(lambda m: "!fermata!" if m.group(0) == "H" else m.group(0), line)
+        if _INLINE_FIELD.search(line):
+            split = _INLINE_FIELD.sub(field_line, line).split("\n")
+            lines.extend(part for part in split if part.strip())
+        else:
+            lines.append(line)
+    out = "\n".join(lines)
+    return out if _VERSION.search(out) else "%abc-2.1\n" + out

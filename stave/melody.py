@@ -1,4 +1,5 @@
-"""music21 melodies (and ABC tunes, read by music21) as stave text: the way back from a score.
+"""music21 melodies (and ABC tunes, read by music21 as abc2midi plays them) as stave text: the
+way back from a score.
 
 Reading a melody prints an accidental exactly where the engraving rule of ``stave.musicxml``
 (key signature, then a printed accidental held to the bar line) would otherwise give the
@@ -7,10 +8,24 @@ wrong pitch, so ``staves -> score -> staves`` keeps every pitch.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
-from music21 import chord, clef, converter, duration, harmony, key, layout, meter, note, stream
+from music21 import (
+    chord,
+    clef,
+    converter,
+    duration,
+    harmony,
+    key,
+    layout,
+    meter,
+    note,
+    pitch,
+    stream,
+)
 
+from stave.abc import for_music21
 from stave.musicxml import (
     DEFAULT_BARS_PER_LINE,
     TYPE_BASES,
@@ -59,14 +74,21 @@ class _Running:
     key: int = 0
 
 
-def _bar_elements(m: stream.Measure) -> tuple[list[object], set[int]]:
-    """A bar's elements in order, and the ids of those at its very start."""
+def _bar_elements(m: stream.Measure) -> tuple[list[object], set[int], list[clef.Clef]]:
+    """A bar's elements in order, the ids of those at its very start, and the clefs after its
+    last note (a change engraved before the next bar's bar line belongs to that bar)."""
     # Offsets are taken from the flat stream itself: an element's ``.offset`` follows its
     # active site, which other code (``Stream.measures``, another flatten) can move.
     flat = m.flatten()
     placed = [(float(flat.elementOffset(e)), e) for e in flat]
     placed.sort(key=lambda pe: (pe[0], pe[1].priority, pe[1].classSortOrder))
-    return [e for _, e in placed], {id(e) for off, e in placed if off == 0}
+    end = max(
+        (off + float(e.quarterLength) for off, e in placed if isinstance(e, note.GeneralNote)),
+        default=0.0,
+    )
+    trailing = [e for off, e in placed if isinstance(e, clef.Clef) and end > 0 and off >= end]
+    kept = [(off, e) for off, e in placed if not any(e is t for t in trailing)]
+    return [e for _, e in kept], {id(e) for off, e in kept if off == 0}, trailing
 
 
 def _note_tokens(
@@ -150,8 +172,12 @@ def stream_to_staves(
     current: list[Token] = []
     run = _Running()
     bars_in_line = 0
+    carried: list[clef.Clef] = []
     for m in measures:
-        elements, at_start = _bar_elements(m)
+        elements, at_start, trailing = _bar_elements(m)
+        elements = [*carried, *elements]
+        at_start |= {id(c) for c in carried}
+        carried = trailing
         # Clef and key changes at the very start of a bar go in the line header when the bar
         # starts a line, else they are written before the bar's first note.
         clef_before, key_before = run.clef, run.key
@@ -204,9 +230,14 @@ def abc_to_stave_text(abc: str, bars_per_line: int = DEFAULT_BARS_PER_LINE) -> s
 
 
 def parse_abc(abc: str) -> stream.Score:
-    """An ABC tune as a music21 score, with a clear error when music21 cannot read it."""
+    """An ABC tune as a music21 score, with a clear error when music21 cannot read it.
+
+    The notes are those abc2midi plays: the tune goes through ``stave.abc.for_music21``
+    first (accidentals held to the bar line, inline key changes), and a note tied from
+    another takes its pitch, across a bar line too (music21 would read it afresh).
+    """
     try:
-        parsed = converter.parse(abc, format="abc")
+        parsed = converter.parse(for_music21(abc), format="abc")
     except Exception as err:  # music21's ABC reader raises many types on bad input
         raise ConversionError(f"music21 cannot read the ABC ({err})") from err
     if isinstance(parsed, stream.Opus):
@@ -218,4 +249,54 @@ def parse_abc(abc: str) -> stream.Score:
         parsed = stream.Score([parsed])
     if not parsed.flatten().notes:
         raise ConversionError("the ABC holds no notes")
+    for part in parsed.parts:
+        _carry_into_chords(part)
+        _hold_tied_pitches(part)
+        for p in part.pitches:  # engraved as the ABC writes them: only the written ones
+            if p.accidental is not None and p.accidental.displayStatus is not True:
+                p.accidental.displayStatus = False
     return parsed
+
+
+def _carry_into_chords(part: stream.Part) -> None:
+    """Carry a bar's accidentals into its chords, as into its notes (music21 does the notes
+    only): a chord pitch without an accidental of its own takes the bar's last one for its
+    step name."""
+    for m in part.getElementsByClass(stream.Measure):
+        carried: dict[str, pitch.Accidental] = {}
+        for el in m.flatten().notes:
+            pitches = [el.pitch] if isinstance(el, note.Note) else list(el.pitches)
+            for p in pitches:
+                acc = p.accidental
+                if acc is not None and acc.displayStatus is True:
+                    carried[p.step] = acc
+                elif isinstance(el, chord.Chord) and p.step in carried:
+                    held = pitch.Accidental(carried[p.step].name)
+                    held.displayStatus = False
+                    p.accidental = held
+
+
+def _hold_tied_pitches(part: stream.Part) -> None:
+    """Give each note tied from the one before it that note's pitch (same staff step); a
+    tie between two staff steps is dropped."""
+    previous: note.Note | None = None
+    for el in part.flatten().notesAndRests:
+        tied = (
+            isinstance(el, note.Note)
+            and previous is not None
+            and previous.tie is not None
+            and previous.tie.type in ("start", "continue")
+        )
+        if tied and isinstance(el, note.Note) and previous is not None:
+            if el.pitch.diatonicNoteNum != previous.pitch.diatonicNoteNum:
+                # "B-c": to a player (and abc2midi) a slur; as a tie, the second note
+                # would be merged into the first.
+                previous.tie = None
+                if el.tie is not None and el.tie.type == "stop":
+                    el.tie = None
+            elif el.pitch.alter != previous.pitch.alter:
+                held = previous.pitch.accidental
+                el.pitch.accidental = None if held is None else copy.deepcopy(held)
+                if el.pitch.accidental is not None:
+                    el.pitch.accidental.displayStatus = False  # held by the tie, not printed
+        previous = el if isinstance(el, note.Note) else None

@@ -125,8 +125,9 @@ class _Reader:
             alter = key_alter(self.key, p.step)
         if alter or n.accidental is not None:
             p.accidental = pitch.Accidental(alter)
-            if n.accidental is not None:
-                p.accidental.displayStatus = True  # printed, so engraved as printed
+            # Engraved exactly as printed: music21 would otherwise print one on almost every
+            # note of a piece that has an accidental anywhere.
+            p.accidental.displayStatus = n.accidental is not None
         return p
 
 
@@ -157,7 +158,13 @@ def staves_to_score(staves: Sequence[Sequence[Token]], title: str | None = None)
             pending_system_break = True
         for tok in tokens:
             if isinstance(tok, Clef):
-                if first or tok.name != reader.clef:
+                previous = part.getElementsByClass(stream.Measure).last()
+                if not first and tok.name != reader.clef and previous and not measure.notesAndRests:
+                    # A change at a bar's start goes at the end of the bar before, as
+                    # engravers (and MuseScore's own MusicXML) put it: MuseScore would
+                    # otherwise draw it after the old clef and key at a line's start.
+                    previous.insert(previous.highestTime, clef_object(tok.name))
+                elif first or tok.name != reader.clef:
                     measure.append(clef_object(tok.name))
                 reader.clef = tok.name
             elif isinstance(tok, Key):
@@ -189,11 +196,30 @@ def staves_to_score(staves: Sequence[Sequence[Token]], title: str | None = None)
             first_measure.insert(0, clef.TrebleClef())
         if not first_measure.getElementsByClass(key.KeySignature):
             first_measure.insert(0, key.KeySignature(0))
+    mark_short_bars(part)
     part.insert(0, instrument.Piano())  # MuseScore wants an instrument on every part
     score = stream.Score()
-    score.metadata = metadata.Metadata(title=title or "stavegen", composer="")
+    score.metadata = metadata.Metadata(title=title or "untitled", composer="")
     score.insert(0, part)
     return score
+
+
+def mark_short_bars(part: stream.Part) -> None:
+    """Mark bars that hold less than their metre as short (a pickup, a bar cut by a repeat)
+    so that MusicXML writes them as they are: music21 would fill each with an invisible
+    rest, which MuseScore plays as a silent beat the MIDI does not have."""
+    metre: meter.TimeSignature | None = None
+    for m in part.getElementsByClass(stream.Measure):
+        found = m.getElementsByClass(meter.TimeSignature).first()
+        metre = found or metre
+        if metre is None:
+            continue
+        short = metre.barDuration.quarterLength - m.duration.quarterLength
+        if short > 0:
+            if m is part.getElementsByClass(stream.Measure).first():
+                m.paddingLeft = short
+            else:
+                m.paddingRight = short
 
 
 def text_to_score(text: str, title: str | None = None, source: str = "") -> stream.Score:
@@ -216,8 +242,13 @@ def write_score(
     for fmt in formats:
         path = base.with_suffix(f".{fmt}")
         try:
-            with atomic.atomic_path(path) as tmp:
-                score.write("midi" if fmt == "mid" else fmt, fp=tmp)
+            if fmt == "mid":
+                from stave.midi import score_midi  # mido only where MIDI is written
+
+                atomic.write_bytes(path, score_midi(score))
+            else:
+                with atomic.atomic_path(path) as tmp:
+                    score.write(fmt, fp=tmp)
         except Exception as err:  # music21 raises many types while exporting odd scores
             for done in written:
                 done.unlink(missing_ok=True)

@@ -22,6 +22,9 @@ BOTTOM_LINE = {"G2": 4 * 7 + 2, "F4": 2 * 7 + 4, "C3": 3 * 7 + 3, "C4": 3 * 7 + 
 ACCIDENTALS = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 ACCIDENTAL_TEXT = {alter: text for text, alter in ACCIDENTALS.items()}
 MAX_KEY = 7
+# Every character stave text can hold (comments aside): what a model of it must know even
+# where its corpus never used one (a C clef, a 64th, a double flat).
+ALPHABET = "".join(sorted(set("0123456789+-.:/=^_r| \n" + "clef:keytime" + "".join(CLEFS))))
 
 
 class StaveTextError(ValueError):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from fpdf import FPDF
+from music21 import converter
 from PIL import Image
 
 from omr import evaluate as omr_evaluate
@@ -136,6 +137,26 @@ def test_pitch_format_is_positions_alone(tmp_path: Path, untrained: Path) -> Non
     )
     assert rc == 0
     assert (tmp_path / "out" / "labels.txt").read_text() == "2 2 3+ 4\n"
+
+
+def test_pitch_format_musicxml_keeps_clef_key_and_durations(
+    tmp_path: Path, untrained: Path
+) -> None:
+    """The text is positions alone; the MusicXML is still what was read (it used to be
+    written from the positions: treble clef, C major, quarters, wrong pitches in bass)."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "labels.pdf").write_bytes(
+        ground_truth_pdf(["clef:F4 key:-2 time:3/4 2:2 1+:4 | 3:2. |"])
+    )
+    out = tmp_path / "out"
+    args = [str(tmp_path / "in"), "-o", str(out), "--format", "pitch"]
+    assert extract.main([*args, "--checkpoint", str(untrained), "--quiet"]) == 0
+    assert (out / "labels.txt").read_text() == "2 1+ 3\n"
+    score = converter.parse(out / "labels.musicxml")
+    got = [(n.nameWithOctave, n.quarterLength) for n in score.flatten().notes]
+    assert got == [("B-2", 2.0), ("A2", 1.0), ("D3", 3.0)]
+    xml = (out / "labels.musicxml").read_text()
+    assert "<sign>F</sign>" in xml and "<fifths>-2</fifths>" in xml
 
 
 def test_bad_inputs_are_reported_and_the_rest_written(

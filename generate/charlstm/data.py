@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from generate.charlstm.corpus import SEPARATOR, Kind, Piece
-from stave import atomic
+from stave import atomic, stavetext
 
 UNK = "\ufffd"  # the unknown symbol: index 0, never sampled
 
@@ -83,12 +83,17 @@ def prepare(
 ) -> Prepared:
     """Write ``train.txt``, ``val.txt`` (pieces joined by blank lines) and ``meta.json``.
 
-    The vocabulary is built from the training text unless one is given (fine-tuning keeps
-    the model's: characters outside it are read as the unknown symbol).
+    The vocabulary is built from the training text (for stave text, with every character
+    of the format) unless one is given (fine-tuning keeps the model's: characters outside
+    it are read as the unknown symbol).
     """
     train_text = SEPARATOR.join(p.text for p in train)
     val_text = SEPARATOR.join(p.text for p in val)
-    vocab = vocab or Vocab.build(train_text + SEPARATOR)
+    if vocab is None:
+        # Stave text: every character of the format, used in this corpus or not, so that a
+        # model fine-tuned on other staves (a C clef the OMR read) knows them all.
+        extra = stavetext.ALPHABET if kind == "stave" else ""
+        vocab = Vocab.build(train_text + SEPARATOR + extra)
     atomic.write_text(out_dir / "train.txt", train_text)
     atomic.write_text(out_dir / "val.txt", val_text)
     meta = {

@@ -1,6 +1,7 @@
 """Drawing tunes from a char-LSTM: N samples in parallel, the hidden state carried forward, each
 ended at a tune boundary (ABC: a blank line or the next ``X:``; stave text and plain text: a
-blank line), and written out as text with MusicXML and MIDI beside it when it converts."""
+blank line), and written out as text with MusicXML, MIDI and audio beside it when it
+converts."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from music21 import stream
 from torch import Tensor
 
 from generate.charlstm.corpus import SEPARATOR, Kind
 from generate.charlstm.data import Vocab
 from generate.charlstm.model import CharLSTM
-from stave import atomic, melody, musicxml
+from stave import atomic, convert, musicxml
 
 # "X:" and not "X:1": every file of Ryan's Mammoth Collection starts "X:1", so that primer
 # pulls samples towards one collection's style; "X:" lets the model pick the number, and
@@ -107,22 +107,29 @@ class SampleResult:
     error: str | None
 
 
-def convert(text: str, kind: Kind) -> stream.Score:
+def convert_sample(text: str, kind: Kind, title: str, source: str) -> convert.Music:
     if kind == "abc":
-        return melody.parse_abc(text)
+        named = convert.abc_field(text, "T")
+        return convert.from_abc(text, f"{named} ({title})" if named else title, source)
     if kind == "stave":
-        return musicxml.text_to_score(text)
+        return convert.from_stave_text(text, title, source)
     raise musicxml.ConversionError("plain text has no musical reading")
 
 
-def write_sample(text: str, kind: Kind, base: Path) -> SampleResult:
-    """Write the sample's text, and its MusicXML and MIDI when it converts."""
+def write_sample(
+    text: str, kind: Kind, base: Path, title: str = "stavegen sample", source: str = "stavegen"
+) -> SampleResult:
+    """Write the sample's text, and its MusicXML, MIDI and (with FluidSynth) audio when it
+    converts.  ABC is written without the fields that would copy real people's names,
+    addresses and books from the corpus (``stave.convert.scrub_abc``)."""
+    if kind == "abc":
+        text = convert.scrub_abc(text)
     text_path = base.with_suffix(SUFFIX[kind])
     atomic.write_text(text_path, text + "\n")
     if kind == "text":
         return SampleResult(text_path, [], None)
     try:
-        written = musicxml.write_score(convert(text, kind), base)
+        written = convert.write(convert_sample(text, kind, title, source), base)
     except (musicxml.ConversionError, ValueError) as err:
         return SampleResult(text_path, [], str(err).splitlines()[0] if str(err) else repr(err))
     return SampleResult(text_path, written, None)

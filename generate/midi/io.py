@@ -8,8 +8,6 @@ raises ``MidiError`` naming it; reading a folder reports such files and goes on.
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ import mido
 import numpy as np
 
 from stave import atomic
+from stave.midi import Sound, sounds_midi
 
 LOWEST, KEYS = 21, 88  # A0 and the 88 keys of a piano: roll column k is MIDI pitch 21 + k
 TICKS_PER_BEAT = 480
@@ -120,27 +119,8 @@ def music21_pieces(limit: int | None = None) -> list[list[NoteEvent]]:
 
 def write_midi(path: Path, notes: Iterable[NoteEvent], tempo_bpm: float = 100.0) -> None:
     """One-track MIDI file of ``notes`` (piano), written atomically."""
-    mid = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
-    track = mido.MidiTrack()
-    mid.tracks.append(track)
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
-    track.append(mido.Message("program_change", program=0, time=0))
-    events: list[tuple[int, int, int, int]] = []  # (tick, order, pitch, velocity)
-    for n in notes:
-        on = round(n.start * TICKS_PER_BEAT)
-        off = max(on + 1, round((n.start + n.duration) * TICKS_PER_BEAT))
-        events.append((on, 1, n.pitch, n.velocity))
-        events.append((off, 0, n.pitch, 0))  # offs before ons at the same tick
-    events.sort()
-    now = 0
-    for tick, _, pitch, vel in events:
-        kind = "note_on" if vel else "note_off"
-        track.append(mido.Message(kind, note=pitch, velocity=vel, time=tick - now))
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    buf = io.BytesIO()
-    mid.save(file=buf)
-    atomic.write_bytes(path, buf.getvalue())
+    sounds = [Sound(n.start, n.duration, n.pitch, n.velocity) for n in notes]
+    atomic.write_bytes(path, sounds_midi([sounds], tempo_bpm))
 
 
 def piano_roll(
@@ -176,61 +156,45 @@ def roll_notes(roll: np.ndarray, steps_per_beat: int, velocity: int = 80) -> lis
     return notes
 
 
-def notes_to_score(notes: Sequence[NoteEvent], steps_per_beat: int = 4):  # -> stream.Score
-    """A one-part music21 score (chords where notes start together), times quantized to
-    ``1/steps_per_beat`` of a beat, for MusicXML."""
-    from music21 import chord, meter, note, stream
-
-    part = stream.Part()
-    part.append(meter.TimeSignature("4/4"))
-    groups: dict[float, list[NoteEvent]] = {}
-    for n in notes:
-        start = round(n.start * steps_per_beat) / steps_per_beat
-        groups.setdefault(start, []).append(n)
-    for start, group in sorted(groups.items()):
-        dur = max(
-            1 / steps_per_beat,
-            round(max(g.duration for g in group) * steps_per_beat) / steps_per_beat,
-        )
-        pitches = sorted({g.pitch for g in group})
-        el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
-        el.quarterLength = dur
-        part.insert(start, el)
-    score = stream.Score([part])
-    return score.makeNotation()
+MIDDLE_C = 60
 
 
-def render_wav(midi_path: Path, wav_path: Path) -> bool:
-    """Audio through FluidSynth when it and a General MIDI soundfont are installed; False
-    (nothing written) otherwise."""
-    fluidsynth = shutil.which("fluidsynth")
-    fonts = [
-        Path(p)
-        for p in (
-            "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-            "/usr/share/sounds/sf2/default-GM.sf2",
-            "/usr/share/soundfonts/default.sf2",
-        )
-    ]
-    font = next((f for f in fonts if f.exists()), None)
-    if fluidsynth is None or font is None:
-        return False
-    with atomic.atomic_path(wav_path) as tmp:
-        subprocess.run(
-            [
-                fluidsynth,
-                "-ni",
-                "-T",
-                "wav",
-                "-F",
-                str(tmp),
-                "-r",
-                "44100",
-                str(font),
-                str(midi_path),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return True
+def notes_to_score(
+    notes: Sequence[NoteEvent], steps_per_beat: int = 4, title: str = "", source: str = ""
+):  # -> stream.Score
+    """A piano score for MusicXML: a grand staff, treble from middle C up and bass below
+    (chords where notes start together), times quantized to ``1/steps_per_beat`` of a beat."""
+    from music21 import chord, clef, instrument, layout, meter, note, stream
+
+    from stave.convert import set_credits
+
+    staves = []
+    for treble in (True, False):
+        part = stream.PartStaff()
+        part.insert(0, instrument.Piano())
+        part.append(clef.TrebleClef() if treble else clef.BassClef())
+        part.append(meter.TimeSignature("4/4"))
+        groups: dict[float, list[NoteEvent]] = {}
+        for n in notes:
+            if (n.pitch >= MIDDLE_C) == treble:
+                start = round(n.start * steps_per_beat) / steps_per_beat
+                groups.setdefault(start, []).append(n)
+        for start, group in sorted(groups.items()):
+            dur = max(
+                1 / steps_per_beat,
+                round(max(g.duration for g in group) * steps_per_beat) / steps_per_beat,
+            )
+            pitches = sorted({g.pitch for g in group})
+            el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
+            el.quarterLength = dur
+            part.insert(start, el)
+        staves.append(part)
+    end = max(float(p.highestTime) for p in staves)
+    for part in staves:  # both staves as long as the piece
+        if float(part.highestTime) < end:
+            part.insert(float(part.highestTime), note.Rest(quarterLength=end - part.highestTime))
+    score = stream.Score(staves)
+    score.insert(0, layout.StaffGroup(staves, symbol="brace", barTogether=True))
+    score = score.makeNotation()
+    set_credits(score, title or "stavegen sample", source)
+    return score

@@ -23,14 +23,15 @@ from generate.midi.io import (
     NoteEvent,
     notes_to_score,
     piano_roll,
-    render_wav,
     roll_notes,
     write_midi,
 )
 from generate.midi.lstm import MidiLSTM
 from stave import musicxml
+from stave.convert import render_wav
 
 PICTURE_STEPS_PER_BEAT = 4
+MODEL_NAMES = {"midi-lstm": "MIDI-event LSTM", "chord-gan": "chord GAN"}
 
 
 def lstm_pieces(
@@ -76,13 +77,15 @@ def gan_pieces(
     return out
 
 
-def write_piece(base: Path, notes: list[NoteEvent], title: str) -> str | None:
-    """MIDI, MusicXML, picture and (when possible) audio; an error message or None."""
+def write_piece(base: Path, notes: list[NoteEvent], title: str, source: str = "") -> str | None:
+    """MIDI, MusicXML (a grand staff), picture and (when possible) audio; an error message
+    or None."""
     if not notes:
         return "no notes"
     try:
         write_midi(base.with_suffix(".mid"), notes)
-        musicxml.write_score(notes_to_score(notes), base, ("musicxml",))
+        score = notes_to_score(notes, title=title, source=source)
+        musicxml.write_score(score, base, ("musicxml",))
         plots.piano_roll(
             base.with_suffix(".png"),
             piano_roll(notes, PICTURE_STEPS_PER_BEAT),
@@ -134,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     valid = 0
     for i, notes in enumerate(pieces, start=1):
         base = args.out / f"sample-{i:03d}"
-        error = write_piece(base, notes, f"{args.model} sample {i}")
+        seed = "unseeded" if args.seed is None else f"seed {args.seed}"
+        title = f"stavegen sample {i}, {MODEL_NAMES[args.model]}, {seed}"
+        error = write_piece(base, notes, title, f"stavegen {args.model} ({path.name})")
         if error:
             print(f"{base.name}: not written ({error})", file=sys.stderr)
         else:

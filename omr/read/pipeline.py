@@ -24,7 +24,7 @@ from omr.read.load import LoadError, TextPages, find_inputs, load
 from omr.read.recognize import StaveReader
 from stave import atomic
 from stave.musicxml import ConversionError, staves_to_score, write_score
-from stave.stavetext import StaveTextError, Token, parse_line
+from stave.stavetext import StaveTextError, Token, parse_line, write_line
 
 
 @dataclass
@@ -205,7 +205,11 @@ def extract(
             corpus.append(text)
             staves += len(reading.lines)
             pages += reading.pages
-            job = (text, Path(name).name, out / name)
+            # MusicXML from everything read (clefs, keys, durations), whatever --format
+            # the text is written in: the pitch-only labelling would engrave every stave
+            # in treble clef and C major, in quarters.
+            full = text if fmt == "full" else "".join(write_line(t) + "\n" for t in reading.lines)
+            job = (full, Path(name).name, out / name)
             writing.append(
                 (
                     reading.source,

@@ -1,0 +1,97 @@
+"""A music21 score played into a MIDI file, as abc2midi plays ABC (our own writer, with mido:
+music21's MIDI export fails on some corpus tunes and drops grace notes).
+
+- every part on its own track and channel, piano; tied notes sound once;
+- grace notes sound, an eighth of a beat each, taken from the note they lead to;
+- the tempo is the score's first metronome mark, else 120 quarter notes a minute (abc2midi's
+  default).  Repeats are not expanded here: play a score written out without them.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import mido
+from music21 import chord, note, stream, tempo
+
+TICKS_PER_BEAT = 480
+DEFAULT_BPM = 120.0
+GRACE_BEATS = 0.125
+
+
+@dataclass(frozen=True)
+class Sound:
+    start: float  # beats
+    duration: float  # beats
+    pitch: int
+    velocity: int = 80
+
+
+def part_sounds(part: stream.Stream) -> list[Sound]:
+    """What one part plays, by start time."""
+    out: list[Sound] = []
+    flat = part.stripTies().flatten()
+    graces: list[note.NotRest] = []
+    for el in flat.notes:
+        if el.duration.isGrace:
+            graces.append(el)
+            continue
+        start = float(flat.elementOffset(el))
+        length = float(el.quarterLength)
+        if length <= 0:
+            continue
+        if graces:
+            each = min(GRACE_BEATS, length / (2 * len(graces)))
+            for g in graces:
+                out.extend(Sound(start, each, p.midi) for p in _pitches(g))
+                start += each
+                length -= each
+            graces = []
+        out.extend(Sound(start, length, p.midi) for p in _pitches(el))
+    return sorted(out, key=lambda s: (s.start, s.pitch))
+
+
+def _pitches(el: note.NotRest) -> list:
+    if isinstance(el, chord.Chord):
+        return list(el.pitches)
+    return [el.pitch] if isinstance(el, note.Note) else []
+
+
+def score_bpm(score: stream.Stream) -> float:
+    marks = list(score.flatten().getElementsByClass(tempo.MetronomeMark))
+    bpm = marks[0].getQuarterBPM() if marks else None
+    return float(bpm) if bpm else DEFAULT_BPM
+
+
+def sounds_midi(tracks: list[list[Sound]], bpm: float = DEFAULT_BPM) -> bytes:
+    """A type-1 MIDI file: one track (and channel) per list of sounds."""
+    mid = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
+    for channel, sounds in enumerate(tracks):
+        track = mido.MidiTrack()
+        mid.tracks.append(track)
+        if channel == 0:
+            track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
+        ch = channel if channel < 9 else channel + 1  # channel 10 is drums
+        track.append(mido.Message("program_change", channel=ch, program=0, time=0))
+        events: list[tuple[int, int, int, int]] = []  # (tick, off first, pitch, velocity)
+        for s in sounds:
+            on = round(s.start * TICKS_PER_BEAT)
+            off = max(on + 1, round((s.start + s.duration) * TICKS_PER_BEAT))
+            events.append((on, 1, s.pitch, s.velocity))
+            events.append((off, 0, s.pitch, 0))
+        events.sort()
+        now = 0
+        for tick, _, pitch_, vel in events:
+            kind = "note_on" if vel else "note_off"
+            track.append(mido.Message(kind, channel=ch, note=pitch_, velocity=vel, time=tick - now))
+            now = tick
+        track.append(mido.MetaMessage("end_of_track", time=0))
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def score_midi(score: stream.Score) -> bytes:
+    parts: list[stream.Stream] = list(score.parts) or [score]
+    return sounds_midi([part_sounds(p) for p in parts], score_bpm(score))
