@@ -8,7 +8,8 @@ exports MusicXML again (``mscore3 -o back.musicxml``) -> music21 reads both.  Co
 the accidentals the stave text prints, the ``<accidental>`` elements of our MusicXML, and the
 pieces whose notes (pitch and duration, in order) MuseScore keeps.  Sources: ``melodies``
 (music21's ABC tunes as stave text, which prints accidentals wherever the key and the bar
-do not give the pitch) and ``sampled`` (staves the shipped stave-text model writes).
+do not give the pitch), ``sampled`` (staves the shipped stave-text model writes) and
+``read`` (staves the OMR reads from the CPMS camera photos in ``--photos``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,22 @@ def sampled(staves: int) -> list[str]:
     return out
 
 
+def read(staves: int, photos: Path) -> list[str]:
+    """Staves the OMR reads (``omr.extract``, shipped recognizer) from camera photos."""
+    from omr.read.pipeline import extract
+    from omr.read.recognize import StaveReader
+
+    files = sorted(photos.glob("*.jpg"))[:staves]
+    with tempfile.TemporaryDirectory() as tmp:
+        extract(files, Path(tmp), StaveReader.load(), jobs=2, progress=False)
+        return [
+            t
+            for f in sorted(Path(tmp).glob("*.txt"))
+            if f.name != "corpus.txt"
+            if (t := f.read_text().strip())
+        ]
+
+
 def notes(path: Path) -> list[tuple[str, float]]:
     score = converter.parse(path)
     return [
@@ -114,7 +131,12 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for source in args.sources:
-            pieces = melodies(args.staves) if source == "melodies" else sampled(args.staves)
+            if source == "melodies":
+                pieces = melodies(args.staves)
+            elif source == "sampled":
+                pieces = sampled(args.staves)
+            else:
+                pieces = read(args.staves, args.photos)
             staves, printed, written, kept, total = check(pieces, Path(tmp))
             print(
                 f"{source}: staves={staves} printed_accidentals={printed} "

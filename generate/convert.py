@@ -30,6 +30,8 @@ def pieces(path: Path) -> list[tuple[str, str, str]]:
     stem = path.stem
     if path.suffix.lower() == ".abc" or text.lstrip().startswith("X:"):
         tunes = split_abc(text, str(path))
+        if not tunes:
+            raise ConversionError(f"{path}: no tune (no X: line followed by music)")
         if len(tunes) == 1:
             return [("abc", tunes[0].text, stem)]
         return [("abc", t.text, f"{stem}-{i:03d}") for i, t in enumerate(tunes, start=1)]
@@ -49,7 +51,12 @@ def convert_piece(kind: str, text: str, base: Path, formats: list[str]) -> list[
     written = convert.write(music, base, [f for f in formats if f != "txt"])
     if "txt" in formats and music.stave_text is not None:
         path = base.with_suffix(".txt")
-        atomic.write_text(path, music.stave_text + "\n")
+        try:
+            atomic.write_text(path, music.stave_text + "\n")
+        except OSError as err:
+            for done in written:
+                done.unlink(missing_ok=True)
+            raise ConversionError(f"cannot write {path.name} ({err})") from err
         written.append(path)
     return written
 
@@ -83,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for kind, text, name in found:
             total += 1
-            if name in used:  # a/x.abc and b/x.abc
-                name = f"{name}-{len(used)}"
+            if name in used:  # a/x.abc and b/x.abc: x and x-2 (or the next free number)
+                name = next(
+                    f"{name}-{k}" for k in range(2, len(used) + 3) if f"{name}-{k}" not in used
+                )
             used.add(name)
             try:
                 written = convert_piece(kind, text, args.out / name, args.formats)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 X_LINE = re.compile(r"^X:", re.MULTILINE)
-_FIELD = re.compile(r"^[A-Za-z]:")
+# A field line ("K:G", "w:lyrics"); a music line may start with a note and a repeat ("D:|").
+FIELD = re.compile(r"^[A-Za-z]:(?![|:])")
+_FIELD = FIELD
 _QUOTED = re.compile(r'"([^"\n]*)"')
 # A chord symbol as ABC players read one: root, quality, extensions, bass ("Am7", "G/B", "F#m").
 _CHORD = re.compile(
@@ -98,6 +100,8 @@ _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
 # "[I:...]") are left out for music21, which would read their text as notes.
 _INLINE_KEPT = set("KMLQPV")
 _VERSION = re.compile(r"^%abc-\d", re.MULTILINE)
+_ANNOTATION = re.compile(r'"[\^_<>@][^"]*"')  # '">"A2': music21 loses the A
+_NOTE_THEN_REPEATS = re.compile(r"(?<=[A-Ga-gz,'0-9/])::")  # "A::": music21 loses the A
 _TEXT_OR_H = re.compile(r'"[^"]*"|![^!]*!|\[[A-Za-z]:[^\]]*\]|%.*|H')
 
 
@@ -108,7 +112,10 @@ def for_music21(text: str) -> str:
       an accidental to the end of the bar (as ABC 2.1 and abc2midi do) only for ABC 2.
     - Inline fields in the body become field lines of their own (the line is broken around
       them): music21 reads ``[K:F]`` as a chord and would keep the old key's pitches.
-    - The fermata ``H`` is spelt ``!fermata!``: music21 loses the note after an ``H``.
+    - The fermata ``H`` is spelt ``!fermata!``: music21 loses the note after an ``H``, and
+      a space goes before a ``::`` right after a note, and annotations (``"^Fine"``,
+      ``">"``) are left out: music21 loses the note after each; so are header lines that
+      are no field.
     """
 
     def field_line(match: re.Match[str]) -> str:
@@ -119,13 +126,18 @@ def for_music21(text: str) -> str:
     in_body = False
     for line in text.split("\n"):
         if not in_body:
-            lines.append(line)
+            # A header line that is no field is dropped: music21 would read a stray
+            # "N bars 13 are |f2ed|" as notes.
+            if _FIELD.match(line) or line.startswith(("%", "+:")):
+                lines.append(line)
             in_body = line.startswith("K:")
             continue
         if _FIELD.match(line) or line.startswith("%"):
             lines.append(line)
             continue
         line = _TEXT_OR_H.sub(lambda m: "!fermata!" if m.group(0) == "H" else m.group(0), line)
+        line = _NOTE_THEN_REPEATS.sub(" ::", line)
+        line = _ANNOTATION.sub("", line)
         if _INLINE_FIELD.search(line):
             split = _INLINE_FIELD.sub(field_line, line).split("\n")
             lines.extend(part for part in split if part.strip())

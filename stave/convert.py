@@ -20,6 +20,7 @@ import numpy as np
 from music21 import metadata, stream
 
 from stave import atomic, melody, musicxml, repeats
+from stave.abc import FIELD
 
 FORMATS = ("musicxml", "mid", "wav")
 PEAK_DBFS = -1.0
@@ -178,11 +179,18 @@ def wav_peak_dbfs(path: Path) -> float:
 
 def scrub_abc(text: str) -> str:
     """A sampled ABC tune without the fields that name real people or books (``Z:``,
-    ``N:``, ``B:``, ``S:``, ...), free comments, or e-mail addresses; the music is kept."""
+    ``N:``, ``B:``, ``S:``, ..., with their ``+:`` continuations), free comments, or e-mail
+    addresses; the music is kept."""
     kept = []
+    dropping = False
     for line in text.split("\n"):
-        if len(line) > 1 and line[1] == ":" and line[0] in PERSONAL_FIELDS:
-            continue
+        if line.startswith("+:"):  # continues the field before it
+            if dropping:
+                continue
+        elif FIELD.match(line):
+            dropping = line[0] in PERSONAL_FIELDS
+            if dropping:
+                continue
         if line.startswith("%") and not line.startswith("%%"):
             continue
         kept.append(_EMAIL.sub("", line))

@@ -277,26 +277,30 @@ def _carry_into_chords(part: stream.Part) -> None:
 
 
 def _hold_tied_pitches(part: stream.Part) -> None:
-    """Give each note tied from the one before it that note's pitch (same staff step); a
-    tie between two staff steps is dropped."""
-    previous: note.Note | None = None
+    """Give each note tied from the one before it (in chords too) that note's pitch, across
+    a bar line too (music21 reads it afresh); a tie between two staff steps is dropped."""
+    previous: list[note.Note] = []  # the notes sounding just before, tied on or not
     for el in part.flatten().notesAndRests:
-        tied = (
-            isinstance(el, note.Note)
-            and previous is not None
-            and previous.tie is not None
-            and previous.tie.type in ("start", "continue")
-        )
-        if tied and isinstance(el, note.Note) and previous is not None:
-            if el.pitch.diatonicNoteNum != previous.pitch.diatonicNoteNum:
+        notes = list(el.notes) if isinstance(el, chord.Chord) else [el]
+        notes = [n for n in notes if isinstance(n, note.Note)]
+        if isinstance(el, chord.Chord) and el.tie is not None:
+            for n in notes:
+                n.tie = n.tie or copy.deepcopy(el.tie)
+        tied = [p for p in previous if p.tie is not None and p.tie.type in ("start", "continue")]
+        for n in notes:
+            same = [p for p in tied if p.pitch.diatonicNoteNum == n.pitch.diatonicNoteNum]
+            if same and n.pitch.alter != same[0].pitch.alter:
+                held = same[0].pitch.accidental
+                n.pitch.accidental = None if held is None else copy.deepcopy(held)
+                if n.pitch.accidental is not None:
+                    n.pitch.accidental.displayStatus = False  # held by the tie, not printed
+            elif not same and tied and len(notes) == 1 and len(previous) == 1:
                 # "B-c": to a player (and abc2midi) a slur; as a tie, the second note
                 # would be merged into the first.
-                previous.tie = None
-                if el.tie is not None and el.tie.type == "stop":
-                    el.tie = None
-            elif el.pitch.alter != previous.pitch.alter:
-                held = previous.pitch.accidental
-                el.pitch.accidental = None if held is None else copy.deepcopy(held)
-                if el.pitch.accidental is not None:
-                    el.pitch.accidental.displayStatus = False  # held by the tie, not printed
-        previous = el if isinstance(el, note.Note) else None
+                previous[0].tie = None
+                if n.tie is not None and n.tie.type == "stop":
+                    n.tie = None
+        if isinstance(el, chord.Chord):  # written back: chord pitches are copies
+            for n, p in zip(el.notes, el.pitches, strict=True):
+                p.accidental = n.pitch.accidental
+        previous = notes if not isinstance(el, note.Rest) else []

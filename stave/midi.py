@@ -1,7 +1,7 @@
 """A music21 score played into a MIDI file, as abc2midi plays ABC (our own writer, with mido:
 music21's MIDI export fails on some corpus tunes and drops grace notes).
 
-- every part on its own track and channel, piano; tied notes sound once;
+- every part on its own track and channel, piano; tied notes (in chords too) sound once;
 - grace notes sound, an eighth of a beat each, taken from the note they lead to;
 - the tempo is the score's first metronome mark, else 120 quarter notes a minute (abc2midi's
   default).  Repeats are not expanded here: play a score written out without them.
@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 
 import mido
-from music21 import chord, note, stream, tempo
+from music21 import chord, note, pitch, stream, tempo
 
 TICKS_PER_BEAT = 480
 DEFAULT_BPM = 120.0
@@ -29,27 +29,50 @@ class Sound:
 
 
 def part_sounds(part: stream.Stream) -> list[Sound]:
-    """What one part plays, by start time."""
+    """What one part plays, by start time: a tied note (in a chord too) sounds once."""
     out: list[Sound] = []
-    flat = part.stripTies().flatten()
+    flat = part.flatten()
+    open_ties: dict[int, int] = {}  # MIDI pitch -> index in ``out`` of the note it continues
     graces: list[note.NotRest] = []
-    for el in flat.notes:
+    for el in flat.notesAndRests:
         if el.duration.isGrace:
-            graces.append(el)
+            if isinstance(el, note.NotRest):
+                graces.append(el)
             continue
         start = float(flat.elementOffset(el))
         length = float(el.quarterLength)
         if length <= 0:
             continue
-        if graces:
+        if graces:  # grace notes take their time from the note (or rest) they lead to
             each = min(GRACE_BEATS, length / (2 * len(graces)))
             for g in graces:
                 out.extend(Sound(start, each, p.midi) for p in _pitches(g))
                 start += each
                 length -= each
             graces = []
-        out.extend(Sound(start, length, p.midi) for p in _pitches(el))
+        for p, tie in _tied_pitches(el):
+            held = open_ties.pop(p.midi, None)
+            if held is not None and abs(out[held].start + out[held].duration - start) < 1e-6:
+                old = out[held]
+                out[held] = Sound(old.start, old.duration + length, old.pitch, old.velocity)
+                index = held
+            else:
+                out.append(Sound(start, length, p.midi))
+                index = len(out) - 1
+            if tie in ("start", "continue"):
+                open_ties[p.midi] = index
     return sorted(out, key=lambda s: (s.start, s.pitch))
+
+
+def _tied_pitches(el: note.GeneralNote) -> list[tuple[pitch.Pitch, str | None]]:
+    """The pitches an element sounds, each with its tie type (a chord's ties are its own or
+    its notes')."""
+    if isinstance(el, chord.Chord):
+        whole = el.tie.type if el.tie is not None else None
+        return [(n.pitch, n.tie.type if n.tie is not None else whole) for n in el.notes]
+    if isinstance(el, note.Note):
+        return [(el.pitch, el.tie.type if el.tie is not None else None)]
+    return []
 
 
 def _pitches(el: note.NotRest) -> list:

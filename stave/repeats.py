@@ -4,7 +4,8 @@ them.
 abc2midi's rules (checked against abc2midi 4.84, ``tests/test_repeats.py``):
 
 - a section repeats from the last ``|:``, else from the last ``:|`` (or ``::``), else from
-  the start of the tune (a ``||`` or ``|]`` does not start one);
+  the start of the tune; a ``||``, ``|]`` or ``[|`` starts one only once a ``:|`` has been
+  played through;
 - ``:|`` sends the player back once; in a section with endings, as many times as its
   highest ending number asks (``[1 ... :|[2 ... :|[3 ...`` plays three times);
 - an ending ``[1``, ``|2``, ``:|[2``, ``[1,3``, ``[1-2`` is played on the passes it names and
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from music21 import bar as m21bar
 from music21 import spanner, stream
+
+from stave.abc import FIELD
 
 # A bar line: any run of ':' '|' '[' ']' holding a '|' ("|", "||", "|]", "[|", "|:", ":|",
 # ":||:", ":|]"), or "::".  Chords ("[CEG]") and inline fields ("[K:G]") are read before it.
@@ -29,7 +32,9 @@ _BAR = re.compile(r":*\[?\|[\]|]*:*|::+")
 # An ending's numbers, right after a bar line or after "[": "1", "2", "1,3", "1-3".
 _ENDING = re.compile(r"\[?\s*([1-9][0-9]*(?:\s*[-,]\s*[1-9][0-9]*)*)")
 _NOT_NOTES = re.compile(r'"[^"]*"|![^!]*!|\[[A-Za-z]:[^\]]*\]')  # text, decorations, fields
-_SKIP = {'"': '"', "!": "!", "+": "+"}  # quoted text and decorations: no bar lines inside
+# Quoted text and decorations ("!trill!", "+trill+"), where a '|' is no bar line; a lone
+# '!' or '+' (old line-break and chord marks) is just text.
+_SKIP = re.compile(r'"[^"]*"|![^!\s|]+!|\+[^+\s|]+\+')
 
 
 @dataclass
@@ -41,7 +46,6 @@ class Bar:
     ends_repeat: bool = False  # ":|" after it
     ending: tuple[int, ...] = ()  # an ending starts with this bar, played on these passes
     ends_section: bool = False  # "||" or "|]" after it
-    lines: list[str] = field(default_factory=list)  # field lines before its music
 
     @property
     def has_music(self) -> bool:
@@ -66,11 +70,10 @@ def _scan_line(line: str, bars: list[Bar]) -> None:
         c = line[i]
         if c == "%":
             break
-        if c in _SKIP:
-            j = line.find(_SKIP[c], i + 1)
-            j = len(line) if j < 0 else j + 1
-            bars[-1].text += line[i:j]
-            i = j
+        skip = _SKIP.match(line, i) if c in '"!+' else None
+        if skip:
+            bars[-1].text += skip.group(0)
+            i = skip.end()
             continue
         if c == "[" and i + 2 < len(line) and line[i + 1].isalpha() and line[i + 2] == ":":
             j = line.find("]", i)  # an inline field: kept with the bar's music
@@ -96,7 +99,7 @@ def _scan_line(line: str, bars: list[Bar]) -> None:
             token = m.group(0)
             if token.startswith(":"):
                 bars[-1].ends_repeat = True
-            elif token in ("||", "|]", "[|]", "||]"):
+            elif token in ("||", "|]", "[|", "[|]", "||]"):
                 bars[-1].ends_section = True
             bars.append(Bar(starts_repeat=token.endswith(":")))
             i = m.end()
@@ -114,14 +117,20 @@ def _scan_line(line: str, bars: list[Bar]) -> None:
 
 def structure(body: str) -> list[Bar]:
     """The bars of a tune body (the lines after ``K:``), each with its repeat marks; bars
-    with no notes (between two adjacent bar lines) are merged into their neighbours."""
+    with no notes (between two adjacent bar lines) are merged into their neighbours.
+
+    A field line that changes how notes read (``K:``, ``M:``, ``L:``, ``Q:``, ``V:``) is
+    kept in place as an inline field (``[K:G]``); other field lines (lyrics, notes) and
+    comments are left out.
+    """
     bars = [Bar()]
     for line in body.split("\n"):
         stripped = line.strip()
         if not stripped or stripped.startswith("%"):
             continue
-        if re.match(r"^[A-Za-z]:", stripped) and not stripped.startswith("|"):
-            bars[-1].lines.append(stripped)
+        if FIELD.match(stripped):
+            if stripped[0] in "KMLQV":
+                bars[-1].text += f"[{stripped[0]}:{stripped[2:].strip()}] "
             continue
         if stripped.endswith("\\"):
             stripped = stripped[:-1]
@@ -132,19 +141,17 @@ def structure(body: str) -> list[Bar]:
     for bar in bars:
         pending.starts_repeat |= bar.starts_repeat
         pending.ending = bar.ending or pending.ending
-        pending.lines += bar.lines
         pending.text += bar.text
         if bar.has_music:
             bar.starts_repeat, bar.ending = pending.starts_repeat, pending.ending
-            bar.lines, bar.text = pending.lines, pending.text
+            bar.text = pending.text
             merged.append(bar)
             pending = Bar()
         elif merged:
             merged[-1].ends_repeat |= bar.ends_repeat
             merged[-1].ends_section |= bar.ends_section
-    if (pending.lines or pending.text.strip()) and merged:
+    if pending.text.strip() and merged:
         merged[-1].text += pending.text
-        merged[-1].lines += pending.lines
     return merged
 
 
@@ -153,6 +160,7 @@ def play_order(bars: list[Bar], limit: int = 10_000) -> list[int]:
     order: list[int] = []
     loop_start, passes = 0, 1
     jumped: dict[int, int] = {}  # ":|" bar -> times it has sent the player back
+    passed_repeat = False  # has a ":|" been played through?
     ending: tuple[int, ...] = ()  # the ending being played
     i = 0
     while i < len(bars) and len(order) < limit:
@@ -184,8 +192,11 @@ def play_order(bars: list[Bar], limit: int = 10_000) -> list[int]:
                 i = loop_start
                 continue
             loop_start, passes, ending = i + 1, 1, ()
+            passed_repeat = True
         elif bar.ends_section:
             ending = ()
+            if passed_repeat:  # after a ":|" played through, "||" starts a section too
+                loop_start, passes = i + 1, 1
         i += 1
     return order
 
@@ -238,6 +249,7 @@ def split_parts(body: str) -> tuple[str, dict[str, str]]:
     prelude: list[str] = []
     parts: dict[str, list[str]] = {}
     current = prelude
+    body = re.sub(r"\[P:\s*([A-Za-z])[^\]]*\]", r"\nP:\1\n", body)  # inline part labels
     for line in body.split("\n"):
         m = re.match(r"^P:\s*([A-Za-z])", line.strip())
         if m:
@@ -248,24 +260,10 @@ def split_parts(body: str) -> tuple[str, dict[str, str]]:
 
 
 def played_lines(body: str) -> list[str]:
-    """A body's bars in playing order, four to a line, field lines on their own."""
+    """A body's bars in playing order, four to a line."""
     bars = structure(body)
-    lines: list[str] = []
-    current: list[str] = []
-    for i in play_order(bars):
-        bar = bars[i]
-        if bar.lines:  # field lines (a key or metre change) go on lines of their own
-            if current:
-                lines.append(" ".join(current))
-                current = []
-            lines.extend(bar.lines)
-        current.append(bar.text.replace("\n", " ").strip() + " |")
-        if len(current) >= 4:
-            lines.append(" ".join(current))
-            current = []
-    if current:
-        lines.append(" ".join(current))
-    return lines
+    order = [bars[i].text.replace("\n", " ").strip() + " |" for i in play_order(bars)]
+    return [" ".join(order[k : k + 4]) for k in range(0, len(order), 4)]
 
 
 def needs_expanding(text: str) -> bool:

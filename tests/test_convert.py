@@ -69,6 +69,23 @@ def test_abc_accidentals_are_played_as_abc2midi_plays_them(
     assert our_pitches(text, tmp_path) == abc2midi_pitches(abc2midi, text, tmp_path)
 
 
+# Where music21 loses or invents notes that abc2midi plays as written.
+PITFALLS = [
+    "X:1\nT:t\nM:2/4\nL:1/4\nK:G\nd B|c A::\nG A|B c:|\n",  # a note right before "::"
+    'X:1\nT:t\nM:2/4\nL:1/4\nK:G\n">"A2|B ">"c|"^Fine"d2|]\n',  # annotations
+    "X:1\nT:t\nN bars 3 and 4 are |f2ed|\nM:2/4\nL:1/4\nK:G\nd B|c A|\n",  # header junk
+    "X:1\nT:t\nM:6/8\nL:1/8\nK:D\nc2B HA2A|A2f fgf|\n",  # the fermata H
+    "X:1\nT:t\nM:4/4\nL:1/8\nK:Gm\nB/2-c/2 d2 d>-c B2|\n",  # a tie between two pitches
+]
+
+
+@pytest.mark.parametrize("text", PITFALLS)
+def test_music21_pitfalls_are_read_as_abc2midi_reads_them(
+    text: str, abc2midi: str, tmp_path: Path
+) -> None:
+    assert our_pitches(text, tmp_path) == abc2midi_pitches(abc2midi, text, tmp_path)
+
+
 def test_abc_accidental_holds_to_the_bar_line_in_stave_text() -> None:
     names = [n.nameWithOctave for n in melody.parse_abc(abc("^F F =F F|F4|")).flatten().notes]
     assert names == ["F#4", "F#4", "F4", "F4", "F4"]
@@ -145,6 +162,11 @@ REPEAT_CASES = [
     "|: C D |1 E F :|2 G A || B c :|",
     "|: C D |1 E F :|2 G A | B c :|",
     'e|:"G"d2 B|"D"A2 c:||:"C"g2e|=f2d| [1 "G"G2e:| [2"G"G2z||',
+    "|:C|D:|E|F||G|A:|",  # once a ":|" is played through, "||" starts a section
+    "C|D:|E|]F:|",
+    "|:C|D:|E|F||G|A:|B||c:|",
+    "|:C|1D:|2F\nK:G\nF G|",  # a key change after a bar with no closing bar line
+    "|:C:|\nD:|",  # a music line that starts like a field
 ]
 
 
@@ -154,6 +176,13 @@ def test_repeats_are_played_as_abc2midi_plays_them(
 ) -> None:
     text = abc(body, metre="2/4")
     assert our_pitches(text, tmp_path) == abc2midi_pitches(abc2midi, text, tmp_path)
+
+
+def test_order_of_parts_is_played_as_abc2midi_plays_it(abc2midi: str, tmp_path: Path) -> None:
+    for body in ("P:A\nC D|E F|\nP:B\nG A|B c|", "[P:A] C D|E F|[P:B] G A|B c|"):
+        text = f"X:1\nT:t\nM:2/4\nL:1/4\nP:ABA\nK:C\n{body}\n"
+        assert our_pitches(text, tmp_path) == abc2midi_pitches(abc2midi, text, tmp_path)
+        assert len(our_pitches(text, tmp_path)) == 12
 
 
 def test_expanded_tune_has_no_repeats_left() -> None:
@@ -211,6 +240,8 @@ def test_samples_drop_personal_fields_and_name_the_model(tmp_path: Path) -> None
     written = (tmp_path / "s.abc").read_text()
     assert "Bloggs" not in written and "@" not in written and "Mick" not in written
     assert "O'Neill" not in written and "ABcd efga" in written
+    kept = convert.scrub_abc("X:1\nN:a note\n+:by jo@example.org\nK:C\nB:|\nB2 c2|")
+    assert kept == "X:1\nK:C\nB:|\nB2 c2|"  # a "+:" goes with its field; "B:|" is music
     xml = (tmp_path / "s.musicxml").read_text()
     assert "stavegen sample 3, char-LSTM on ABC, T=0.8, seed 1" in xml
     assert "Music21" not in xml and "stavegen char-LSTM (abc.pt)" in xml
@@ -272,6 +303,27 @@ def test_convert_command_writes_each_tune_and_reports_bad_ones(
         assert (out / f"{name}.musicxml").exists() and (out / f"{name}.mid").exists()
     assert (out / "tunes-002.txt").read_text().startswith("clef:G2 key:1")
     assert len(midi_pitches(out / "tunes-002.mid")) == 8  # the repeat is played
+
+
+def test_convert_command_never_overwrites_one_output_with_another(tmp_path: Path) -> None:
+    for folder, name, body in (("a", "x", "C4|"), ("a", "x-2", "D4|"), ("b", "x", "E4|")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / f"{name}.abc").write_text(abc(body))
+    files = [tmp_path / "a" / "x.abc", tmp_path / "a" / "x-2.abc", tmp_path / "b" / "x.abc"]
+    out = tmp_path / "out"
+    assert convert_cmd.main([*map(str, files), "-o", str(out), "--formats", "mid"]) == 0
+    heard = sorted(midi_pitches(p)[0] for p in out.glob("*.mid"))
+    assert heard == [60, 62, 64]
+
+
+def test_convert_command_reports_an_abc_file_without_tunes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.abc"
+    empty.write_text("% nothing here\n")
+    assert convert_cmd.main([str(empty), "-o", str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    assert "no tune" in captured.err and "converted=0/1" in captured.out
 
 
 @pytest.mark.slow
