@@ -9,7 +9,8 @@ the accidentals the stave text prints, the ``<accidental>`` elements of our Musi
 pieces whose notes (pitch and duration, in order) MuseScore keeps.  Sources: ``melodies``
 (music21's ABC tunes as stave text, which prints accidentals wherever the key and the bar
 do not give the pitch), ``sampled`` (staves the shipped stave-text model writes) and
-``read`` (staves the OMR reads from the CPMS camera photos in ``--photos``).
+``read`` (staves the OMR reads from the CPMS camera photos in ``--photos``) and
+``synthesized`` (the OMR's random training staves, dense with accidentals and clefs).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def read(staves: int, photos: Path) -> list[str]:
     from omr.read.pipeline import extract
     from omr.read.recognize import StaveReader
 
-    files = sorted(photos.glob("*.jpg"))[:staves]
+    files = sorted(photos.glob("*.jpg"))
+    files = files[:: max(1, len(files) // staves)][:staves]  # spread over all pieces
     with tempfile.TemporaryDirectory() as tmp:
         extract(files, Path(tmp), StaveReader.load(), jobs=2, progress=False)
         return [
@@ -80,6 +82,18 @@ def read(staves: int, photos: Path) -> list[str]:
             if f.name != "corpus.txt"
             if (t := f.read_text().strip())
         ]
+
+
+def synthesized(staves: int) -> list[str]:
+    """The OMR's synthesized staves (``omr.data.synth``): random clefs, keys, durations
+    and accidentals, the hardest case for printing exactly the printed ones; 4 a piece."""
+    import numpy as np
+
+    from omr.data.synth import random_stave
+
+    rng = np.random.default_rng(0)
+    lines = [stavetext.write_line(random_stave(rng)[0]) for _ in range(staves)]
+    return ["\n".join(lines[k : k + 4]) for k in range(0, len(lines), 4)]
 
 
 def notes(path: Path) -> list[tuple[str, float]]:
@@ -126,13 +140,24 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--staves", type=int, default=200, help="staves per source")
     p.add_argument(
-        "--sources", nargs="+", choices=("melodies", "sampled"), default=["melodies", "sampled"]
+        "--sources",
+        nargs="+",
+        choices=("melodies", "synthesized", "sampled", "read"),
+        default=["melodies", "synthesized", "sampled", "read"],
+    )
+    p.add_argument(
+        "--photos",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "cpms-train",
+        help="camera photos for the 'read' source (default: %(default)s)",
     )
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for source in args.sources:
             if source == "melodies":
                 pieces = melodies(args.staves)
+            elif source == "synthesized":
+                pieces = synthesized(args.staves)
             elif source == "sampled":
                 pieces = sampled(args.staves)
             else:

@@ -100,7 +100,6 @@ _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
 # "[I:...]") are left out for music21, which would read their text as notes.
 _INLINE_KEPT = set("KMLQPV")
 _VERSION = re.compile(r"^%abc-\d", re.MULTILINE)
-_ANNOTATION = re.compile(r'"[\^_<>@][^"]*"')  # '">"A2': music21 loses the A
 _NOTE_THEN_REPEATS = re.compile(r"(?<=[A-Ga-gz,'0-9/])::")  # "A::": music21 loses the A
 _TEXT_OR_H = re.compile(r'"[^"]*"|![^!]*!|\[[A-Za-z]:[^\]]*\]|%.*|H')
 
@@ -137,7 +136,7 @@ def for_music21(text: str) -> str:
             continue
         line = _TEXT_OR_H.sub(lambda m: "!fermata!" if m.group(0) == "H" else m.group(0), line)
         line = _NOTE_THEN_REPEATS.sub(" ::", line)
-        line = _ANNOTATION.sub("", line)
+        line = _QUOTED.sub(lambda m: "" if m.group(1)[:1] in "^_<>@" else m.group(0), line)
         if _INLINE_FIELD.search(line):
             split = _INLINE_FIELD.sub(field_line, line).split("\n")
             lines.extend(part for part in split if part.strip())

@@ -73,6 +73,7 @@ def test_abc_accidentals_are_played_as_abc2midi_plays_them(
 PITFALLS = [
     "X:1\nT:t\nM:2/4\nL:1/4\nK:G\nd B|c A::\nG A|B c:|\n",  # a note right before "::"
     'X:1\nT:t\nM:2/4\nL:1/4\nK:G\n">"A2|B ">"c|"^Fine"d2|]\n',  # annotations
+    'X:1\nT:t\nM:2/4\nL:1/4\nK:G\n"Em"e "D7"^c|"G"d2|]\n',  # a chord symbol, then a sharp
     "X:1\nT:t\nN bars 3 and 4 are |f2ed|\nM:2/4\nL:1/4\nK:G\nd B|c A|\n",  # header junk
     "X:1\nT:t\nM:6/8\nL:1/8\nK:D\nc2B HA2A|A2f fgf|\n",  # the fermata H
     "X:1\nT:t\nM:4/4\nL:1/8\nK:Gm\nB/2-c/2 d2 d>-c B2|\n",  # a tie between two pitches
@@ -147,6 +148,29 @@ def test_musicxml_accidentals_of_200_staves_are_the_printed_ones(tmp_path: Path)
         )
         written += count_accidentals(out[0].read_text())
     assert staves >= 200 and printed > 20
+    assert written == printed
+
+
+def test_musicxml_accidentals_of_random_staves_are_the_printed_ones(tmp_path: Path) -> None:
+    """The OMR's synthesized staves: random clefs, keys and accidentals, four to a piece."""
+    import numpy as np
+
+    from omr.data.synth import random_stave
+
+    rng = np.random.default_rng(1)
+    printed = written = 0
+    for k in range(25):
+        lines = [random_stave(rng)[0] for _ in range(4)]
+        printed += sum(
+            1
+            for line in lines
+            for t in line
+            if isinstance(t, stavetext.Note) and t.accidental is not None
+        )
+        score = musicxml.staves_to_score(lines)
+        out = musicxml.write_score(score, tmp_path / f"{k}", ("musicxml",))[0]
+        written += count_accidentals(out.read_text())
+    assert printed > 100
     assert written == printed
 
 
