@@ -44,7 +44,15 @@ def melody_notes(path: Path) -> list[tuple[float, int]]:
             if msg.type == "note_on" and msg.velocity > 0 and msg.channel == 0:
                 notes.append((now / mid.ticks_per_beat, msg.note))
         if notes:
-            return sorted(notes)
+            # abc2midi staggers a chord's notes by 10 ticks in written order: notes within
+            # a twentieth of a beat of the first are one onset, sorted by pitch
+            notes.sort()
+            start = notes[0][0]
+            grouped = []
+            for t, p in notes:
+                start = start if t - start < 0.05 else t
+                grouped.append((start, p))
+            return sorted(grouped)
     return []
 
 

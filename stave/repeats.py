@@ -5,7 +5,7 @@ abc2midi's rules (checked against abc2midi 4.84, ``tests/test_repeats.py``):
 
 - a section repeats from the last ``|:``, else from the last ``:|`` (or ``::``), else from
   the start of the tune; a ``||``, ``|]`` or ``[|`` starts one only once a ``:|`` has been
-  played through;
+  played through, and not where it closes an ending;
 - ``:|`` sends the player back once; in a section with endings, as many times as its
   highest ending number asks (``[1 ... :|[2 ... :|[3 ...`` plays three times);
 - an ending ``[1``, ``|2``, ``:|[2``, ``[1,3``, ``[1-2`` is played on the passes it names and
@@ -194,9 +194,11 @@ def play_order(bars: list[Bar], limit: int = 10_000) -> list[int]:
             loop_start, passes, ending = i + 1, 1, ()
             passed_repeat = True
         elif bar.ends_section:
-            ending = ()
-            if passed_repeat:  # after a ":|" played through, "||" starts a section too
+            if passed_repeat and not ending:
+                # after a ":|" played through, "||" starts a section too (not where it
+                # closes an ending)
                 loop_start, passes = i + 1, 1
+            ending = ()
         i += 1
     return order
 
