@@ -99,7 +99,7 @@ _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
 # Inline fields that change how the notes after them read; the others ("[r:remark]",
 # "[I:...]") are left out for music21, which would read their text as notes.
 _INLINE_KEPT = set("KMLQPV")
-_VERSION = re.compile(r"^%abc-\d", re.MULTILINE)
+_VERSION = re.compile(r"^%abc-\d.*\n?", re.MULTILINE)
 _NOTE_THEN_REPEATS = re.compile(r"(?<=[A-Ga-gz,'0-9/])::")  # "A::": music21 loses the A
 _TEXT_OR_H = re.compile(r'"[^"]*"|![^!]*!|\[[A-Za-z]:[^\]]*\]|%.*|H')
 
@@ -107,8 +107,8 @@ _TEXT_OR_H = re.compile(r'"[^"]*"|![^!]*!|\[[A-Za-z]:[^\]]*\]|%.*|H')
 def for_music21(text: str) -> str:
     """An ABC tune rewritten so that music21 reads its notes as abc2midi plays them.
 
-    - A ``%abc-2.1`` line is put first unless the tune names its version: music21 carries
-      an accidental to the end of the bar (as ABC 2.1 and abc2midi do) only for ABC 2.
+    - A ``%abc-2.1`` line is put first (in place of any the tune has): music21 carries an
+      accidental to the end of the bar only for ABC 2, abc2midi whatever the version.
     - Inline fields in the body become field lines of their own (the line is broken around
       them): music21 reads ``[K:F]`` as a chord and would keep the old key's pitches.
     - The fermata ``H`` is spelt ``!fermata!``: music21 loses the note after an ``H``, and
@@ -143,4 +143,4 @@ def for_music21(text: str) -> str:
         else:
             lines.append(line)
     out = "\n".join(lines)
-    return out if _VERSION.search(out) else "%abc-2.1\n" + out
+    return "%abc-2.1\n" + _VERSION.sub("", out)

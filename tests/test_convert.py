@@ -58,6 +58,7 @@ ACCIDENTAL_CASES = [
     "^f F f2|_B B b B|",
     "^G2 G2-|G2 G2|",
     "c c [K:F] B B|B ^c/2c/2 [Bc] c|",
+    "%abc-1.6\n^F F =F F|F4|",  # abc2midi carries them whatever version a tune names
 ]
 
 
