@@ -81,7 +81,7 @@ def from_abc(text: str, title: str | None = None, source: str | None = None) -> 
         )
     try:
         stave = melody.stream_to_stave_text(engraved)
-    except musicxml.ConversionError:
+    except (musicxml.ConversionError, RecursionError):  # a tune with no stave text
         stave = None
     return Music(engraved, played, stave)
 

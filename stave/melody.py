@@ -60,6 +60,9 @@ def _durations(d: duration.Duration) -> list[Duration]:
         return [Duration(64, 0)]
     out: list[Duration] = []
     for comp in d.components:
+        if comp.type not in TYPE_BASES and comp.type not in ("breve", "128th", "256th"):
+            # e.g. "inexpressible": no note value; recursing on it would never end
+            raise ConversionError(f"duration {d.quarterLength} has no printed note value")
         out.extend(_durations(duration.Duration(type=comp.type, dots=comp.dots)))
     if not out:
         raise ConversionError(f"duration {d.quarterLength} has no printed note value")
