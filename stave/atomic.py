@@ -1,8 +1,15 @@
-"""Atomic file writes: a reader never sees a half-written file, an interrupt loses nothing."""
+"""Atomic file writes: a reader never sees a half-written file, an interrupt loses nothing.
+
+The temporary file lies beside the target, named ``.STEM.PID.XXXXXXXX.tmpSUFFIX`` with the
+stem cut short (a long but valid target name must not make the temporary name too long).
+A writer killed outright (SIGKILL, power loss) leaves its temporary file behind; the next
+write beside it removes such leftovers whose process is gone.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +17,42 @@ from pathlib import Path
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+_STEM_CHARS = 40  # of the target's stem in the temporary name (file names hold 255 bytes)
+_SUFFIX_CHARS = 16
+_LEFTOVER = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+_SWEPT: set[Path] = set()  # folders already cleaned by this process
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete temporary files in ``folder`` left by writers that were killed; returns them."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _LEFTOVER.match(entry.name)
+        if m and entry.is_file(follow_symlinks=False) and not _alive(int(m.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
 
 
 @contextmanager
@@ -21,8 +64,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.parent not in _SWEPT:
+        _SWEPT.add(target.parent)
+        remove_leftovers(target.parent)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        prefix=f".{target.stem[:_STEM_CHARS]}.{os.getpid()}.",
+        suffix=f".tmp{target.suffix[:_SUFFIX_CHARS]}",
+        dir=target.parent,
     )
     os.close(fd)
     tmp = Path(tmp_name)
