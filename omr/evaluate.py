@@ -11,6 +11,12 @@ The split of a file is the ``split`` column of ``manifest.csv`` in a folder buil
 ``omr.dataset``, else the folder's name.  ``--pieces`` keeps only the named pieces (the
 manifest's ``source``; for photos the name before the last ``-``): held-out pieces.
 The last line printed is ``ser=X pitch_ser=Y staves_right=Z`` over all files.
+
+A truth that is no stave text (malformed, not UTF-8, empty) or an image that cannot be read
+is reported on stderr and left out of the figures, which say how many were; the exit
+status is then 1.  An image read with no staff found on it is scored (every truth symbol an
+error).  ``--report`` is checked before the evaluation starts, and the figures are printed
+before it is written.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+from tqdm import tqdm
 
 from omr.metrics import errors
 from omr.pieces import build_piece, photo_piece
@@ -29,7 +39,8 @@ from omr.read.load import IMAGE_SUFFIXES
 from omr.read.pipeline import read_files
 from omr.read.recognize import StaveReader
 from stave import atomic
-from stave.stavetext import Token, parse_line, write_line
+from stave.cli import non_negative_int, positive_int, report_output_error
+from stave.stavetext import StaveTextError, Token, parse_line, write_line
 
 
 @dataclass
@@ -62,13 +73,86 @@ class Tally:
         return self.staves_right / max(1, self.files)
 
 
-def cases(folder: Path, pieces: set[str] | None = None) -> list[Case]:
-    """The images under ``folder`` that have a truth, with their split and piece."""
+class CaseError(ValueError):
+    """A truth, manifest or pieces file that cannot be used; the message names it."""
+
+
+def read_truth(truth_file: Path) -> list[list[Token]]:
+    """A truth file's staves; ``CaseError`` naming the file when it is no stave text."""
+    if not truth_file.is_file():
+        raise CaseError(f"{truth_file}: not a regular file")
+    try:
+        text = truth_file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CaseError(
+            f"{truth_file}: truth is not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+            f"at offset {err.start})"
+        ) from None
+    except OSError as err:
+        raise CaseError(f"{truth_file}: cannot read ({err.strerror or err})") from None
+    try:
+        truth = [
+            parse_line(line.strip(), n, str(truth_file))
+            for n, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
+    except StaveTextError as err:
+        raise CaseError(f"truth is not stave text: {err}") from None
+    if not truth:
+        raise CaseError(f"{truth_file}: empty truth (no stave-text line)")
+    return truth
+
+
+def read_manifest(folder: Path) -> dict[str, tuple[str, str]]:
+    """``file -> (split, piece)`` from ``folder/manifest.csv`` (none: an empty dict)."""
+    path = folder / "manifest.csv"
+    if not path.exists():
+        return {}
     manifest: dict[str, tuple[str, str]] = {}
-    if (folder / "manifest.csv").exists():
-        with (folder / "manifest.csv").open(encoding="utf-8") as f:
-            for row in csv.DictReader(f):
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"file", "split", "source"} - set(reader.fieldnames or ())
+            if missing:
+                raise CaseError(
+                    f"{path}: not an omr.dataset manifest (no column {', '.join(sorted(missing))})"
+                )
+            for n, row in enumerate(reader, 2):
+                if None in row.values() or not row["file"]:
+                    raise CaseError(f"{path}: line {n} is incomplete")
                 manifest[row["file"]] = (row["split"], build_piece(row))
+    except UnicodeDecodeError:
+        raise CaseError(f"{path}: not UTF-8 text") from None
+    except csv.Error as err:
+        raise CaseError(f"{path}: not a readable CSV file ({err})") from None
+    except OSError as err:
+        raise CaseError(f"{path}: cannot read ({err.strerror or err})") from None
+    return manifest
+
+
+def read_pieces(path: Path) -> set[str]:
+    """The piece names of a ``--pieces`` file, one per line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CaseError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise CaseError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise CaseError(f"{path}: cannot read ({err.strerror or err})") from None
+    pieces = {ln.strip() for ln in text.splitlines()} - {""}
+    if not pieces:
+        raise CaseError(f"{path}: names no piece")
+    return pieces
+
+
+def cases(
+    folder: Path, pieces: set[str] | None = None, problems: list[str] | None = None
+) -> list[Case]:
+    """The images under ``folder`` that have a truth, with their split and piece.  A truth
+    that cannot be used is left out, with why in ``problems`` (raised when it is None);
+    a bad manifest raises ``CaseError``."""
+    manifest = read_manifest(folder)
     out = []
     for image in sorted(folder.rglob("*")):
         truth_file = image.with_suffix(".txt")
@@ -78,12 +162,13 @@ def cases(folder: Path, pieces: set[str] | None = None) -> list[Case]:
         split, piece = manifest.get(rel, (folder.name, photo_piece(image)))
         if pieces is not None and piece not in pieces:
             continue
-        text = truth_file.read_text(encoding="utf-8")
-        truth = [
-            parse_line(line, n, str(truth_file))
-            for n, line in enumerate(text.splitlines(), 1)
-            if line.strip()
-        ]
+        try:
+            truth = read_truth(truth_file)
+        except CaseError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
+            continue
         out.append(Case(image, truth, split, piece))
     return out
 
@@ -93,19 +178,24 @@ def evaluate(
     reader: StaveReader,
     jobs: int = 1,
     beam: int = 0,
-    report: Path | None = None,
+    rows: list[list[object]] | None = None,
     progress: bool = True,
+    unreadable: list[str] | None = None,
 ) -> dict[str, Tally]:
-    """Tallies per split and ``"all"``; ``report`` gets a CSV row per file."""
+    """Tallies per split and ``"all"``; ``rows`` gets a row per file (``write_report``).
+    Images that cannot be read are left out and listed in ``unreadable``; an image read with
+    no staff found on it counts every truth symbol as an error."""
+    unreadable = [] if unreadable is None else unreadable
+    rows = [] if rows is None else rows
     tallies: dict[str, Tally] = {}
-    rows = io.StringIO()
-    writer = csv.writer(rows, lineterminator="\n")
-    writer.writerow(
-        ["file", "split", "truth_staves", "read_staves", "symbol_edits", "symbols", "read"]
-    )
     by_path = {c.image: c for c in all_cases}
     for reading in read_files([c.image for c in all_cases], reader, jobs, beam, progress):
         case = by_path[reading.source]
+        if reading.error is not None and not reading.missed:
+            # A file that cannot be read is no measure of the recognizer: left out, reported.
+            unreadable.append(reading.error)
+            tqdm.write(f"failed: {reading.error} (left out of the figures)", file=sys.stderr)
+            continue
         read = [t for line in reading.lines for t in line]
         truth = [t for line in case.truth for t in line]
         se, sn, pe, pn = errors(read, truth)
@@ -117,7 +207,7 @@ def evaluate(
             t.symbols += sn
             t.pitch_edits += pe
             t.pitches += pn
-        writer.writerow(
+        rows.append(
             [
                 str(case.image),
                 case.split,
@@ -128,51 +218,123 @@ def evaluate(
                 reading.error or " / ".join(write_line(line) for line in reading.lines),
             ]
         )
-    if report is not None:
-        atomic.write_text(report, rows.getvalue())
     return tallies
 
 
-def main(argv: list[str] | None = None) -> int:
+REPORT_COLUMNS = ["file", "split", "truth_staves", "read_staves", "symbol_edits", "symbols", "read"]
+
+
+def write_report(path: Path, rows: Sequence[Sequence[object]]) -> None:
+    """The rows of ``evaluate`` as CSV, atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    writer.writerows(rows)
+    atomic.write_text(path, text.getvalue())
+
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m omr.evaluate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("folders", type=Path, nargs="+", help="folders of images with NAME.txt truths")
-    p.add_argument("--checkpoint", type=Path, help="recognizer weights (default: the shipped ones)")
-    p.add_argument("--pieces", type=Path, help="file naming the pieces to keep, one per line")
-    p.add_argument("--beam", type=int, default=0, help="CTC beam width (0: greedy decoding)")
-    p.add_argument("--jobs", type=int, default=2, help="processes finding staves (%(default)s)")
-    p.add_argument("--report", type=Path, help="write a CSV row per file (what was read) here")
-    args = p.parse_args(argv)
-    pieces = None
-    if args.pieces is not None:
-        pieces = {ln.strip() for ln in args.pieces.read_text(encoding="utf-8").splitlines()}
-        pieces.discard("")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="recognizer weights (default: the shipped omr/weights/recognizer.pt)",
+    )
+    p.add_argument(
+        "--pieces",
+        type=Path,
+        help="file naming the pieces to keep, one per line (default: every piece)",
+    )
+    p.add_argument(
+        "--beam", type=non_negative_int, default=0, help="CTC beam width (%(default)s: greedy)"
+    )
+    p.add_argument(
+        "--jobs", type=positive_int, default=2, help="processes finding staves (%(default)s)"
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch threads of the recognizer (default: torch's choice, one per core)",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        help="write a CSV row per file (what was read) here (default: none written)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+    return p
+
+
+def _report_problem(report: Path) -> str | None:
+    """Why ``report`` cannot be written, found before a long evaluation (or None)."""
+    if report.is_dir():
+        return f"{report}: is a folder"
+    parent = report.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot write {report}: {parent} is a file"
+    if not os.access(parent, os.W_OK):
+        return f"cannot write {report}: {parent} is not writable"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.report is not None and (problem := _report_problem(args.report)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    problems: list[str] = []
     found: list[Case] = []
-    for folder in args.folders:
-        if not folder.is_dir():
-            p.error(f"{folder}: not a folder")
-        found.extend(cases(folder, pieces))
+    try:
+        pieces = None if args.pieces is None else read_pieces(args.pieces)
+        for folder in args.folders:
+            if not folder.is_dir():
+                raise CaseError(f"{folder}: not a folder")
+            found.extend(cases(folder, pieces, problems))
+    except CaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"failed: {problem} (left out)", file=sys.stderr)
     if not found:
-        print("error: no images with NAME.txt truths found", file=sys.stderr)
+        print("error: no images with usable NAME.txt truths found", file=sys.stderr)
         return 1
     try:
         reader = StaveReader.load(args.checkpoint)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    tallies = evaluate(found, reader, max(1, args.jobs), args.beam, args.report)
+    unreadable: list[str] = []
+    rows: list[list[object]] = []
+    tallies = evaluate(found, reader, args.jobs, args.beam, rows, not args.quiet, unreadable)
+    if not tallies:
+        print("error: none of the images could be read", file=sys.stderr)
+        return 1
     print(f"{'split':<14}{'files':>7}{'SER':>9}{'pitch SER':>11}{'staves right':>14}")
     for split, t in sorted(tallies.items(), key=lambda kv: (kv[0] == "all", kv[0])):
         print(
             f"{split:<14}{t.files:>7}{100 * t.ser:>8.2f}%{100 * t.pitch_ser:>10.2f}%"
             f"{100 * t.staves_share:>13.1f}%"
         )
+    left_out = len(problems) + len(unreadable)
+    if left_out:
+        print(f"{left_out} files left out: their truth or image could not be read (see above)")
     a = tallies["all"]
     print(f"ser={a.ser:.4f} pitch_ser={a.pitch_ser:.4f} staves_right={a.staves_share:.4f}")
-    return 0
+    if args.report is not None:
+        try:
+            write_report(args.report, rows)
+        except OSError as err:
+            return report_output_error(err)
+    return 1 if left_out else 0
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@
 For each input file ``NAME`` (images, and PDFs page after page; folders are searched
 recursively): ``OUT/NAME.txt`` with one stave-text line per stave in reading order,
 ``OUT/NAME.musicxml``, and ``OUT/corpus.txt`` with every file's lines (a blank line between
-files), ready for ``python -m generate.train --data``.  A PDF whose text layer is stave text
+files), ready for ``python -m generate.train --corpus``.  A PDF whose text layer is stave text
 (like ``ground-truth.pdf`` of ``omr.dataset``) is read as text, not recognized.
 
-A file that cannot be read (damaged, empty, encrypted, too large, no staff on it) is reported
-on stderr and the others are still written; the exit status is 1 when any file failed.
-Every output is written atomically.
+A file that cannot be read (damaged, empty, encrypted, too large, no staff on it, no regular
+file) is reported on stderr and the others are still written; the exit status is 1 when any
+file failed.  Outputs never collide: inputs that would share a name (``a/x.png`` and
+``b/x.png``, ``x.png`` and ``x.PNG``, an input called ``corpus``) are renamed, with a note
+saying so.  Every output is written atomically; an output folder that cannot be written (a
+file in the way, read-only, disk full) stops the run with one line saying where and why.
 """
 
 from __future__ import annotations
@@ -21,18 +24,23 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
 from omr.read.pipeline import extract
 from omr.read.recognize import StaveReader
+from stave.cli import non_negative_int, positive_int, report_output_error
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m omr.extract",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", type=Path, nargs="+", help="image and PDF files, or folders of them")
-    p.add_argument("-o", "--out", type=Path, default=Path("extracted"), help="output folder")
+    p.add_argument(
+        "-o", "--out", type=Path, default=Path("extracted"), help="output folder (%(default)s)"
+    )
     p.add_argument(
         "--format",
         choices=("full", "pitch"),
@@ -41,22 +49,45 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=positive_int,
         default=min(4, os.cpu_count() or 1),
-        help="processes finding staves (%(default)s)",
+        help="processes finding staves (%(default)s: this machine's cores, at most 4)",
     )
-    p.add_argument("--beam", type=int, default=0, help="CTC beam width (0: greedy decoding)")
-    p.add_argument("--checkpoint", type=Path, help="recognizer weights (default: the shipped ones)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch threads of the recognizer (default: torch's choice, one per core)",
+    )
+    p.add_argument(
+        "--beam",
+        type=non_negative_int,
+        default=0,
+        help="CTC beam width (%(default)s: greedy decoding)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="recognizer weights (default: the shipped omr/weights/recognizer.pt)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         reader = StaveReader.load(args.checkpoint)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summary = extract(
-        args.inputs, args.out, reader, args.format, max(1, args.jobs), args.beam, not args.quiet
-    )
+    try:
+        summary = extract(
+            args.inputs, args.out, reader, args.format, args.jobs, args.beam, not args.quiet
+        )
+    except OSError as err:  # the output folder: a file in the way, read-only, disk full
+        return report_output_error(err)
     if summary.files == 0:
         print("error: no images or PDFs among the inputs", file=sys.stderr)
         return 1

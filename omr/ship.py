@@ -16,11 +16,13 @@ from pathlib import Path
 from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
 from omr.train import upgraded_state
 from stave.checkpoint import CheckpointError
+from stave.cli import report_output_error
 from stave.training import LoopState
 
 
 def ship(src: Path, dst: Path) -> RecognizerCheckpoint:
     ckpt = load_checkpoint(src)
+    ckpt.build_model(src)  # weights that do not fit their network are not shipped
     info = dict(ckpt.info)
     if ckpt.trainer_state is not None:
         loop = LoopState.from_dict(upgraded_state(ckpt.trainer_state, seed=0)["loop"])
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        return report_output_error(err)
     metrics = slim.info.get("metrics", {})
     print(
         f"{args.dst}: {args.dst.stat().st_size / 1e6:.1f} MB; step {slim.info.get('step')}, "

@@ -258,9 +258,9 @@ def build(
     are written.  ``written`` summing to less than ``counts`` tells the caller.
     """
     start = time.perf_counter()
-    work = plan(counts, seed, jobs, exclude)
-    for split in SPLITS:
+    for split in SPLITS:  # first: an output that cannot be written fails before the work
         (out / split).mkdir(parents=True, exist_ok=True)
+    work = plan(counts, seed, jobs, exclude)
     manifest = io.StringIO()
     writer = csv.writer(manifest, lineterminator="\n")
     writer.writerow(["file", "split", "source", "settings"])

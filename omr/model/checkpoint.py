@@ -26,9 +26,15 @@ class RecognizerCheckpoint:
     trainer_state: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    def build_model(self) -> Recognizer:
-        model = Recognizer(self.config)
-        model.load_state_dict(self.model_state)
+    def build_model(self, source: Path | str = "checkpoint") -> Recognizer:
+        """The network in eval mode; ``CheckpointError`` naming ``source`` when the weights
+        do not fit the config (a crafted or damaged file)."""
+        try:
+            model = Recognizer(self.config)
+            model.load_state_dict(self.model_state)
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
+            problem = " ".join(str(err).split())[:300]
+            raise CheckpointError(f"{source}: weights do not fit the network ({problem})") from None
         model.eval()
         return model
 
@@ -48,11 +54,19 @@ def save_checkpoint(path: Path, ckpt: RecognizerCheckpoint) -> None:
 
 def load_checkpoint(path: Path) -> RecognizerCheckpoint:
     payload = read_payload(path, FORMAT, VERSION)
-    config_dict = dict(payload["config"])
-    config_dict["pools"] = [tuple(p) for p in config_dict["pools"]]
-    config_dict.setdefault("ledger_room", 3.0)  # recognizers saved before it was recorded
-    config = RecognizerConfig(**config_dict)
-    vocab = SymbolVocab(tuple(payload["symbols"]))
+    try:
+        config_dict = dict(payload["config"])
+        config_dict["pools"] = [tuple(p) for p in config_dict["pools"]]
+        config_dict.setdefault("ledger_room", 3.0)  # recognizers saved before it was recorded
+        config = RecognizerConfig(**config_dict)
+        vocab = SymbolVocab(tuple(payload["symbols"]))
+        state = payload["model_state"]
+        if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()
+        ):
+            raise TypeError("model_state is not a dict of tensors")
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: damaged recognizer checkpoint ({err!r})") from None
     if config.num_symbols != len(vocab):
         raise CheckpointError(
             f"{path}: network has {config.num_symbols} outputs, vocabulary {len(vocab)} symbols"
@@ -60,7 +74,7 @@ def load_checkpoint(path: Path) -> RecognizerCheckpoint:
     return RecognizerCheckpoint(
         config,
         vocab,
-        payload["model_state"],
+        state,
         payload.get("trainer_state"),
         payload.get("info") or {},
     )

@@ -6,12 +6,17 @@ text layer holds stave text (label sequences, like ``ground-truth.pdf`` of ``omr
 is read as text; any other PDF is rasterized at 300 dpi, page after page.
 
 Every problem raises ``LoadError`` naming the file: unreadable, truncated or empty files,
-encrypted or empty PDFs, images too large to process.
+encrypted or empty PDFs, images too large to process, paths that are no regular file (a
+FIFO named ``x.png`` is refused, not waited on forever).  A rasterized PDF is a ``PdfPages``:
+its pages are rendered one at a time as they are iterated, so a long PDF is never held in
+memory whole.
 """
 
 from __future__ import annotations
 
+import stat
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 PDF_SUFFIXES = {".pdf"}
 SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES
 MAX_PIXELS = 150_000_000  # about 12,000 x 12,000; a 300 dpi A4 page is 8.7 million
+MAX_SIDE = 32_767  # OpenCV's geometric functions take no side longer (SHRT_MAX)
 PDF_DPI = 300
 
 
@@ -53,20 +59,51 @@ class TextPages:
     lines: list[str]
 
 
+def _check_regular(path: Path) -> None:
+    """``LoadError`` unless ``path`` is a regular file (opening a FIFO would wait forever)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise LoadError(path, "no such file") from None
+    except OSError as err:
+        raise LoadError(path, f"cannot read ({err.strerror or err})") from None
+    if stat.S_ISDIR(mode):
+        raise LoadError(path, "is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise LoadError(path, "not a regular file (a FIFO, socket or device)")
+
+
+def _check_size(path: Path, w: int, h: int, what: str = "image") -> None:
+    if w * h > MAX_PIXELS:
+        raise LoadError(
+            path, f"{what} of {w} x {h} pixels is too large (limit {MAX_PIXELS:,} pixels)"
+        )
+    if max(w, h) > MAX_SIDE:
+        raise LoadError(
+            path, f"{what} of {w} x {h} pixels is too long (limit {MAX_SIDE:,} pixels a side)"
+        )
+
+
 def find_inputs(paths: list[Path]) -> list[Path]:
-    """Files to read: the files given, and the images and PDFs under folders (recursively)."""
+    """Files to read: the files given, and the images and PDFs under folders (recursively),
+    each once (a file given twice, or also found in a folder given, is read once)."""
     out: list[Path] = []
+    seen: set[Path] = set()
     for path in paths:
-        if path.is_dir():
-            out.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
-                )
+        found = (
+            sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
             )
-        else:
-            out.append(path)
+            if path.is_dir()
+            else [path]
+        )
+        for p in found:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
     return out
 
 
@@ -91,16 +128,12 @@ def _to_grey(img: Image.Image) -> np.ndarray:
 
 def load_image(path: Path) -> list[PageImage]:
     """Every frame of an image file as a grey page."""
+    _check_regular(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                w, h = img.size
-                if w * h > MAX_PIXELS:
-                    raise LoadError(
-                        path,
-                        f"image of {w} x {h} pixels is too large (limit {MAX_PIXELS:,} pixels)",
-                    )
+                _check_size(path, *img.size)
                 pages = []
                 for frame in range(getattr(img, "n_frames", 1)):
                     img.seek(frame)
@@ -110,6 +143,8 @@ def load_image(path: Path) -> list[PageImage]:
         raise
     except FileNotFoundError:
         raise LoadError(path, "no such file") from None
+    except PermissionError:
+        raise LoadError(path, "cannot read (permission denied)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise LoadError(path, f"image too large to process ({err})") from None
     except UnidentifiedImageError:
@@ -139,47 +174,72 @@ def _stave_lines(text: str) -> list[str] | None:
     return [" ".join(ln.split()) for ln in lines]
 
 
-def load_pdf(path: Path, dpi: int = PDF_DPI) -> TextPages | list[PageImage]:
-    import pdfplumber
+def _pdf_error(path: Path, err: Exception) -> LoadError:
+    """The ``LoadError`` for what pdfminer or pdfium raised on ``path``."""
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
-    if not path.exists():
-        raise LoadError(path, "no such file")
+    if isinstance(err, LoadError):
+        return err
+    # pdfplumber wraps pdfminer's errors: PdfminerException(PDFPasswordIncorrect()).
+    wrapped = [err, *(a for a in err.args if isinstance(a, BaseException))]
+    if any(isinstance(a, PDFPasswordIncorrect | PDFEncryptionError) for a in wrapped) or (
+        "password" in str(err).lower() or "encrypt" in str(err).lower()
+    ):
+        return LoadError(path, "encrypted PDF (a password is needed)")
+    return LoadError(path, f"damaged PDF ({type(err).__name__}: {err})")
+
+
+class PdfPages:
+    """The pages of a PDF of engraved music, rendered at ``dpi`` one at a time as they are
+    iterated (a 120-page PDF is never in memory whole); ``len`` is the page count."""
+
+    def __init__(self, path: Path, count: int, dpi: int = PDF_DPI) -> None:
+        self.path, self.count, self.dpi = path, count, dpi
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[PageImage]:
+        import pdfplumber
+
+        path, dpi = self.path, self.dpi
+        try:
+            with pdfplumber.open(path) as pdf:
+                for number, page in enumerate(pdf.pages, start=1):
+                    w, h = round(page.width * dpi / 72), round(page.height * dpi / 72)
+                    _check_size(path, w, h, f"page {number} at {dpi} dpi")
+                    rendered = page.to_image(resolution=dpi).original
+                    grey = _to_grey(rendered)
+                    del rendered
+                    page.close()  # pdfplumber keeps every page's layout objects otherwise
+                    yield PageImage(path, number, grey)
+        except Exception as err:
+            raise _pdf_error(path, err) from None
+
+
+def load_pdf(path: Path, dpi: int = PDF_DPI) -> TextPages | PdfPages:
+    import pdfplumber
+
+    _check_regular(path)
     if path.stat().st_size == 0:
         raise LoadError(path, "empty file")
     try:
         with pdfplumber.open(path) as pdf:
             if not pdf.pages:
                 raise LoadError(path, "PDF has no pages")
-            text = "\n".join(
-                page.extract_text(x_tolerance=1.5, y_tolerance=2) or "" for page in pdf.pages
-            )
-            lines = _stave_lines(text)
+            texts = []
+            for page in pdf.pages:
+                texts.append(page.extract_text(x_tolerance=1.5, y_tolerance=2) or "")
+                page.close()
+            lines = _stave_lines("\n".join(texts))
             if lines is not None:
                 return TextPages(path, lines)
-            pages = []
-            for number, page in enumerate(pdf.pages, start=1):
-                w, h = page.width * dpi / 72, page.height * dpi / 72
-                if w * h > MAX_PIXELS:
-                    raise LoadError(path, f"page {number} is too large to rasterize at {dpi} dpi")
-                rendered = page.to_image(resolution=dpi).original
-                pages.append(PageImage(path, number, _to_grey(rendered)))
-            return pages
-    except LoadError:
-        raise
-    except (PDFPasswordIncorrect, PDFEncryptionError):
-        raise LoadError(path, "encrypted PDF (a password is needed)") from None
+            return PdfPages(path, len(pdf.pages), dpi)
     except Exception as err:  # pdfminer (PDFSyntaxError and more) and pdfium raise many types
-        # pdfplumber wraps pdfminer's errors: PdfminerException(PDFPasswordIncorrect()).
-        wrapped = [a for a in err.args if isinstance(a, BaseException)]
-        if any(isinstance(a, PDFPasswordIncorrect | PDFEncryptionError) for a in wrapped) or (
-            "password" in str(err).lower() or "encrypt" in str(err).lower()
-        ):
-            raise LoadError(path, "encrypted PDF (a password is needed)") from None
-        raise LoadError(path, f"damaged PDF ({type(err).__name__}: {err})") from None
+        raise _pdf_error(path, err) from None
 
 
-def load(path: Path) -> TextPages | list[PageImage]:
+def load(path: Path) -> TextPages | list[PageImage] | PdfPages:
     """Read one input file by its suffix."""
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:

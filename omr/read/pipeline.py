@@ -5,6 +5,8 @@ lines with their headers, and written (stave text, MusicXML, a corpus) atomicall
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -36,6 +38,7 @@ class Found:
     text_lines: list[str] | None = None
     pages: int = 0
     error: str | None = None
+    missed: bool = False  # read, but no staff found
 
 
 @dataclass
@@ -47,6 +50,9 @@ class FileReading:
     pages: int
     from_text: bool
     error: str | None = None
+    # The file was read but no staff found on it (a miss of the staff finder, which an
+    # evaluation scores), as against a file that could not be read at all.
+    missed: bool = False
 
 
 def find(path: Path, shape: CropShape) -> Found:
@@ -58,11 +64,15 @@ def find(path: Path, shape: CropShape) -> Found:
     if isinstance(loaded, TextPages):
         return Found(path, text_lines=loaded.lines)
     crops: list[np.ndarray] = []
-    for page in loaded:
-        crops.extend(stave_crops(page.image, shape))
+    try:
+        for page in loaded:  # a PDF's pages are rendered one at a time
+            crops.extend(stave_crops(page.image, shape))
+            del page
+    except LoadError as err:  # a page of a PDF that cannot be rendered
+        return Found(path, error=str(err))
     if not crops:
         where = "in the image" if len(loaded) == 1 else f"on any of its {len(loaded)} pages"
-        return Found(path, pages=len(loaded), error=f"{path}: no staff found {where}")
+        return Found(path, pages=len(loaded), error=f"{path}: no staff found {where}", missed=True)
     return Found(path, crops, pages=len(loaded))
 
 
@@ -116,7 +126,9 @@ def read_files(
             if found.error is not None or found.text_lines is not None:
                 yield from flush()  # keep the order of the files
                 if found.error is not None:
-                    yield FileReading(found.source, [], found.pages, False, found.error)
+                    yield FileReading(
+                        found.source, [], found.pages, False, found.error, found.missed
+                    )
                 else:
                     lines = [parse_line(t) for t in found.text_lines or []]
                     yield FileReading(found.source, lines, 0, True)
@@ -129,24 +141,84 @@ def read_files(
         bar.close()
 
 
-def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> list[str]:
-    """Output name per input: its path under the folder it was found in, without the suffix
-    (``a/b.png`` -> ``a/b``); where two inputs would share a name, the suffix is kept."""
-    names = []
+# Outputs ``NAME.txt`` and ``NAME.musicxml``: a name's last part must leave room for the
+# longest suffix within the 255 bytes a file name may hold.
+NAME_BYTES = 255 - len(".musicxml")
+RESERVED = ("corpus",)  # OUT/corpus.txt holds every file's lines
+
+
+def _short(part: str) -> str:
+    """A path part cut to ``NAME_BYTES`` bytes, a hash of the whole keeping it unique."""
+    data = part.encode("utf-8", "surrogateescape")
+    if len(data) <= NAME_BYTES:
+        return part
+    digest = hashlib.sha1(data).hexdigest()[:10]
+    cut = data[: NAME_BYTES - 11 - 8].decode("utf-8", "ignore")  # 8: room for "-N"
+    return f"{cut}-{digest}"
+
+
+def output_plan(paths: Sequence[Path], roots: Sequence[Path]) -> list[tuple[str, str | None]]:
+    """Output name per input, and why it is not the input's own name (or None).
+
+    The name is the input's path under the folder it was found in, without its suffix
+    (``a/b.png`` -> ``a/b``).  No two inputs ever share a name (compared without case, as
+    macOS and Windows file systems do): inputs that would are named by their paths from
+    their common folder (``a/x.png``, ``b/x.png`` -> ``a/x``, ``b/x``), then by their
+    suffixes (``x.png``, ``x.pdf`` -> ``x_png``, ``x_pdf``), then numbered (``x``, ``x-2``).
+    ``corpus`` is taken by ``corpus.txt``; names too long for the file system are cut short
+    with a hash of the whole.
+    """
+    natural = []
     for path in paths:
         base = path.name
         for root in roots:
             if root.is_dir() and path.is_relative_to(root):
                 base = str(path.relative_to(root))
                 break
-        names.append(str(Path(base).with_suffix("")))
-    counts: dict[str, int] = {}
-    for n in names:
-        counts[n] = counts.get(n, 0) + 1
-    return [
-        n if counts[n] == 1 else n + path.suffix.lower().replace(".", "_")
-        for n, path in zip(names, paths, strict=True)
-    ]
+        natural.append(Path(base).with_suffix("").as_posix())
+    names = list(natural)
+
+    def groups() -> list[list[int]]:
+        by_key: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            by_key.setdefault(n.casefold(), []).append(i)
+        return [idxs for idxs in by_key.values() if len(idxs) > 1]
+
+    for idxs in groups():  # mirror the paths from the group's common folder
+        where = [paths[i].absolute().parent for i in idxs]
+        common = Path(os.path.commonpath(where))
+        for i in idxs:
+            mirrored = (paths[i].absolute().parent / paths[i].stem).relative_to(common)
+            names[i] = mirrored.as_posix()
+    for idxs in groups():  # then tell formats apart
+        if len({paths[i].suffix.casefold() for i in idxs}) > 1:
+            for i in idxs:
+                names[i] = f"{names[i]}_{paths[i].suffix.lower().lstrip('.')}"
+    names = ["/".join(_short(part) for part in n.split("/")) for n in names]
+    taken = {r.casefold() for r in RESERVED}
+    for i, n in enumerate(names):  # then number what still collides
+        k = 2
+        while names[i].casefold() in taken:
+            names[i] = f"{n}-{k}"
+            k += 1
+        taken.add(names[i].casefold())
+    plan: list[tuple[str, str | None]] = []
+    for i, n in enumerate(names):
+        why = None
+        if n != natural[i]:
+            if len(natural[i].encode("utf-8", "surrogateescape")) > NAME_BYTES:
+                why = "its name is too long for the file system"
+            elif natural[i].casefold() in RESERVED:
+                why = f"{natural[i]}.txt is the corpus"
+            else:
+                why = "another input has the same name"
+        plan.append((n, why))
+    return plan
+
+
+def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> list[str]:
+    """The names of ``output_plan``."""
+    return [name for name, _ in output_plan(paths, roots)]
 
 
 def write_musicxml(text: str, title: str, base: Path) -> str | None:
@@ -183,8 +255,11 @@ def extract(
     ``OUT/corpus.txt``; failures are reported on stderr and counted."""
     start = time.perf_counter()
     paths = find_inputs(list(inputs))
-    names = output_names(paths, inputs)
-    by_path = dict(zip(paths, names, strict=True))
+    plan = output_plan(paths, inputs)
+    for path, (name, why) in zip(paths, plan, strict=True):
+        if why is not None:
+            print(f"note: {path} is written as {out / name}.* ({why})", file=sys.stderr)
+    names = iter(name for name, _ in plan)
     out.mkdir(parents=True, exist_ok=True)
     corpus: list[str] = []
     failed = staves = pages = 0
@@ -193,7 +268,7 @@ def extract(
     writing: list[tuple[Path, AsyncResult[str | None] | str | None]] = []
     try:
         for reading in read_files(paths, reader, jobs, beam, progress):
-            name = by_path[reading.source]
+            name = next(names)  # read_files keeps the order of the paths
             if reading.error is not None:
                 failed += 1
                 tqdm.write(f"failed: {reading.error}", file=sys.stderr)

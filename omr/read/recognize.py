@@ -43,8 +43,9 @@ class StaveReader:
 
     @classmethod
     def load(cls, path: Path | None = None) -> StaveReader:
-        ckpt: RecognizerCheckpoint = load_checkpoint(path or default_weights())
-        return cls(ckpt.build_model(), ckpt.vocab)
+        path = path or default_weights()
+        ckpt: RecognizerCheckpoint = load_checkpoint(path)
+        return cls(ckpt.build_model(path), ckpt.vocab)
 
     @property
     def height(self) -> int:
