@@ -52,7 +52,9 @@ def music_pdf(path: Path, pages: int) -> Path:
         pdf.add_page()
         for j in range(4):  # four staves a page, printed at one size, as a part has them
             name = names[(4 * i + j) % len(names)]
-            width = cv2.imread(str(name), cv2.IMREAD_GRAYSCALE).shape[1]
+            image = cv2.imread(str(name), cv2.IMREAD_GRAYSCALE)
+            assert image is not None, name
+            width = image.shape[1]
             pdf.image(str(name), x=40, y=80 + 180 * j, w=width * 0.6)
     path.write_bytes(bytes(pdf.output()))
     return path
