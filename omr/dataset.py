@@ -9,7 +9,10 @@
     OUT/contact-sheet.png                with --contact-sheet
 
 Each ``.txt`` holds exactly one stave-text line.  Every item is drawn from its own generator
-seeded by (seed, split, index), so a seed gives the same bytes whatever ``--jobs`` is.
+seeded by (seed, split, index), so a seed gives the same bytes whatever ``--jobs`` is, and
+whatever the machines: ``build OUT_K --shard K/N`` on machine K of N (the same seed and
+counts) builds every N-th stave, and ``merge OUT OUT_1 ... OUT_N`` gives the files, manifest
+and truths one build gives.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from omr.data.build import DEFAULT_COUNTS, build, contact_sheet
+from omr.data.build import DEFAULT_COUNTS, MergeError, Shard, build, contact_sheet, merge
 from stave.cli import non_negative_int, positive_int, report_output_error
 
 
@@ -64,6 +67,22 @@ def main(argv: list[str] | None = None) -> int:
         help="pieces.txt of another build: use none of its pieces (for a held-out test set; "
         "may be given more than once; default: none)",
     )
+    b.add_argument(
+        "--shard",
+        type=_shard,
+        default=Shard(),
+        metavar="K/N",
+        help="build part K of N (machine K of N; default: the whole build): the same seed "
+        "and counts on N machines, then 'merge', give the dataset one build gives",
+    )
+    m = sub.add_parser("merge", help="put the N shard folders of a build together")
+    m.add_argument("out", type=Path, help="output folder")
+    m.add_argument("shards", type=Path, nargs="+", help="the folders of shards 1/N ... N/N")
+    m.add_argument(
+        "--contact-sheet",
+        action="store_true",
+        help="also write contact-sheet.png (default: not written)",
+    )
     s = sub.add_parser("contact-sheet", help="write contact-sheet.png for an existing build")
     s.add_argument("out", type=Path, help="a folder built by omr.dataset build")
     args = p.parse_args(argv)
@@ -73,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {args.out}: no manifest.csv (not a built dataset)", file=sys.stderr)
                 return 2
             contact_sheet(args.out)
+            return 0
+        if args.command == "merge":
+            try:
+                merge(args.out, args.shards, args.contact_sheet)
+            except MergeError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
             return 0
         counts = {"clean": args.clean, "synthesized": args.synth, "real-world": args.real}
         exclude = []
@@ -87,11 +113,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot write {args.out}: a file is in the way", file=sys.stderr)
             return 2
         written = build(
-            args.out, counts, args.seed, args.jobs, args.contact_sheet, [e for e in exclude if e]
+            args.out,
+            counts,
+            args.seed,
+            args.jobs,
+            args.contact_sheet,
+            [e for e in exclude if e],
+            args.shard,
         )
     except OSError as err:  # read-only, disk full
         return report_output_error(err)
-    return 0 if sum(written.values()) == sum(counts.values()) else 1
+    planned = len(range(args.shard.index - 1, sum(counts.values()), args.shard.count))
+    return 0 if sum(written.values()) == planned else 1
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 if __name__ == "__main__":

@@ -184,3 +184,39 @@ def test_a_failing_stave_is_reported_and_the_rest_written(
         "00002.png",
     ]
     assert len(dataset.read_ground_truth_pdf(tmp_path / "b" / "ground-truth.pdf")) == 2
+
+
+@pytest.mark.slow
+def test_shards_merged_are_the_one_build(built: Path, tmp_path: Path) -> None:
+    """Three machines each build a third (--shard K/3); merged, they are the one build of
+    the same seed and counts, byte for byte (the truth PDF line for line)."""
+    counts = {"clean": 6, "synthesized": 8, "real-world": 6}
+    parts = [tmp_path / f"part{k}" for k in (1, 2, 3)]
+    sizes = []
+    for k, part in enumerate(parts, 1):
+        written = dataset.build(part, counts, seed=3, jobs=1, shard=dataset.Shard(k, 3))
+        sizes.append(sum(written.values()))
+    assert sizes == [7, 7, 6]  # disjoint parts of the 20, each holding some of every split
+    names = [{p.relative_to(part) for p in part.glob("*/*.png")} for part in parts]
+    assert not (names[0] & names[1]) and not (names[1] & names[2])
+    merged = tmp_path / "merged"
+    dataset.merge(merged, list(reversed(parts)))
+    files = sorted(p.relative_to(built) for p in built.glob("*/*.*") if p.suffix != ".json")
+    assert files == sorted(p.relative_to(merged) for p in merged.glob("*/*.*"))
+    for f in files:
+        assert (merged / f).read_bytes() == (built / f).read_bytes(), f
+    for name in ("manifest.csv", "pieces.txt"):
+        assert (merged / name).read_bytes() == (built / name).read_bytes(), name
+    assert dataset.read_ground_truth_pdf(merged / "ground-truth.pdf") == (
+        dataset.read_ground_truth_pdf(built / "ground-truth.pdf")
+    )
+    with pytest.raises(dataset.MergeError, match=r"needs each of 1\.\.N once"):
+        dataset.merge(tmp_path / "m2", parts[:2])
+    other = tmp_path / "other"
+    dataset.build(other, {**counts, "clean": 0}, seed=3, jobs=1, shard=dataset.Shard(3, 3))
+    with pytest.raises(dataset.MergeError, match="counts"):
+        dataset.merge(tmp_path / "m3", [*parts[:2], other])
+    with pytest.raises(ValueError, match="K/N"):
+        dataset.Shard.parse("3")
+    with pytest.raises(ValueError, match="1 <= K <= N"):
+        dataset.Shard.parse("4/3")

@@ -388,6 +388,7 @@ def test_images_too_long_for_opencv_and_fifos(tmp_path: Path) -> None:
         ["omr.evaluate", ".", "--beam", "nan"],
         ["omr.dataset", "build", "d", "--clean", "-1"],
         ["omr.dataset", "build", "d", "--jobs", "0"],
+        ["omr.dataset", "build", "d", "--shard", "5/3"],
     ],
 )
 def test_unusable_flag_values_are_refused(args: list[str]) -> None:

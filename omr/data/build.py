@@ -243,6 +243,34 @@ def contact_sheet(out: Path, per_split: int = 6, width: int = 1100) -> np.ndarra
     return sheet
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` (1-based) of ``count``: every ``count``-th job of the plan, from the
+    ``index``-th on, so each part holds some of every split."""
+
+    index: int = 1
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: need 1 <= K <= N")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``K/N`` as ``--shard`` takes it."""
+        try:
+            k, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise ValueError(f"{text!r} is not K/N (e.g. 2/4)") from None
+        return cls(k, n)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+SHARD_FILE = "shard.json"
+
+
 def build(
     out: Path,
     counts: dict[str, int],
@@ -250,20 +278,25 @@ def build(
     jobs: int = 1,
     sheet: bool = False,
     exclude: Sequence[str] = (),
+    shard: Shard = Shard(),
 ) -> dict[str, int]:
     """Build the dataset into ``out``; returns the staves written per split.  No piece named
     in ``exclude`` is used (a test set beside a training build).
 
     A stave that fails is reported on stderr and left out (its index stays free); the others
     are written.  ``written`` summing to less than ``counts`` tells the caller.
+
+    With ``shard`` K/N only that part of the plan is rendered (machine K of N), into a folder
+    that is a dataset of its own, with ``shard.json`` saying what it is part of; ``merge``
+    puts the N parts together into the dataset one build makes.
     """
     start = time.perf_counter()
     for split in SPLITS:  # first: an output that cannot be written fails before the work
         (out / split).mkdir(parents=True, exist_ok=True)
-    work = plan(counts, seed, jobs, exclude)
+    work = plan(counts, seed, jobs, exclude)[shard.index - 1 :: shard.count]
     manifest = io.StringIO()
     writer = csv.writer(manifest, lineterminator="\n")
-    writer.writerow(["file", "split", "source", "settings"])
+    writer.writerow(MANIFEST_COLUMNS)
     truths: list[str] = []
     written = dict.fromkeys(SPLITS, 0)
     failed = 0
@@ -289,14 +322,98 @@ def build(
     pieces = sorted({j.source for j in work if j.source != "random"})
     atomic.write_text(out / "pieces.txt", "".join(p + "\n" for p in pieces))
     atomic.write_bytes(out / "ground-truth.pdf", ground_truth_pdf(truths))
+    if shard.count > 1:
+        about = {
+            "shard": shard.index,
+            "of": shard.count,
+            "seed": seed,
+            "counts": counts,
+            "exclude": sorted(set(exclude)),
+            "written": written,
+        }
+        atomic.write_text(out / SHARD_FILE, json.dumps(about, indent=1, sort_keys=True) + "\n")
     if sheet:
         contact_sheet(out)
     seconds = time.perf_counter() - start
     total = sum(written.values())
+    part = f" (shard {shard})" if shard.count > 1 else ""
     print(
-        f"{out}: "
+        f"{out}{part}: "
         + ", ".join(f"{k} {v}" for k, v in written.items())
-        + f"; {failed} failed; {seconds:.1f}s ({total / seconds:.1f} staves/s)",
+        + f"; {failed} failed; {seconds:.1f}s ({total / max(seconds, 1e-9):.1f} staves/s)",
+        file=sys.stderr,
+    )
+    return written
+
+
+MANIFEST_COLUMNS = ["file", "split", "source", "settings"]
+
+
+class MergeError(ValueError):
+    """Shard folders that do not make one dataset; the message says which and why."""
+
+
+def merge(out: Path, shards: Sequence[Path], sheet: bool = False) -> dict[str, int]:
+    """The dataset one build makes, from the N folders ``build(..., shard=K/N)`` made
+    (K = 1..N, the same seed, counts and exclusions): files copied, the manifest in the
+    one build's order, ``pieces.txt`` and ``ground-truth.pdf`` made again."""
+    abouts = []
+    for folder in shards:
+        try:
+            about = json.loads((folder / SHARD_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MergeError(f"{folder}: no {SHARD_FILE} (not a shard of a build)") from None
+        except (OSError, ValueError) as err:
+            raise MergeError(f"{folder / SHARD_FILE}: unreadable ({err})") from None
+        abouts.append(about)
+    first = abouts[0]
+    for folder, about in zip(shards, abouts, strict=True):
+        for key in ("of", "seed", "counts", "exclude"):
+            if about.get(key) != first.get(key):
+                raise MergeError(
+                    f"{folder}: {key} {about.get(key)!r} differs from {shards[0]}'s "
+                    f"{first.get(key)!r}: not parts of one build"
+                )
+    have = sorted(a["shard"] for a in abouts)
+    if have != list(range(1, first["of"] + 1)):
+        raise MergeError(f"shards {have} given; a build in {first['of']} needs each of 1..N once")
+    rows: list[dict[str, str]] = []
+    for folder in shards:
+        with (folder / "manifest.csv").open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                rows.append({**row, "_from": str(folder)})
+    rows.sort(key=lambda r: (SPLIT_IDS[r["split"]], r["file"]))
+    for split in SPLITS:
+        (out / split).mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    truths = []
+    written = dict.fromkeys(SPLITS, 0)
+    for row in rows:
+        src = Path(row["_from"]) / row["file"]
+        for suffix in (".png", ".txt"):
+            atomic.write_bytes(
+                out / Path(row["file"]).with_suffix(suffix), src.with_suffix(suffix).read_bytes()
+            )
+        truths.append(src.with_suffix(".txt").read_text(encoding="utf-8").rstrip("\n"))
+        writer.writerow([row[c] for c in MANIFEST_COLUMNS])
+        written[row["split"]] += 1
+    atomic.write_text(out / "manifest.csv", text.getvalue())
+    pieces = sorted(
+        {
+            line.strip()
+            for folder in shards
+            for line in (folder / "pieces.txt").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        }
+    )
+    atomic.write_text(out / "pieces.txt", "".join(p + "\n" for p in pieces))
+    atomic.write_bytes(out / "ground-truth.pdf", ground_truth_pdf(truths))
+    if sheet:
+        contact_sheet(out)
+    print(
+        f"{out}: merged {len(shards)} shards: " + ", ".join(f"{k} {v}" for k, v in written.items()),
         file=sys.stderr,
     )
     return written
