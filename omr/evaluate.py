@@ -40,6 +40,8 @@ from omr.read.pipeline import read_files
 from omr.read.recognize import StaveReader
 from stave import atomic
 from stave.cli import non_negative_int, positive_int, report_output_error
+from stave.devices import DEVICE_HELP
+from stave.devices import resolve as resolve_device
 from stave.stavetext import StaveTextError, Token, parse_line, write_line
 
 
@@ -266,6 +268,7 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="write a CSV row per file (what was read) here (default: none written)",
     )
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
     return p
 
@@ -308,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no images with usable NAME.txt truths found", file=sys.stderr)
         return 1
     try:
-        reader = StaveReader.load(args.checkpoint)
+        reader = StaveReader.load(args.checkpoint, resolve_device(args.device))
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

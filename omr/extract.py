@@ -29,6 +29,8 @@ import torch
 from omr.read.pipeline import extract
 from omr.read.recognize import StaveReader
 from stave.cli import non_negative_int, positive_int, report_output_error
+from stave.devices import DEVICE_HELP
+from stave.devices import resolve as resolve_device
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="recognizer weights (default: the shipped omr/weights/recognizer.pt)",
     )
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
     return p
 
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        reader = StaveReader.load(args.checkpoint)
+        reader = StaveReader.load(args.checkpoint, resolve_device(args.device))
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_che
 from omr.model.network import Recognizer, RecognizerConfig
 from omr.model.vocab import SymbolVocab
 from omr.read import load as omr_load
+from omr.read.crops import stave_crops
 from omr.read.load import LoadError, load
 from omr.read.recognize import StaveReader, default_weights
 from stave import atomic
@@ -437,3 +438,27 @@ def test_ship_refuses_weights_that_do_not_fit(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "bad.pt", RecognizerCheckpoint(small, vocab, other.state_dict()))
     assert ship.main([str(tmp_path / "bad.pt"), str(tmp_path / "w.pt")]) == 2
     assert not (tmp_path / "w.pt").exists()
+
+
+# Devices -------------------------------------------------------------------------------------
+
+
+def test_a_device_this_machine_lacks_is_refused_in_one_line() -> None:
+    missing = "mps" if torch.cuda.is_available() else "cuda"
+    proc = run("omr.extract", str(SAMPLE / STAVES[0]), "--device", missing, "-o", "/tmp/x")
+    assert proc.returncode == 2
+    one_line_error(proc.stderr, f"--device {missing}", "no ")
+    proc = run("omr.evaluate", str(SAMPLE), "--device", "tpu")
+    assert proc.returncode == 2
+    one_line_error(proc.stderr, "--device tpu", "not a device")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_shipped_recognizer_reads_the_same_on_cuda(shipped: StaveReader) -> None:
+    cuda = StaveReader.load(None, "cuda")
+    crops = [
+        c
+        for name in STAVES
+        for c in stave_crops(cv2.imread(str(SAMPLE / name), cv2.IMREAD_GRAYSCALE), shipped.shape)
+    ]
+    assert cuda.read(crops) == shipped.read(crops)

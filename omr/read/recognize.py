@@ -35,17 +35,22 @@ def default_weights() -> Path:
 class StaveReader:
     """A recognizer ready to read: the network in eval mode and its vocabulary."""
 
-    def __init__(self, model: Recognizer, vocab: SymbolVocab) -> None:
+    def __init__(
+        self, model: Recognizer, vocab: SymbolVocab, device: torch.device | str = "cpu"
+    ) -> None:
         # Channels-last tensors take oneDNN's faster convolutions on the CPU (about twice
         # as fast over the conv blocks); the results are the same.
-        self.model = for_inference(model).to(memory_format=torch.channels_last)
+        self.device = torch.device(device)
+        self.model = for_inference(model).to(self.device).to(memory_format=torch.channels_last)
         self.vocab = vocab
 
     @classmethod
-    def load(cls, path: Path | None = None) -> StaveReader:
+    def load(cls, path: Path | None = None, device: torch.device | str = "cpu") -> StaveReader:
+        """The recognizer at ``path`` (default: the shipped one) on ``device``; checkpoints
+        are read onto the CPU first, so one saved on any device loads on any other."""
         path = path or default_weights()
         ckpt: RecognizerCheckpoint = load_checkpoint(path)
-        return cls(ckpt.build_model(path), ckpt.vocab)
+        return cls(ckpt.build_model(path), ckpt.vocab, device)
 
     @property
     def height(self) -> int:
@@ -71,8 +76,8 @@ class StaveReader:
         with torch.inference_mode():
             for chosen in similar_widths([ready[i].shape[1] for i in order], order, batch_size):
                 images, widths = batch([ready[i] for i in chosen])
-                images = images.contiguous(memory_format=torch.channels_last)
-                log_probs = self.model(images).numpy()  # (B, T, S)
+                images = images.to(self.device).contiguous(memory_format=torch.channels_last)
+                log_probs = self.model(images).float().cpu().numpy()  # (B, T, S)
                 lengths = self.model.output_lengths(widths).tolist()
                 for row, i in enumerate(chosen):
                     lp = log_probs[row, : lengths[row]]
