@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -287,3 +289,45 @@ def test_sample_music_refuses_what_it_cannot_use(tmp_path: Path) -> None:
             generate.sample_music(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="outside the model's vocabulary"):
         generate.sample_music(prime="X:\u00e6\u00f8")
+
+
+# -- what ships -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_sdist_carries_what_the_readme_relies_on(tmp_path: Path) -> None:
+    """README: `make demo` / `make test` from an unpacked sdist, as from a clone.  Built from
+    a copy without build leftovers: setuptools adds the files an old ``*.egg-info`` lists."""
+    source = tmp_path / "source"
+    leftovers = ("*.egg-info", ".git", ".venv", "__pycache__", "*_cache", "build", "dist", "out")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*leftovers, "runs", "samples"))
+    build = "from setuptools import build_meta as b; import sys; print(b.build_sdist(sys.argv[1]))"
+    done = subprocess.run(
+        [sys.executable, "-c", build, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=source,
+        check=True,
+        timeout=300,
+    )
+    with tarfile.open(tmp_path / done.stdout.split()[-1]) as sdist:
+        names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+    needed = [
+        "LICENSE",
+        "README.md",
+        "Makefile",
+        ".ci/run",
+        "stave/STAVE-FORMAT.md",
+        "tests/conftest.py",
+        "tests/fixtures/charlstm-run-0.1/latest.pt",
+        "datasets/sample/manifest.csv",
+        "datasets/sample/ground-truth.pdf",
+        "datasets/sample/real-world/00000.png",
+        "bench/omr_speed.py",
+        "omr/weights/recognizer.pt",
+        "generate/weights/abc-charlstm.pt",
+        "stavegen/commands.py",
+    ]
+    assert [n for n in needed if n not in names] == []
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
