@@ -169,6 +169,23 @@ def test_the_command_and_the_packages_import_cheaply() -> None:
     assert proc.stdout.strip() == "['generate', 'omr']"
 
 
+def top_modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join({{m.split('.')[0] for m in sys.modules}}))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True
+    )
+    return set(proc.stdout.split())
+
+
+@pytest.mark.slow
+def test_the_apis_keep_the_layout() -> None:
+    """Reading a page through the API imports no generator, and sampling no OMR."""
+    reading = top_modules_after("from omr import read_music")
+    assert {"omr", "torch", "stave"} <= reading and not {"generate", "mido"} & reading
+    sampling = top_modules_after("from generate import sample_music")
+    assert {"generate", "torch", "stave"} <= sampling and "omr" not in sampling
+
+
 # -- omr.read_music -------------------------------------------------------------------------
 
 
