@@ -138,6 +138,7 @@ def test_an_unknown_command_is_refused_with_a_hint(
     assert hint in err and "stavegen --help" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_stavegen_convert_end_to_end(tmp_path: Path) -> None:
     tunes = tmp_path / "tunes.abc"
     tunes.write_text(TINY_ABC)
@@ -272,6 +273,7 @@ def test_read_music_refuses_a_missing_or_foreign_checkpoint(tmp_path: Path) -> N
 # -- generate.sample_music ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sample_music_is_reproducible_and_of_its_kind() -> None:
     tunes = generate.sample_music("abc", num=2, length=80, seed=7)
     assert len(tunes) == 2 and all(t.startswith("X:") for t in tunes)
