@@ -164,7 +164,7 @@ def to_grey(
         raise LoadError(
             where, f"image of {w} x {h} pixels is too large (limit {MAX_PIXELS:,} pixels)"
         )
-    gray = _load._to_grey(pil)
+    gray = _load.to_grey(pil)
     if min(gray.shape) < 8:
         raise LoadError(where, f"image of {gray.shape[1]} x {gray.shape[0]} pixels is too small")
     return gray

@@ -305,13 +305,13 @@ def test_pdf_pages_are_rendered_one_at_a_time(
     pages = load(music_pdf(tmp_path / "m.pdf", 3))
     assert isinstance(pages, omr_load.PdfPages) and len(pages) == 3
     rendered: list[int] = []
-    real = omr_load._to_grey
+    real = omr_load.to_grey
 
     def counting(img: object) -> np.ndarray:
         rendered.append(1)
         return real(img)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(omr_load, "_to_grey", counting)
+    monkeypatch.setattr(omr_load, "to_grey", counting)
     it = iter(pages)
     first = next(it)
     assert first.page == 1 and len(rendered) == 1  # the others are not rendered yet

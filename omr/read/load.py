@@ -107,7 +107,7 @@ def find_inputs(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _to_grey(img: Image.Image) -> np.ndarray:
+def to_grey(img: Image.Image) -> np.ndarray:
     img = ImageOps.exif_transpose(img) or img
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
@@ -138,7 +138,7 @@ def load_image(path: Path) -> list[PageImage]:
                 for frame in range(getattr(img, "n_frames", 1)):
                     img.seek(frame)
                     img.load()
-                    pages.append(PageImage(path, frame + 1, _to_grey(img.copy())))
+                    pages.append(PageImage(path, frame + 1, to_grey(img.copy())))
     except LoadError:
         raise
     except FileNotFoundError:
@@ -209,7 +209,7 @@ class PdfPages:
                     w, h = round(page.width * dpi / 72), round(page.height * dpi / 72)
                     _check_size(path, w, h, f"page {number} at {dpi} dpi")
                     rendered = page.to_image(resolution=dpi).original
-                    grey = _to_grey(rendered)
+                    grey = to_grey(rendered)
                     del rendered
                     page.close()  # pdfplumber keeps every page's layout objects otherwise
                     yield PageImage(path, number, grey)

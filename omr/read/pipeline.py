@@ -77,18 +77,22 @@ def find(path: Path, shape: CropShape) -> Found:
 
 
 def _find_job(args: tuple[Path, CropShape]) -> Found:
-    torch.set_num_threads(1)
     try:
         return find(*args)
     except Exception as err:  # OpenCV on a pathological image: report the file, go on
         return Found(args[0], error=f"{args[0]}: cannot process ({type(err).__name__}: {err})")
 
 
+def _one_thread() -> None:
+    """A staff-finding worker's torch uses one thread (the processes share the cores)."""
+    torch.set_num_threads(1)
+
+
 def _found(paths: Sequence[Path], shape: CropShape, jobs: int) -> Iterator[Found]:
-    if jobs <= 1 or len(paths) <= 1:
+    if jobs <= 1 or len(paths) <= 1:  # in this process: its torch threads are left alone
         yield from (_find_job((p, shape)) for p in paths)
         return
-    with get_context("fork").Pool(jobs) as pool:
+    with get_context("fork").Pool(jobs, initializer=_one_thread) as pool:
         yield from pool.imap(_find_job, [(p, shape) for p in paths], chunksize=1)
 
 
