@@ -58,7 +58,7 @@ def add_corpus_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m generate.prepare", description=__doc__)
     add_corpus_arguments(p)
     p.add_argument(
@@ -67,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed for the split (default: 0)"
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         check_output_folder(args.out)
         prepared = prepare_corpus(
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # the corpus is read into CorpusErrors: this is the output
-        return report_output_error(err, "generate.prepare")
+        return report_output_error(err)
     print(f"vocabulary: {len(prepared.vocab)} symbols; kind: {prepared.kind}")
     return 0
 

@@ -22,6 +22,7 @@ the command line, with its defaults.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -212,9 +213,12 @@ def comparable(dest: str, value: Any) -> Any:
     return value
 
 
-def resume_args(args: argparse.Namespace, given: set[str]) -> argparse.Namespace:
+def resume_args(
+    args: argparse.Namespace, given: set[str]
+) -> tuple[argparse.Namespace, dict[str, Any] | None]:
     """``args`` with the run's own settings (from ``OUT/latest.pt``) where the command line
-    gives none; ``ResumeError`` when it gives one that contradicts the run."""
+    gives none, and the run's whole training config (None in a checkpoint written before it
+    was kept); ``ResumeError`` when the command line contradicts the run."""
     latest = RunPaths(args.out).latest
     if not latest.exists():
         raise TrainError(f"{latest}: nothing to resume")
@@ -252,7 +256,7 @@ def resume_args(args: argparse.Namespace, given: set[str]) -> argparse.Namespace
         elif dest in ("data", "init_from") and value is not None:
             value = Path(value)
         setattr(resumed, dest, value)
-    return resumed
+    return resumed, ckpt.info.get("train_config")
 
 
 def check_init_sizes(args: argparse.Namespace, given: set[str]) -> None:
@@ -279,23 +283,20 @@ def char_lstm_main(args_in: list[str]) -> int:
         torch.set_num_threads(args.threads)
     start = time.monotonic()
     try:
+        trained: dict[str, Any] | None = None
         if args.resume:
-            args = resume_args(args, given)
+            args, trained = resume_args(args, given)
         elif args.init_from is not None:
             check_init_sizes(args, given)
         if args.max_steps is None and args.epochs is None and args.minutes is None:
             args.epochs = DEFAULT_EPOCHS
-        config = TrainConfig(
-            batch_size=args.batch_size,
-            seq_len=args.seq_len,
-            learning_rate=args.lr,
-            grad_clip=args.clip,
-            max_steps=args.max_steps,
-            epochs=args.epochs,
-            minutes=args.minutes,
-            eval_every=args.eval_every,
-            seed=args.seed,
-        )
+        # A resume keeps what the command line has no option for (the curve's log_every).
+        known = {f.name for f in dataclasses.fields(TrainConfig)} - {"progress"}
+        config = TrainConfig(**{k: v for k, v in (trained or {}).items() if k in known})
+        config.batch_size, config.seq_len = args.batch_size, args.seq_len
+        config.learning_rate, config.grad_clip = args.lr, args.clip
+        config.max_steps, config.epochs, config.minutes = args.max_steps, args.epochs, args.minutes
+        config.eval_every, config.seed = args.eval_every, args.seed
         model_config = {
             "embed_dim": args.embed_dim,
             "hidden_size": args.hidden_size,

@@ -341,7 +341,7 @@ def read_items(builds: list[Path], photos: list[Path]) -> list[Item]:
     return items
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     defaults = OmrTrainConfig()
     p = argparse.ArgumentParser(
         prog="python -m omr.train",
@@ -424,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = OmrTrainConfig()
+    p = parser()
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
