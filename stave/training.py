@@ -318,6 +318,8 @@ def writing(path: Path) -> Iterator[None]:
     except OSError as err:
         if err.filename is not None and os.fspath(err.filename) == os.fspath(path):
             raise
+        if err.errno is None:  # an OSError with a message only
+            raise OSError(errno.EIO, str(err), str(path)) from err
         raise OSError(err.errno, err.strerror, str(path)) from err
     except RuntimeError as err:
         if not any(mark in str(err) for mark in _TORCH_WRITE_FAILED):

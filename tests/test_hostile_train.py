@@ -257,13 +257,31 @@ def test_corpus_of_two_kinds_is_refused_naming_the_file(
     assert "--kind text" in err
     status, err = run(gen_train.main, [*argv, "--max-steps", "1"], capsys)
     assert status == 2 and f"{tabs}: plain text" in err
-    # Read as plain text, both files are trained on.
+    # Read as ABC, the tabs are left out with a note; read as plain text, both are kept.
+    status, err = run(gen_prepare.main, [*argv, "--kind", "abc"], capsys)
+    assert status == 0 and f"skipped 1 file read as ABC: {tabs} (no ABC piece)" in err, err
     status, err = run(gen_prepare.main, [*argv, "--kind", "text"], capsys)
     assert status == 0, err
     assert (
         "e|---0---3---|"
         in (tmp_path / "d" / "train.txt").read_text() + (tmp_path / "d" / "val.txt").read_text()
     )
+
+
+def test_corpus_pipe_is_refused_or_passed_over_never_waited_for(
+    tmp_path: Path, tiny_corpus: Path, capsys: Any
+) -> None:
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    shutil.copy(tiny_corpus, folder / "tunes.abc")
+    os.mkfifo(folder / "pipe.abc")
+    status, err = run(
+        gen_prepare.main, ["--corpus", str(folder), "-o", str(tmp_path / "d")], capsys
+    )
+    assert status == 0, err
+    named = ["--corpus", str(folder / "pipe.abc"), "-o", str(tmp_path / "e")]
+    status, err = run(gen_prepare.main, named, capsys)
+    assert status == 2 and f"error: {folder / 'pipe.abc'}: not a regular file or folder" in err
 
 
 def test_corpus_of_nothing_but_binary_files_is_refused(tmp_path: Path, capsys: Any) -> None:
