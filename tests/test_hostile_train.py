@@ -236,7 +236,7 @@ def test_corpus_folder_skips_files_that_are_not_text(
     out = tmp_path / "data"
     status, err = run(gen_prepare.main, ["--corpus", str(folder), "-o", str(out)], capsys)
     assert status == 0, err
-    assert "skipped 4 files that are not text" in err
+    assert "skipped 4 files (not text): " in err
     for name in ("cover.jpg", "model.pt", "blob", "noise.txt"):
         assert str(folder / name) in err
     meta = (out / "meta.json").read_text(encoding="utf-8")
@@ -259,7 +259,7 @@ def test_corpus_of_two_kinds_is_refused_naming_the_file(
     assert status == 2 and f"{tabs}: plain text" in err
     # Read as ABC, the tabs are left out with a note; read as plain text, both are kept.
     status, err = run(gen_prepare.main, [*argv, "--kind", "abc"], capsys)
-    assert status == 0 and f"skipped 1 file read as ABC: {tabs} (no ABC piece)" in err, err
+    assert status == 0 and f"skipped 1 file (read as ABC): {tabs} (no ABC piece)" in err, err
     status, err = run(gen_prepare.main, [*argv, "--kind", "text"], capsys)
     assert status == 0, err
     assert (

@@ -131,7 +131,7 @@ def note_skipped(what: str, skipped: Sequence[tuple[Path, str]]) -> None:
     more = len(skipped) - NOTED_FILES
     rest = f" and {more} more" if more > 0 else ""
     noun = "file" if len(skipped) == 1 else "files"
-    print(f"skipped {len(skipped)} {noun} {what}: {shown}{rest}", file=sys.stderr)
+    print(f"skipped {len(skipped)} {noun} ({what}): {shown}{rest}", file=sys.stderr)
 
 
 def read_texts(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -156,8 +156,8 @@ def read_texts(paths: Sequence[Path]) -> list[tuple[Path, str]]:
             texts.append((f, text))
         else:
             empty.append((f, "empty"))
-    note_skipped("that are not text", binary)
-    note_skipped("that hold no text", empty)
+    note_skipped("not text", binary)
+    note_skipped("no text in them", empty)
     if not texts:
         raise CorpusError(f"no text files under {', '.join(map(str, paths))}")
     return texts
