@@ -12,6 +12,16 @@ from pathlib import Path
 
 from generate.charlstm import corpus
 from generate.charlstm.prepare import prepare_corpus
+from stave.cli import finite_float, non_negative_int, positive_int, report_output_error
+from stave.training import check_output_folder
+
+
+def fraction(text: str) -> float:
+    """A share strictly between 0 and 1 (of pieces held out for validation)."""
+    value = finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 1, got {text}")
+    return value
 
 
 def add_corpus_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,34 +30,50 @@ def add_corpus_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[corpus.MUSIC21_ABC],
         help="'music21-abc' (the ABC bundled with music21), 'music21-stave' (its melodies as "
-        "stave text), or files and folders (default: %(default)s)",
+        "stave text), or files and folders: files that are not text are skipped with a note; "
+        "all files must be of one kind unless --kind is given (default: music21-abc)",
     )
-    p.add_argument("--kind", choices=corpus.KINDS, help="corpus kind (default: detected)")
+    p.add_argument(
+        "--kind",
+        choices=corpus.KINDS,
+        help="read every file as this kind; 'text' takes any file as paragraphs "
+        "(default: detected per file)",
+    )
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=fraction,
         default=0.05,
         help="share of whole pieces held out for validation (default: %(default)s)",
     )
     p.add_argument(
         "--max-pieces",
-        type=int,
+        type=positive_int,
         help="use at most this many pieces, chosen by the seed (default: all)",
     )
     p.add_argument(
         "--abc2midi-only",
         action="store_true",
-        help="train only on the ABC tunes abc2midi accepts; validation unchanged (needs abc2midi)",
+        help="train only on the ABC tunes abc2midi accepts; validation unchanged "
+        "(needs abc2midi; default: off)",
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m generate.prepare", description=__doc__)
     add_corpus_arguments(p)
-    p.add_argument("-o", "--out", type=Path, required=True, help="folder to write")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split (default: 0)")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "-o", "--out", type=Path, required=True, help="folder to write (required; no default)"
+    )
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed for the split (default: 0)"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
+        check_output_folder(args.out)
         prepared = prepare_corpus(
             args.corpus,
             args.out,
@@ -57,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             args.max_pieces,
             abc2midi_only=args.abc2midi_only,
         )
-    except (corpus.CorpusError, OSError) as err:
+    except corpus.CorpusError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the corpus is read into CorpusErrors: this is the output
+        return report_output_error(err)
     print(f"vocabulary: {len(prepared.vocab)} symbols; kind: {prepared.kind}")
     return 0
 

@@ -16,6 +16,7 @@ carried over to this network's crop shape where that differs (``transfer_state``
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Mapping
@@ -38,8 +39,24 @@ from omr.model.vocab import SymbolVocab
 from omr.pieces import role
 from omr.read.crops import batch
 from stave import atomic
+from stave.checkpoint import CheckpointError
+from stave.cli import (
+    finite_float,
+    non_negative_int,
+    output_error,
+    positive_float,
+    positive_int,
+)
 from stave.stavetext import StaveTextError, parse_line
-from stave.training import Loop, LoopConfig, LoopState, Validation, loss_progress
+from stave.training import (
+    Loop,
+    LoopConfig,
+    LoopState,
+    Validation,
+    check_output_folder,
+    loss_progress,
+    writing,
+)
 
 
 @dataclass
@@ -183,10 +200,13 @@ class RecognizerTask:
             loop.state_dict(),
             {"metrics": metrics, "config": asdict(self.config), "step": step},
         )
-        save_checkpoint(self.out / "latest.pt", ckpt)
+        with writing(self.out / "latest.pt"):
+            save_checkpoint(self.out / "latest.pt", ckpt)
         if is_best:
-            save_checkpoint(self.out / "best.pt", ckpt)
-        atomic.write_text(self.out / "history.json", json.dumps(self.history, indent=1))
+            with writing(self.out / "best.pt"):
+                save_checkpoint(self.out / "best.pt", ckpt)
+        with writing(self.out / "history.json"):
+            atomic.write_text(self.out / "history.json", json.dumps(self.history, indent=1))
 
 
 def upgraded_state(saved: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -220,7 +240,7 @@ def split_sets(
     for item, path in pairs:
         read = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if read is None:
-            raise OSError(f"{path}: unreadable crop (delete the cache folder to rebuild it)")
+            raise ValueError(f"{path}: unreadable crop (delete the cache folder to rebuild it)")
         crop = np.asarray(read)
         which = role(item.piece, config.val_fraction, config.seed)
         if which == "test":
@@ -259,8 +279,8 @@ def train(
             print(f"{item.image}: truth left out ({err})", file=sys.stderr)
     pairs = prepare_crops(usable, out / "crops", net_config.crop)
     train_set, val_set, test_pieces = split_sets(pairs, vocab, config)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out / "test-pieces.txt", "".join(f"{p}\n" for p in sorted(test_pieces)))
+    with writing(out / "test-pieces.txt"):
+        atomic.write_text(out / "test-pieces.txt", "".join(f"{p}\n" for p in sorted(test_pieces)))
     if not train_set or not val_set:
         raise ValueError(
             f"need training and validation staves, got {len(train_set)} and {len(val_set)}"
@@ -290,57 +310,136 @@ def train(
     return task.figures, reason
 
 
-def main(argv: list[str] | None = None) -> int:
+def held_out_fraction(text: str) -> float:
+    """A share above 0 and below 0.5: as many pieces again are held out for testing."""
+    value = finite_float(text)
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 0.5, got {text}")
+    return value
+
+
+def read_items(builds: list[Path], photos: list[Path]) -> list[Item]:
+    """The images and truths of dataset builds and photo folders; ``ValueError`` naming the
+    folder or file that cannot be read."""
+    items: list[Item] = []
+    for folder in builds:
+        if not (folder / "manifest.csv").is_file():
+            raise ValueError(f"{folder}: not a dataset build (no manifest.csv)")
+        try:
+            items += items_from_build(folder)
+        except (OSError, UnicodeDecodeError, KeyError, csv.Error) as err:
+            where = getattr(err, "filename", None) or folder / "manifest.csv"
+            raise ValueError(f"{where}: cannot read the build ({err})") from err
+    for folder in photos:
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: no such folder of photos")
+        try:
+            items += items_from_photos(folder)
+        except (OSError, UnicodeDecodeError) as err:
+            where = getattr(err, "filename", None) or folder
+            raise ValueError(f"{where}: cannot read the truth ({err})") from err
+    return items
+
+
+def parser() -> argparse.ArgumentParser:
     defaults = OmrTrainConfig()
     p = argparse.ArgumentParser(
         prog="python -m omr.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", type=Path, nargs="*", default=[], help="folders built by omr.dataset")
+    p.add_argument(
+        "--data",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="folders built by omr.dataset (default: none)",
+    )
     p.add_argument(
         "--photos",
         type=Path,
         nargs="*",
         default=[],
-        help="folders of camera photos NAME.jpg with truths NAME.txt (e.g. CPMS)",
+        help="folders of camera photos NAME.jpg with truths NAME.txt, e.g. CPMS (default: none)",
     )
-    p.add_argument("-o", "--out", type=Path, default=Path("runs/omr"), help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "-o", "--out", type=Path, default=Path("runs/omr"), help="run folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out (default: a new run)"
+    )
     p.add_argument(
         "--init-from",
         type=Path,
         help="start a new run from this recognizer's weights (e.g. the shipped one; "
-        "an older crop shape is carried over)",
+        "an older crop shape is carried over; default: none)",
     )
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument(
-        "--lr", type=float, help=f"learning rate ({defaults.learning_rate}; on --resume: kept)"
+        "--batch-size",
+        type=positive_int,
+        default=defaults.batch_size,
+        help="crops per batch (default: %(default)s)",
     )
-    p.add_argument("--max-steps", type=int, help="stop after this many steps in all")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes in this run")
-    p.add_argument("--eval-every", type=int, default=defaults.eval_every)
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        help=f"learning rate (default: {defaults.learning_rate}; on --resume: the run's)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=positive_int,
+        help="stop after this many steps in all (default: 20000 when --minutes is not given)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=positive_float,
+        help="stop after this many minutes in this run (default: no time limit)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=positive_int,
+        default=defaults.eval_every,
+        help="steps between validations and checkpoints (default: %(default)s)",
+    )
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=held_out_fraction,
         default=defaults.val_fraction,
-        help="share of whole pieces held out",
+        help="share of whole pieces held out for validation, as many again for testing; "
+        "below 0.5 (default: %(default)s)",
     )
     p.add_argument(
         "--photo-repeat",
-        type=int,
+        type=positive_int,
         default=defaults.photo_repeat,
-        help="times each training photo is seen per pass (%(default)s)",
+        help="times each training photo is seen per pass (default: %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=defaults.seed,
+        help="seed for the batches, the augmentation and the initial weights "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = OmrTrainConfig()
+    p = parser()
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    items = [i for d in args.data for i in items_from_build(d)]
-    items += [i for d in args.photos for i in items_from_photos(d)]
+    try:
+        items = read_items(args.data, args.photos)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if not items:
-        p.error("give --data and/or --photos")
+        p.error("give --data and/or --photos (folders holding images with their truth)")
     config = OmrTrainConfig(
         batch_size=args.batch_size,
         learning_rate=defaults.learning_rate if args.lr is None else args.lr,
@@ -348,18 +447,31 @@ def main(argv: list[str] | None = None) -> int:
         minutes=args.minutes,
         eval_every=args.eval_every,
         val_fraction=args.val_fraction,
-        photo_repeat=max(1, args.photo_repeat),
+        photo_repeat=args.photo_repeat,
         seed=args.seed,
     )
     if config.max_steps is None and config.minutes is None:
         config.max_steps = 20000
+    latest = args.out / "latest.pt"
     try:
+        if args.resume and not latest.exists():
+            raise ValueError(f"{latest}: nothing to resume")
+        check_output_folder(args.out)
         metrics, reason = train(
             items, args.out, config, args.resume, args.lr if args.resume else None, args.init_from
         )
-    except (ValueError, OSError) as err:
+    except (ValueError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # inputs are read into ValueErrors: this is an output
+        print(f"error: {output_error(err)}", file=sys.stderr)
+        if latest.exists():
+            print(
+                f"the run's last checkpoint {latest} is kept: --resume once the output can "
+                "be written",
+                file=sys.stderr,
+            )
+        return 1
     print(f"stopped ({reason}); " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 130 if reason == "interrupted" else 0
 

@@ -29,13 +29,17 @@ class Piece:
     source: str  # file (and tune number) it came from
 
 
-def read_text(path: Path) -> str:
-    data = path.read_bytes()
+def decode_text(data: bytes) -> str:
+    """Text from a file's bytes: UTF-8, or Latin-1 where that fails; newlines made ``\\n``."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # old ABC collections are often Latin-1
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text(path: Path) -> str:
+    return decode_text(path.read_bytes())
 
 
 def clean_lines(lines: Iterable[str]) -> list[str]:

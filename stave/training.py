@@ -10,15 +10,26 @@ random state and what its checkpoints hold; it does its file writing in ``save``
 This is the one place where a batch is moved to the device (``Loop.to_device``) and where a
 validation figure is reduced across processes (``Loop.reduce``).  In one process on the CPU
 the first moves nothing and the second has nothing to average.
+
+What the training commands share about their run folders is here too: ``resumed_options``
+(``--resume`` takes the run's own settings from its checkpoint and refuses a flag that
+contradicts them), ``check_output_folder`` and ``writing`` (an output that cannot be written
+is named, not the temporary file beside it).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import errno
 import math
+import os
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import torch
@@ -207,13 +218,110 @@ class Loop(Generic[TaskT]):
                     st.seconds += dt
                     st.step += 1
                     bar.update(1)
-                    bar.set_postfix(self.task.progress(losses, dt))
+                    postfix = self.task.progress(losses, dt)
+                    bar.set_postfix(postfix)
                     self._record_step(losses)
                     if st.step % cfg.eval_every == 0:
+                        bar.set_postfix_str("validating", refresh=True)  # it may take a minute
                         self.validate()
+                        bar.set_postfix(postfix)
                         last_saved = st.step
             finally:
                 bar.close()
             if st.step != last_saved:
                 self.validate()
         return reason
+
+
+# -- run folders ---------------------------------------------------------------------------
+class ResumeError(ValueError):
+    """A ``--resume`` whose command line contradicts the run it continues."""
+
+
+_UNSET = object()
+
+
+def given_options(
+    parser: argparse.ArgumentParser, argv: list[str], parsed: argparse.Namespace
+) -> set[str]:
+    """The options (by ``dest``) that ``argv`` gives, as opposed to those left at their
+    defaults: argparse fills in a default only where the namespace has no value yet."""
+    probe = argparse.Namespace(**{dest: _UNSET for dest in vars(parsed)})
+    parser.parse_args(argv, namespace=probe)
+    return {dest for dest, value in vars(probe).items() if value is not _UNSET}
+
+
+def option_text(value: Any) -> str:
+    """A setting as it is typed on a command line (for messages)."""
+    if value is None or value == []:
+        return "(not given)"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+def resumed_options(
+    given: Mapping[str, Any],
+    run: Mapping[str, Any],
+    changeable: Collection[str],
+    budget: Collection[str],
+    where: str,
+    source: Path,
+) -> dict[str, Any]:
+    """The settings a resumed run goes on with, by option ``dest``.
+
+    ``run``: the run's own settings, read from its checkpoint ``source``; ``given``: the
+    options the command line gives.  A given option that is in ``run`` must agree with it
+    (``ResumeError`` naming both values otherwise), unless it is ``changeable``.  The options
+    in ``budget`` go together: when none is given the run's budget is kept, when one is the
+    budget is the ones given.  Options the run did not record are taken as given.
+    """
+    settled = dict(run)
+    for dest, value in given.items():
+        if dest in run and dest not in changeable and dest not in budget and value != run[dest]:
+            flag = "--" + dest.replace("_", "-")
+            raise ResumeError(
+                f"{where}: {flag} {option_text(value)} contradicts the run's "
+                f"{option_text(run[dest])} (from {source})"
+            )
+        settled[dest] = value
+    if any(dest in given for dest in budget):
+        for dest in budget:
+            settled[dest] = given.get(dest)
+    return settled
+
+
+def check_output_folder(folder: Path) -> None:
+    """Make ``folder`` and check a file can be created in it, so that a run fails at once,
+    not after preparing its data: ``OSError`` naming the folder otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-check."):
+            pass
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(folder)) from err
+
+
+# torch.save reports a failed write (a full disk) as a RuntimeError from its zip writer.
+_TORCH_WRITE_FAILED = ("PytorchStreamWriter", "inline_container", "file write failed")
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """An ``OSError`` raised while writing ``path`` names ``path`` (not the temporary file an
+    atomic write puts beside it); a failed ``torch.save`` becomes one."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None and os.fspath(err.filename) == os.fspath(path):
+            raise
+        if err.errno is None:  # an OSError with a message only
+            raise OSError(errno.EIO, str(err), str(path)) from err
+        raise OSError(err.errno, err.strerror, str(path)) from err
+    except RuntimeError as err:
+        if not any(mark in str(err) for mark in _TORCH_WRITE_FAILED):
+            raise
+        raise OSError(errno.EIO, "the write failed (is the disk full?)", str(path)) from err

@@ -6,6 +6,11 @@ and ``text`` (anything else, paragraphs separated by blank lines).
 
 Every piece is normalised to have no blank line inside it, so a blank line is always a piece
 boundary: the training stream is pieces joined by blank lines.
+
+Files and folders are read as text: files that are not (images, checkpoints, MIDI: by their
+suffix, or bytes no text holds) are skipped with a note on stderr.  The kind is detected per
+file, and a corpus is of one kind: files of another kind are refused, naming one of them,
+unless ``kind`` is given (``text`` reads any file as paragraphs).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import random
 import re
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,15 +26,38 @@ from pathlib import Path
 from typing import Literal
 
 from stave import stavetext
-from stave.abc import X_LINE, Piece, clean_lines, music21_abc_paths, read_text, split_abc
+from stave.abc import (
+    X_LINE,
+    Piece,
+    clean_lines,
+    decode_text,
+    music21_abc_paths,
+    read_text,
+    split_abc,
+)
 
 Kind = Literal["abc", "stave", "text", "midi"]  # "midi": checkpoints of the MIDI models
 KINDS: tuple[Kind, ...] = ("abc", "stave", "text")
 SEPARATOR = "\n\n"  # between pieces in a training stream; also where a sample ends
 
+KIND_NAMES = {"abc": "ABC", "stave": "stave text", "text": "plain text", "midi": "MIDI"}
+
 MUSIC21_ABC = "music21-abc"
 MUSIC21_STAVE = "music21-stave"
 BUILTIN_CORPORA = (MUSIC21_ABC, MUSIC21_STAVE)
+
+# Files that are never text, whatever bytes they start with.
+BINARY_SUFFIXES = frozenset(
+    (
+        *(".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".pdf"),
+        *(".pt", ".pth", ".ckpt", ".npz", ".npy", ".pkl", ".db", ".sqlite"),
+        *(".zip", ".gz", ".bz2", ".xz", ".zst", ".tar", ".7z", ".mxl", ".mscz"),
+        *(".mid", ".midi", ".kar", ".wav", ".mp3", ".ogg", ".flac", ".m4a"),
+        *(".pyc", ".so", ".dll", ".exe", ".bin"),
+    )
+)
+_CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13, 26} | {127}))  # 26: DOS file end
+NOTED_FILES = 5  # skipped files named in a note; the rest are counted
 
 
 class CorpusError(ValueError):
@@ -71,23 +100,107 @@ def _files(paths: Sequence[Path]) -> list[Path]:
             )
         elif path.is_file():
             files.append(path)
+        elif path.exists():  # a pipe or a device: reading it could wait for ever
+            raise CorpusError(f"{path}: not a regular file or folder")
         else:
             raise CorpusError(f"{path}: no such file or folder")
     return files
 
 
-def load_files(paths: Sequence[Path], kind: Kind | None = None) -> tuple[list[Piece], Kind]:
-    """Read files and folders (recursively); the kind is detected from the first file."""
+def not_text(path: Path, data: bytes) -> str | None:
+    """Why a file is not text (its suffix, NUL or control bytes), or None when it is."""
+    suffix = path.suffix.lower()
+    if suffix in BINARY_SUFFIXES:
+        return f"a {suffix} file"
+    if b"\0" in data:
+        return "holds NUL bytes"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:  # Latin-1 (old ABC collections) is text; control bytes are not
+        controls = len(data) - len(data.translate(None, _CONTROL))
+        if controls > len(data) // 100:
+            return "neither UTF-8 nor Latin-1 text"
+    return None
+
+
+def note_skipped(what: str, skipped: Sequence[tuple[Path, str]]) -> None:
+    """One line on stderr naming the first skipped files and counting the others."""
+    if not skipped:
+        return
+    shown = ", ".join(f"{f} ({why})" for f, why in skipped[:NOTED_FILES])
+    more = len(skipped) - NOTED_FILES
+    rest = f" and {more} more" if more > 0 else ""
+    noun = "file" if len(skipped) == 1 else "files"
+    print(f"skipped {len(skipped)} {noun} ({what}): {shown}{rest}", file=sys.stderr)
+
+
+def read_texts(paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    """The text files among ``paths`` (files, folders read recursively) and their text; the
+    files that are not text, or hold no text, are named on stderr and left out."""
     files = _files(paths)
     if not files:
         raise CorpusError(f"no files under {', '.join(map(str, paths))}")
-    texts = [(f, read_text(f)) for f in files]
+    texts: list[tuple[Path, str]] = []
+    binary: list[tuple[Path, str]] = []
+    empty: list[tuple[Path, str]] = []
+    for f in files:
+        try:
+            raw = f.read_bytes()
+        except OSError as err:
+            raise CorpusError(f"{f}: cannot read ({err.strerror or err})") from err
+        if why := not_text(f, raw):
+            binary.append((f, why))
+            continue
+        text = decode_text(raw)
+        if text.strip():
+            texts.append((f, text))
+        else:
+            empty.append((f, "empty"))
+    note_skipped("not text", binary)
+    note_skipped("no text in them", empty)
+    if not texts:
+        raise CorpusError(f"no text files under {', '.join(map(str, paths))}")
+    return texts
+
+
+def corpus_kind(texts: Sequence[tuple[Path, str]]) -> Kind:
+    """The one kind of every file; ``CorpusError`` naming a file of another kind than the
+    first (training on tabs as ABC would drop them, on ABC as text would break sampling)."""
+    first, first_kind = texts[0][0], detect_kind(texts[0][1])
+    others = [(f, k) for f, t in texts[1:] if (k := detect_kind(t)) != first_kind]
+    if others:
+        f, k = others[0]
+        more = f" (and {len(others) - 1} more files)" if len(others) > 1 else ""
+        raise CorpusError(
+            f"{f}: {KIND_NAMES[k]}, but {first} is {KIND_NAMES[first_kind]}{more}: a corpus is "
+            f"of one kind (leave such files out, or give --kind text to read every file as "
+            f"plain text)"
+        )
+    return first_kind
+
+
+def load_files(paths: Sequence[Path], kind: Kind | None = None) -> tuple[list[Piece], Kind]:
+    """Read files and folders (recursively), skipping files that are not text; the kind is
+    detected per file and must be the same for all, unless ``kind`` is given."""
+    texts = read_texts(paths)
     if kind is None:
-        kind = detect_kind(next((t for _, t in texts if t.strip()), ""))
-    pieces = [p for f, t in texts for p in split_pieces(t, str(f), kind)]
+        kind = corpus_kind(texts)
+    pieces: list[Piece] = []
+    fruitless: list[tuple[Path, str]] = []
+    for f, t in texts:
+        found = split_pieces(t, str(f), kind)
+        if not found:
+            fruitless.append((f, f"no {KIND_NAMES[kind]} piece"))
+        pieces.extend(found)
+    note_skipped(f"read as {KIND_NAMES[kind]}", fruitless)
     if not pieces:
-        raise CorpusError(f"no text in {', '.join(map(str, paths))}")
+        raise CorpusError(f"no {KIND_NAMES[kind]} pieces in {', '.join(map(str, paths))}")
     return pieces, kind
+
+
+def resolved_spec(spec: Sequence[str]) -> list[str]:
+    """A corpus spec with its files and folders made absolute (names of built-in corpora kept)."""
+    return [s if s in BUILTIN_CORPORA else str(Path(s).resolve()) for s in spec]
 
 
 def load_music21_abc() -> list[Piece]:

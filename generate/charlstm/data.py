@@ -18,12 +18,17 @@ from torch import Tensor
 
 from generate.charlstm.corpus import SEPARATOR, Kind, Piece
 from stave import atomic, stavetext
+from stave.training import writing
 
 UNK = "\ufffd"  # the unknown symbol: index 0, never sampled
 
 
 class VocabularyError(ValueError):
     """Text or a checkpoint that does not fit a vocabulary."""
+
+
+class PreparedDataError(ValueError):
+    """A folder that does not hold prepared data (``meta.json``, ``train.txt``, ``val.txt``)."""
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,9 @@ def prepare(
         # model fine-tuned on other staves (a C clef the OMR read) knows them all.
         extra = stavetext.ALPHABET if kind == "stave" else ""
         vocab = Vocab.build(train_text + SEPARATOR + extra)
-    atomic.write_text(out_dir / "train.txt", train_text)
-    atomic.write_text(out_dir / "val.txt", val_text)
+    for name, text in (("train.txt", train_text), ("val.txt", val_text)):
+        with writing(out_dir / name):
+            atomic.write_text(out_dir / name, text)
     meta = {
         "kind": kind,
         "source": source,
@@ -106,18 +112,30 @@ def prepare(
         "val_chars": len(val_text),
         "val_sources": [p.source for p in val],
     }
-    atomic.write_text(out_dir / "meta.json", json.dumps(meta, ensure_ascii=False, indent=1))
+    with writing(out_dir / "meta.json"):
+        atomic.write_text(out_dir / "meta.json", json.dumps(meta, ensure_ascii=False, indent=1))
     return Prepared(kind, vocab, [p.text for p in train], [p.text for p in val], source)
 
 
+PREPARED_FILES = ("train.txt", "val.txt", "meta.json")
+
+
 def load_prepared(data_dir: Path) -> Prepared:
-    meta_path = data_dir / "meta.json"
-    if not meta_path.exists():
-        raise FileNotFoundError(f"{data_dir}: no prepared data (meta.json missing)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    train = (data_dir / "train.txt").read_text(encoding="utf-8").split(SEPARATOR)
-    val = (data_dir / "val.txt").read_text(encoding="utf-8").split(SEPARATOR)
-    return Prepared(meta["kind"], Vocab(tuple(meta["vocab"])), train, val, meta["source"])
+    """What ``prepare`` wrote into ``data_dir``; ``PreparedDataError`` naming the folder and
+    the file when it holds no prepared data or a damaged one."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise PreparedDataError(f"{data_dir}: no such folder of prepared data")
+    missing = [name for name in PREPARED_FILES if not (data_dir / name).is_file()]
+    if missing:
+        raise PreparedDataError(f"{data_dir}: no prepared data ({', '.join(missing)} missing)")
+    try:
+        meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
+        train = (data_dir / "train.txt").read_text(encoding="utf-8").split(SEPARATOR)
+        val = (data_dir / "val.txt").read_text(encoding="utf-8").split(SEPARATOR)
+        return Prepared(meta["kind"], Vocab(tuple(meta["vocab"])), train, val, meta["source"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise PreparedDataError(f"{data_dir}: damaged prepared data ({err})") from err
 
 
 def stream(

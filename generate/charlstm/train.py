@@ -1,7 +1,9 @@
 """Training the char-LSTM: stateful truncated BPTT through the one loop (``stave.training``).
 
 A run folder holds all it needs to resume: ``data/`` (the prepared corpus), ``latest.pt`` and
-``best.pt`` (written atomically at each validation) and ``loss.png``.
+``best.pt`` (written atomically at each validation) and ``loss.png``.  A checkpoint records
+the run's settings (``info["train_config"]``, the network's config, and in ``info["run"]``
+where its data came from), so that ``generate.train --resume`` goes on as the run started.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from generate.charlstm.prepare import prepare_corpus
 from generate.charlstm.scoring import LN2, bits_per_char
 from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from stave import plots
-from stave.training import Loop, LoopConfig, LoopState, Validation
+from stave.training import Loop, LoopConfig, LoopState, Validation, check_output_folder, writing
 
 
 @dataclass
@@ -98,9 +100,11 @@ class CharLSTMTask:
         config: TrainConfig,
         paths: RunPaths,
         prepared: data.Prepared,
+        run: dict[str, Any] | None = None,
     ) -> None:
         self.model, self.batches, self.val_tokens = model, batches, val_tokens
         self.config, self.paths, self.prepared = config, paths, prepared
+        self.run = run  # where the run's data came from (``run_record``); None: not known
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         self.hidden: LSTMState = model.initial_state(config.batch_size)
         self.epoch = 0
@@ -135,7 +139,7 @@ class CharLSTMTask:
         return {"bpc": f"{losses['bpc']:.3f}", "chars_s": f"{chars / seconds:,.0f}"}
 
     def validate(self) -> Validation:
-        val_bpc = bits_per_char(self.model, self.val_tokens)
+        val_bpc = bits_per_char(self.model, self.val_tokens, progress=self.config.progress)
         return Validation(val_bpc, {"val_bpc": val_bpc})
 
     def state_dict(self) -> dict[str, Any]:
@@ -182,17 +186,21 @@ class CharLSTMTask:
                 "batches_per_epoch": len(self.batches),
                 "warmup": warmup_text(prepared.val),
                 "train_config": asdict(self.config),
+                **({} if self.run is None else {"run": self.run}),
             },
         )
-        save_checkpoint(self.paths.latest, ckpt)
+        with writing(self.paths.latest):
+            save_checkpoint(self.paths.latest, ckpt)
         if is_best:
-            save_checkpoint(self.paths.best, ckpt)
-        plots.loss_curve(
-            self.paths.plot,
-            st.curves.get("bpc", []),
-            st.curves.get("validation", []),
-            f"{prepared.source}",
-        )
+            with writing(self.paths.best):
+                save_checkpoint(self.paths.best, ckpt)
+        with writing(self.paths.plot):
+            plots.loss_curve(
+                self.paths.plot,
+                st.curves.get("bpc", []),
+                st.curves.get("validation", []),
+                f"{prepared.source}",
+            )
         print(
             f"\nstep {st.step} epoch {self.epoch} val_bpc={val_bpc:.4f} best={st.best:.4f} "
             f"time={st.seconds / 60:.1f}min",
@@ -232,6 +240,29 @@ class Start:
     net_config: CharLSTMConfig
     weights: dict[str, Tensor] | None
     trainer_state: dict[str, Any] | None
+    run: dict[str, Any] | None  # ``run_record``; None for a run saved before it was kept
+
+
+def run_record(
+    spec: list[str],
+    kind: corpus.Kind,
+    val_fraction: float,
+    max_pieces: int | None,
+    data_dir: Path | None,
+    init_from: Path | None,
+    abc2midi_only: bool,
+) -> dict[str, Any]:
+    """Where a run's data came from, as its checkpoints keep it (paths made absolute, the
+    kind as detected), for ``--resume`` to compare a command line with."""
+    return {
+        "corpus": corpus.resolved_spec(spec),
+        "kind": kind,
+        "val_fraction": val_fraction,
+        "max_pieces": max_pieces,
+        "data": None if data_dir is None else str(Path(data_dir).resolve()),
+        "init_from": None if init_from is None else str(Path(init_from).resolve()),
+        "abc2midi_only": abc2midi_only,
+    }
 
 
 def _resume_start(paths: RunPaths) -> Start:
@@ -243,7 +274,8 @@ def _resume_start(paths: RunPaths) -> Start:
         raise TrainError(f"{paths.latest} was trained with another vocabulary than {paths.data}")
     if saved.trainer_state is None:
         raise TrainError(f"{paths.latest} holds no training state to resume")
-    return Start(prepared, saved.config, saved.model_state, saved.trainer_state)
+    run = saved.info.get("run")
+    return Start(prepared, saved.config, saved.model_state, saved.trainer_state, run)
 
 
 def _new_start(
@@ -266,9 +298,11 @@ def _new_start(
         if start_weights.model_type != "char-lstm":
             raise TrainError(f"{init_from} is not a char-LSTM checkpoint")
     if data_dir is not None:
-        paths.data.mkdir(parents=True, exist_ok=True)
-        for name in ("train.txt", "val.txt", "meta.json"):
-            shutil.copyfile(data_dir / name, paths.data / name)
+        data.load_prepared(data_dir)  # prepared data, or an error naming it, before copying
+        for name in data.PREPARED_FILES:
+            with writing(paths.data / name):
+                paths.data.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(data_dir / name, paths.data / name)
         prepared = data.load_prepared(paths.data)
     else:
         prepared = prepare_corpus(
@@ -281,12 +315,15 @@ def _new_start(
             start_weights.vocab if start_weights else None,
             abc2midi_only,
         )
+    run = run_record(
+        spec, prepared.kind, val_fraction, max_pieces, data_dir, init_from, abc2midi_only
+    )
     if start_weights is None:
         net = CharLSTMConfig(vocab_size=len(prepared.vocab), **model_config)  # type: ignore[arg-type]
-        return Start(prepared, net, None, None)
+        return Start(prepared, net, None, None, run)
     if prepared.vocab != start_weights.vocab:
         raise TrainError(f"{data_dir} was prepared with another vocabulary than {init_from}")
-    return Start(prepared, start_weights.config, start_weights.model_state, None)
+    return Start(prepared, start_weights.config, start_weights.model_state, None, run)
 
 
 def train(
@@ -311,6 +348,7 @@ def train(
     its sizes replace ``model_config``.
     """
     paths = RunPaths(out)
+    check_output_folder(paths.out)  # fail now, not after preparing the data
     if resume:
         start = _resume_start(paths)
     else:
@@ -341,7 +379,7 @@ def train(
         f"{len(batches)} batches per epoch; {len(val_tokens):,} validation characters",
         file=sys.stderr,
     )
-    task = CharLSTMTask(model, batches, val_tokens, config, paths, prepared)
+    task = CharLSTMTask(model, batches, val_tokens, config, paths, prepared, start.run)
     loop = Loop(task, config.loop(len(batches)))
     if start.trainer_state is not None:
         loop.load_state_dict(upgraded_state(start.trainer_state))

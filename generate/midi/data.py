@@ -1,26 +1,44 @@
 """The MIDI models' data: pieces as event arrays or piano rolls, prepared once into
-``OUT/data.npz``; the split into training and validation pieces; random training windows."""
+``OUT/data.npz``; the split into training and validation pieces; random training windows.
+
+``data.npz`` records what it was made from (``data_source``, and the files' names, sizes and
+times or music21's version), so that a new run in a folder where an earlier one failed never
+trains on that run's data: it is reused only when it was made from the same inputs.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from generate.midi.events import ROLL_STEPS_PER_BEAT, event_array
-from generate.midi.io import KEYS, NoteEvent, music21_pieces, piano_roll, read_midi_folder
+from generate.midi.io import (
+    KEYS,
+    NoteEvent,
+    midi_files,
+    music21_pieces,
+    piano_roll,
+    read_midi_folder,
+)
 from stave import atomic
+from stave.training import writing
+
+RECORD_KEY = "source"  # data.npz's record of its inputs; the pieces are p00000, p00001, ...
 
 
-def chordified_rolls(limit: int | None = None) -> list[np.ndarray]:
+def chordified_rolls(limit: int | None = None, progress: bool = True) -> list[np.ndarray]:
     """The default GAN data: music21's Bach chorales, chordified, as rolls (T, 88)."""
     from music21 import chord, corpus
 
     rolls = []
-    for path in sorted(str(p) for p in corpus.getComposer("bach"))[:limit]:
+    paths = sorted(str(p) for p in corpus.getComposer("bach"))[:limit]
+    for path in tqdm(paths, desc="Bach chorales", unit="piece", disable=not progress):
         try:
             chords = corpus.parse(path).chordify().flatten().getElementsByClass(chord.Chord)
             notes = [
@@ -29,38 +47,108 @@ def chordified_rolls(limit: int | None = None) -> list[np.ndarray]:
                 for p in c.pitches
             ]
         except Exception as err:  # a corpus file music21 cannot read: leave it out
-            print(f"skipped: {path}: {type(err).__name__}: {err}", file=sys.stderr)
+            tqdm.write(f"skipped: {path}: {type(err).__name__}: {err}", file=sys.stderr)
             continue
         if notes:
             rolls.append(piano_roll(notes, ROLL_STEPS_PER_BEAT))
     return rolls
 
 
-def prepare(
-    model: str, out: Path, midi_dir: Path | None, max_pieces: int | None
-) -> list[np.ndarray]:
-    """The run's data (cached in ``out/data.npz``): event arrays or rolls, one per piece."""
-    cache = out / "data.npz"
-    if cache.exists():
+def data_source(model: str, midi_dir: Path | None, max_pieces: int | None) -> dict[str, Any]:
+    """What a run's data is made from: events or rolls, of which MIDI folder (absolute; None:
+    the Bach chorales of music21), at most how many pieces."""
+    return {
+        "pieces": "events" if model == "midi-lstm" else "rolls",
+        "midi_dir": None if midi_dir is None else str(Path(midi_dir).resolve()),
+        "max_pieces": max_pieces,
+    }
+
+
+def _inputs(midi_dir: Path | None) -> list[Any]:
+    """What the data is read from, as far as it can change: each MIDI file's name, size and
+    modification time, or music21's version for its corpus."""
+    if midi_dir is None:
+        import music21
+
+        return ["music21", music21.__version__]
+    return [
+        [str(f.relative_to(midi_dir)), f.stat().st_size, f.stat().st_mtime_ns]
+        for f in midi_files(midi_dir)
+    ]
+
+
+def _read_cache(cache: Path) -> tuple[list[np.ndarray], dict[str, Any] | None]:
+    """The pieces of ``data.npz`` and its record (None in one written before records)."""
+    try:
         with np.load(cache) as z:
-            return [z[k] for k in sorted(z.files)]
+            arrays = [z[k] for k in sorted(z.files) if k != RECORD_KEY]
+            record = json.loads(str(z[RECORD_KEY])) if RECORD_KEY in z.files else None
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{cache}: damaged prepared data ({err}); delete it") from err
+    return arrays, record
+
+
+def _described(source: dict[str, Any]) -> str:
+    where = source["midi_dir"] or "the Bach chorales of music21"
+    limit = "" if source["max_pieces"] is None else f", at most {source['max_pieces']} pieces"
+    return f"{source['pieces']} of {where}{limit}"
+
+
+def prepare(
+    model: str,
+    out: Path,
+    midi_dir: Path | None,
+    max_pieces: int | None,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[np.ndarray]:
+    """The run's data (cached in ``out/data.npz``): event arrays or rolls, one per piece.
+
+    A resumed run reads its ``data.npz`` back (``ValueError`` when it was made from other
+    data than the run's); a new run reuses one only when it was made from the same inputs,
+    and makes it again otherwise.
+    """
+    cache = out / "data.npz"
+    source = data_source(model, midi_dir, max_pieces)
+    if midi_dir is not None and not Path(midi_dir).is_dir():
+        raise ValueError(f"{midi_dir}: no such folder of MIDI files")
+    if cache.exists():
+        arrays, record = _read_cache(cache)
+        if resume:
+            if record is not None and record["source"] != source:
+                raise ValueError(
+                    f"{cache} holds {_described(record['source'])}, the run was trained on "
+                    f"{_described(source)}"
+                )
+            return arrays
+        if record == {"source": source, "inputs": _inputs(midi_dir)}:
+            print(f"reusing {cache}: made from the same inputs", file=sys.stderr)
+            return arrays
+        print(f"making {cache} again: it was made from other inputs", file=sys.stderr)
+    elif resume:
+        print(f"{cache} is missing: making it again from {_described(source)}", file=sys.stderr)
     if midi_dir is not None:
-        pieces = read_midi_folder(midi_dir)[:max_pieces]
+        if not midi_files(midi_dir):
+            raise ValueError(f"{midi_dir}: no MIDI files (.mid, .midi) in it")
+        pieces = read_midi_folder(midi_dir, progress)[:max_pieces]
         arrays = [
             event_array(p) if model == "midi-lstm" else piano_roll(p, ROLL_STEPS_PER_BEAT)
             for p in pieces
         ]
     elif model == "midi-lstm":
-        arrays = [event_array(p) for p in music21_pieces(max_pieces)]
+        arrays = [event_array(p) for p in music21_pieces(max_pieces, progress)]
     else:
-        arrays = chordified_rolls(max_pieces)
+        arrays = chordified_rolls(max_pieces, progress)
     arrays = [a for a in arrays if len(a) > 1]
     if not arrays:
-        raise ValueError("no usable pieces in the data")
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic.atomic_path(cache) as tmp, tmp.open("wb") as f:
-        named: dict[str, Any] = {f"p{i:05d}": a for i, a in enumerate(arrays)}
-        np.savez_compressed(f, **named)
+        raise ValueError(f"no usable pieces in {_described(source)} (each needs two notes)")
+    record = {"source": source, "inputs": _inputs(midi_dir)}
+    with writing(cache):
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_path(cache) as tmp, tmp.open("wb") as f:
+            named: dict[str, Any] = {f"p{i:05d}": a for i, a in enumerate(arrays)}
+            named[RECORD_KEY] = np.array(json.dumps(record))
+            np.savez_compressed(f, **named)
     return arrays
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mido
 import numpy as np
+from tqdm import tqdm
 
 from stave import atomic
 from stave.midi import Sound, sounds_midi
@@ -35,14 +36,28 @@ class NoteEvent:
     duration: float  # beats
 
 
+def _unreadable(name: str, err: Exception) -> MidiError:
+    """The error for a file mido cannot parse, always with a reason (mido raises a bare
+    ``EOFError`` for a file that ends too soon)."""
+    if isinstance(err, EOFError):
+        reason = "it ends too soon: empty, cut short, or a track longer than the file"
+    else:
+        reason = str(err).strip() or type(err).__name__
+    return MidiError(f"{name}: not a readable MIDI file ({reason})")
+
+
 def read_midi(path: Path) -> list[NoteEvent]:
     """Every note of a MIDI file (all tracks and channels), by start time then pitch."""
     try:
         mid = mido.MidiFile(str(path))
     except FileNotFoundError:
         raise MidiError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise MidiError(f"{path}: a folder, not a MIDI file") from None
+    except PermissionError:
+        raise MidiError(f"{path}: cannot read (permission denied)") from None
     except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise MidiError(f"{path}: not a readable MIDI file ({err or type(err).__name__})") from None
+        raise _unreadable(str(path), err) from None
     return _notes(mid, str(path))
 
 
@@ -50,7 +65,7 @@ def read_midi_bytes(data: bytes, name: str = "<bytes>") -> list[NoteEvent]:
     try:
         mid = mido.MidiFile(file=io.BytesIO(data))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise MidiError(f"{name}: not a readable MIDI file ({err})") from None
+        raise _unreadable(name, err) from None
     return _notes(mid, name)
 
 
@@ -76,27 +91,32 @@ def _notes(mid: mido.MidiFile, name: str) -> list[NoteEvent]:
     return notes
 
 
-def read_midi_folder(folder: Path) -> list[list[NoteEvent]]:
-    """Every readable MIDI file under ``folder`` (recursively); the others are reported on
-    stderr and skipped."""
-    pieces = []
-    files = sorted(
+def midi_files(folder: Path) -> list[Path]:
+    """The MIDI files (``.mid``, ``.midi``) under ``folder``, recursively, in order."""
+    return sorted(
         p for p in Path(folder).rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file()
     )
-    for path in files:
+
+
+def read_midi_folder(folder: Path, progress: bool = True) -> list[list[NoteEvent]]:
+    """Every readable MIDI file under ``folder`` (recursively); the others are reported on
+    stderr and skipped.  ``progress``: a progress bar over the files."""
+    pieces = []
+    bar = tqdm(midi_files(folder), desc="reading MIDI", unit="file", disable=not progress)
+    for path in bar:
         try:
             notes = read_midi(path)
         except MidiError as err:
-            print(f"skipped: {err}", file=sys.stderr)
+            tqdm.write(f"skipped: {err}", file=sys.stderr)
             continue
         if notes:
             pieces.append(notes)
         else:
-            print(f"skipped: {path}: no notes", file=sys.stderr)
+            tqdm.write(f"skipped: {path}: no notes", file=sys.stderr)
     return pieces
 
 
-def music21_pieces(limit: int | None = None) -> list[list[NoteEvent]]:
+def music21_pieces(limit: int | None = None, progress: bool = True) -> list[list[NoteEvent]]:
     """The default data: music21's bundled Bach chorales made into MIDI at run time and read
     back through mido, as any MIDI file is."""
     from music21 import corpus
@@ -104,13 +124,13 @@ def music21_pieces(limit: int | None = None) -> list[list[NoteEvent]]:
 
     paths = sorted(str(p) for p in corpus.getComposer("bach"))
     pieces = []
-    for path in paths[:limit]:
+    for path in tqdm(paths[:limit], desc="Bach chorales", unit="piece", disable=not progress):
         try:
             score = corpus.parse(path)
             data = translate.streamToMidiFile(score).writestr()
             notes = read_midi_bytes(data, path)
         except Exception as err:  # a corpus file music21 cannot parse or export: leave it out
-            print(f"skipped: {path}: {type(err).__name__}: {err}", file=sys.stderr)
+            tqdm.write(f"skipped: {path}: {type(err).__name__}: {err}", file=sys.stderr)
             continue
         if notes:
             pieces.append(notes)

@@ -2,10 +2,18 @@
 --model midi-lstm|chord-gan``).
 
 Data is prepared once into ``OUT/data.npz`` (events or rolls per piece), so a resumed run
-reads it back rather than parsing the corpus again.  ``latest.pt`` and ``best.pt`` are
-written atomically (``generate.checkpoint``), ``loss.png`` beside them; ``--resume``
-continues the step count, optimizer state, random state and loss curve; Ctrl-C (SIGINT or
-SIGTERM) saves and exits with status 130.
+reads it back rather than parsing the corpus again; a new run makes it again unless it was
+made from the same inputs.  ``latest.pt`` and ``best.pt`` are written atomically
+(``generate.checkpoint``), ``loss.png`` beside them; Ctrl-C (SIGINT or SIGTERM) saves and
+exits with status 130.
+
+``--resume`` continues the step count, optimizer state, random state and loss curve, with
+the run's own settings from ``latest.pt`` (data, network sizes, batch, sequence length, seed,
+learning rate, validation interval, budget): ``-o OUT --resume`` alone goes on exactly.  An
+option given with ``--resume`` that contradicts the run is refused, naming both values.
+These may change: the budget (``--max-steps`` in all, ``--minutes`` of this sitting: give
+either and the budget is the ones given, give none and it is the run's; a new run naming
+none trains 3000 steps), ``--lr`` (from here on), ``--eval-every`` and ``--threads``.
 """
 
 from __future__ import annotations
@@ -22,13 +30,38 @@ from typing import Any
 import numpy as np
 import torch
 
-from generate.checkpoint import NO_VOCAB, Checkpoint, load_checkpoint, save_checkpoint
-from generate.midi.data import event_windows, prepare, roll_segments, split
+from generate.checkpoint import (
+    NO_VOCAB,
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from generate.midi.data import data_source, event_windows, prepare, roll_segments, split
 from generate.midi.events import ROLL_STEPS_PER_BEAT
 from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig
 from stave import plots
-from stave.training import Loop, LoopConfig, LoopState, Validation, loss_progress
+from stave.cli import non_negative_int, output_error, positive_float, positive_int
+from stave.training import (
+    Loop,
+    LoopConfig,
+    LoopState,
+    ResumeError,
+    Validation,
+    check_output_folder,
+    given_options,
+    loss_progress,
+    option_text,
+    resumed_options,
+    writing,
+)
+
+DEFAULT_STEPS = 3000  # the budget of a run that names none
+DEFAULT_LR = {"midi-lstm": 2e-3, "chord-gan": 2e-4}
+BUDGET = ("max_steps", "minutes")
+CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "out", "resume")
+NET_OPTIONS = {"midi-lstm": ("hidden_size", "dense_size"), "chord-gan": ("steps", "noise_dim")}
 
 
 @dataclass
@@ -87,6 +120,11 @@ class MidiTask(ABC):
             o.load_state_dict(saved["optimizers"][k])
         self.rng.bit_generator.state = saved["rng"]
 
+    def set_learning_rate(self, lr: float) -> None:
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
     def save(self, loop: Loop[Any], validation: Validation, is_best: bool) -> None:
         ckpt = Checkpoint(
             self.model_type,
@@ -97,10 +135,13 @@ class MidiTask(ABC):
             loop.state_dict(),
             self.info,
         )
-        save_checkpoint(self.out / "latest.pt", ckpt)
+        with writing(self.out / "latest.pt"):
+            save_checkpoint(self.out / "latest.pt", ckpt)
         if is_best:
-            save_checkpoint(self.out / "best.pt", ckpt)
-        plots.curves(self.out / "loss.png", loop.state.curves, "loss", self.model_type)
+            with writing(self.out / "best.pt"):
+                save_checkpoint(self.out / "best.pt", ckpt)
+        with writing(self.out / "loss.png"):
+            plots.curves(self.out / "loss.png", loop.state.curves, "loss", self.model_type)
 
 
 class MidiLSTMTask(MidiTask):
@@ -210,7 +251,9 @@ def upgraded_state(saved: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run(task: MidiTask, cfg: MidiTrainConfig, resume: bool) -> tuple[Loop[MidiTask], str]:
+def _run(
+    task: MidiTask, cfg: MidiTrainConfig, resume: bool, new_lr: float | None
+) -> tuple[Loop[MidiTask], str]:
     loop = Loop(
         task,
         LoopConfig(
@@ -222,13 +265,20 @@ def _run(task: MidiTask, cfg: MidiTrainConfig, resume: bool) -> tuple[Loop[MidiT
         ),
     )
     out = task.out
+    check_output_folder(out)
     if resume:
         saved = load_checkpoint(out / "latest.pt")
         if saved.model_type != task.model_type:
             raise ValueError(f"{out} holds a {saved.model_type} run, not {task.model_type}")
-        task.model.load_state_dict(saved.model_state)
-        assert saved.trainer_state is not None
+        if saved.trainer_state is None:
+            raise ValueError(f"{out / 'latest.pt'} holds no training state to resume")
+        try:
+            task.model.load_state_dict(saved.model_state)
+        except RuntimeError as err:  # a network of other sizes than this command line's
+            raise CheckpointError(f"{out / 'latest.pt'}: does not fit the network ({err})") from err
         loop.load_state_dict(upgraded_state(saved.trainer_state))
+        if new_lr is not None:
+            task.set_learning_rate(new_lr)
     elif (out / "latest.pt").exists():
         raise ValueError(f"{out} already holds a run: pass --resume, or choose another -o")
     return loop, loop.run()
@@ -240,16 +290,28 @@ def train_midi(
     net: MidiLSTMConfig | ChordGANConfig,
     cfg: MidiTrainConfig,
     resume: bool = False,
+    source: dict[str, Any] | None = None,
+    new_lr: float | None = None,
 ) -> tuple[Loop[MidiTask], str]:
     """Train (or resume) in ``out`` the model ``net`` configures: the MIDI-event LSTM on event
-    arrays, or the chord GAN on piano rolls.  Returns the loop and why it stopped."""
+    arrays, or the chord GAN on piano rolls.  Returns the loop and why it stopped.
+
+    ``source``: where the data came from (``generate.midi.data.data_source``), kept with the
+    settings in the checkpoints for ``--resume``; ``new_lr``: a resume's new learning rate.
+    """
     torch.manual_seed(cfg.seed)
+    task: MidiTask
     if isinstance(net, MidiLSTMConfig):
-        return _run(MidiLSTMTask(out, pieces, net, cfg), cfg, resume)
-    return _run(ChordGANTask(out, pieces, net, cfg), cfg, resume)
+        task = MidiLSTMTask(out, pieces, net, cfg)
+    else:
+        task = ChordGANTask(out, pieces, net, cfg)
+    task.info["train_config"] = dataclasses.asdict(cfg)
+    if source is not None:
+        task.info["data"] = source
+    return _run(task, cfg, resume, new_lr)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     defaults = MidiTrainConfig()
     lstm, gan = MidiLSTMConfig(), ChordGANConfig()
     p = argparse.ArgumentParser(
@@ -257,52 +319,213 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", choices=("midi-lstm", "chord-gan"), required=True)
-    p.add_argument("--midi-dir", type=Path, help="folder of MIDI files (default: Bach chorales)")
-    p.add_argument("--max-pieces", type=int, help="use at most this many pieces")
+    p.add_argument(
+        "--model",
+        choices=("midi-lstm", "chord-gan"),
+        required=True,
+        help="the MIDI-event LSTM or the piano-roll chord GAN (required)",
+    )
+    p.add_argument(
+        "--midi-dir",
+        type=Path,
+        help="folder of MIDI files, read recursively (default: music21's Bach chorales)",
+    )
+    p.add_argument(
+        "--max-pieces", type=positive_int, help="use at most this many pieces (default: all)"
+    )
     p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/MODEL)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--seq-len", type=int, default=defaults.seq_len, help="events per window")
-    p.add_argument("--lr", type=float, help="Adam learning rate (2e-3 LSTM, 2e-4 GAN)")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps in all")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes in this run")
-    p.add_argument("--eval-every", type=int, default=defaults.eval_every)
-    p.add_argument("--hidden-size", type=int, default=lstm.hidden_size, help="LSTM units")
-    p.add_argument("--dense-size", type=int, default=lstm.dense_size, help="LSTM's dense layer")
-    p.add_argument("--steps", type=int, default=gan.steps, help="GAN segment length (eighths)")
-    p.add_argument("--noise-dim", type=int, default=gan.noise_dim, help="GAN noise size")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its own settings (default: a new run)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=defaults.batch_size,
+        help="windows or segments per batch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seq-len",
+        type=positive_int,
+        default=defaults.seq_len,
+        help="events per window, MIDI-event LSTM (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        help=f"Adam learning rate (default: {DEFAULT_LR['midi-lstm']:g} for the LSTM, "
+        f"{DEFAULT_LR['chord-gan']:g} for the GAN)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=positive_int,
+        help=f"stop after this many steps in all (default: {DEFAULT_STEPS} when neither "
+        "--max-steps nor --minutes is given)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=positive_float,
+        help="stop after this many minutes of this sitting (default: no time limit)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=positive_int,
+        default=defaults.eval_every,
+        help="steps between validations and checkpoints (default: %(default)s)",
+    )
+    p.add_argument(
+        "--hidden-size",
+        type=positive_int,
+        default=lstm.hidden_size,
+        help="LSTM units (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dense-size",
+        type=positive_int,
+        default=lstm.dense_size,
+        help="units of the LSTM's dense layer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=gan.steps,
+        help="GAN segment length in eighths, a multiple of 8 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--noise-dim",
+        type=positive_int,
+        default=gan.noise_dim,
+        help="GAN noise size (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=defaults.seed,
+        help="seed for the split, the batches and the initial weights (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
+    )
+    return p
+
+
+def run_options(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The run's settings by option ``dest`` as its checkpoint keeps them, and its whole
+    training config (None in a checkpoint written before they were kept)."""
+    options = {
+        dest: getattr(ckpt.config, dest)
+        for dest in NET_OPTIONS[ckpt.model_type]
+        if hasattr(ckpt.config, dest)
+    }
+    trained = ckpt.info.get("train_config")
+    if trained is not None:
+        options.update(
+            batch_size=trained["batch_size"],
+            seq_len=trained["seq_len"],
+            lr=trained["learning_rate"],
+            max_steps=trained["max_steps"],
+            minutes=trained["minutes"],
+            eval_every=trained["eval_every"],
+            seed=trained["seed"],
+        )
+    source = ckpt.info.get("data")
+    if source is not None:
+        options.update(midi_dir=source["midi_dir"], max_pieces=source["max_pieces"])
+    return options, trained
+
+
+def resume_args(
+    args: argparse.Namespace, given: set[str], out: Path
+) -> tuple[argparse.Namespace, dict[str, Any] | None, Checkpoint]:
+    """``args`` with the run's own settings where the command line gives none, the run's
+    training config, and its checkpoint; ``ResumeError`` for a contradicting option."""
+    latest = out / "latest.pt"
+    if not latest.exists():
+        raise ValueError(f"{latest}: nothing to resume")
+    ckpt = load_checkpoint(latest)
+    if ckpt.model_type != args.model:
+        raise ResumeError(
+            f"{out}: --model {args.model} contradicts the run's {ckpt.model_type} (from {latest})"
+        )
+    run, trained = run_options(ckpt)
+    if trained is None:  # before the settings were kept: the command line, as then
+        run = {k: v for k, v in run.items() if k in given or k in NET_OPTIONS[args.model]}
+    values = {
+        dest: (str(v.resolve()) if isinstance(v, Path) else v)
+        for dest in given
+        for v in [getattr(args, dest)]
+    }
+    settled = resumed_options(values, run, CHANGEABLE_ON_RESUME, BUDGET, str(out), latest)
+    if "lr" in given and "lr" in run and run["lr"] != settled["lr"]:
+        print(
+            f"note: --lr {option_text(settled['lr'])} from here on "
+            f"(the run had {option_text(run['lr'])})",
+            file=sys.stderr,
+        )
+    resumed = argparse.Namespace(**vars(args))
+    for dest, value in settled.items():
+        if dest in given:  # as typed (the comparison was of absolute paths)
+            value = getattr(args, dest)
+        elif dest == "midi_dir" and value is not None:
+            value = Path(value)
+        setattr(resumed, dest, value)
+    return resumed, trained, ckpt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = parser()
     args = p.parse_args(argv)
+    given = given_options(p, argv, args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out or Path("runs") / args.model
-    lr = args.lr or (2e-3 if args.model == "midi-lstm" else 2e-4)
-    config = MidiTrainConfig(
-        batch_size=args.batch_size,
-        seq_len=args.seq_len,
-        learning_rate=lr,
-        max_steps=args.max_steps,
-        minutes=args.minutes,
-        eval_every=args.eval_every,
-        seed=args.seed,
-    )
-    if config.max_steps is None and config.minutes is None:
-        config.max_steps = 3000
     if args.steps % 8:
         p.error("--steps must be a multiple of 8")
+    out = args.out or Path("runs") / args.model
+    lstm, gan = MidiLSTMConfig(), ChordGANConfig()
     try:
-        data = prepare(args.model, out, args.midi_dir, args.max_pieces)
+        trained: dict[str, Any] | None = None
+        saved_net: MidiLSTMConfig | ChordGANConfig | None = None
+        if args.resume:
+            args, trained, ckpt = resume_args(args, given, out)
+            saved_net = ckpt.config
+        elif (out / "latest.pt").exists():  # before preparing data over the run's own
+            raise ValueError(f"{out} already holds a run: pass --resume, or choose another -o")
+        known = {f.name for f in dataclasses.fields(MidiTrainConfig)}
+        config = MidiTrainConfig(**{k: v for k, v in (trained or {}).items() if k in known})
+        config.batch_size, config.seq_len = args.batch_size, args.seq_len
+        config.max_steps, config.minutes = args.max_steps, args.minutes
+        config.eval_every, config.seed = args.eval_every, args.seed
+        config.learning_rate = args.lr or DEFAULT_LR[args.model]
+        if config.max_steps is None and config.minutes is None:
+            config.max_steps = DEFAULT_STEPS
         net: MidiLSTMConfig | ChordGANConfig = (
             dataclasses.replace(lstm, hidden_size=args.hidden_size, dense_size=args.dense_size)
             if args.model == "midi-lstm"
             else dataclasses.replace(gan, steps=args.steps, noise_dim=args.noise_dim)
         )
-        loop, reason = train_midi(out, data, net, config, args.resume)
-    except (ValueError, OSError) as err:
+        if saved_net is not None:  # the run's network, whatever else the defaults now say
+            net = dataclasses.replace(
+                saved_net, **{dest: getattr(args, dest) for dest in NET_OPTIONS[args.model]}
+            )
+        check_output_folder(out)
+        data = prepare(args.model, out, args.midi_dir, args.max_pieces, args.resume)
+        source = data_source(args.model, args.midi_dir, args.max_pieces)
+        new_lr = config.learning_rate if args.resume and "lr" in given else None
+        loop, reason = train_midi(out, data, net, config, args.resume, source, new_lr)
+    except (ValueError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # inputs are read into ValueErrors: this is an output
+        print(f"error: {output_error(err)}", file=sys.stderr)
+        if (out / "latest.pt").exists():
+            print(
+                f"the run's last checkpoint {out / 'latest.pt'} is kept: "
+                "--resume once the output can be written",
+                file=sys.stderr,
+            )
+        return 1
     last = loop.state.last()
     print(
         f"stopped ({reason}) at step {loop.state.step}; "
