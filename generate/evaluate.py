@@ -18,7 +18,7 @@ from generate.charlstm.corpus import KINDS, read_text
 from generate.charlstm.scoring import file_bits
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.models import add_model_argument, dispatch
-from generate.sample import add_threads_argument, set_threads
+from generate.sample import DEFAULT_THREADS, add_threads_argument, set_threads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,9 +36,7 @@ def char_lstm_main(args_in: list[str]) -> int:
     p.add_argument(
         "--checkpoint", type=Path, help="checkpoint (default: the shipped model of --kind)"
     )
-    # Scoring runs rows of 256 characters at once: work threads share well, so torch's
-    # default stands (pass --threads 1 on a machine whose cores are busy).
-    add_threads_argument(p, None)
+    add_threads_argument(p, DEFAULT_THREADS)  # one: see generate.sample.DEFAULT_THREADS
     p.add_argument(
         "--kind",
         choices=[k for k in KINDS if k != "text"],

@@ -31,9 +31,11 @@ SEED_LIMIT = 2**32  # numpy and torch both take seeds below this
 
 # Sampling runs one step of a small network at a time: the work per step is too small to
 # share among threads, and where the cores are busy, threads that wait on each other make it
-# slower by tens of times (1,100 chars/s on one thread, 42 on two, on a loaded 2-core
-# machine; see the README).  One thread is the default.
-DEFAULT_SAMPLE_THREADS = 1
+# slower by ten times or more.  `generate.sample --num 4 --seed 1`, 7 runs each on a 2-core
+# machine at load 3-5: one thread 426-800 chars/s (median 684), two (torch's default there)
+# 59-1,209 (median 117).  Scoring (generate.evaluate) fares the same: 5,800-9,700 chars/s
+# on one thread, 650-1,190 on two.  One thread is the default of both; --threads N for more.
+DEFAULT_THREADS = 1
 
 
 def seed_value(text: str) -> int:
@@ -44,24 +46,20 @@ def seed_value(text: str) -> int:
     return value
 
 
-def add_threads_argument(p: argparse.ArgumentParser, default: int | None) -> None:
-    """``--threads N``: torch's CPU threads (``default`` None: torch's own choice)."""
-    if default is None:
-        shown = f"torch's default, {torch.get_num_threads()} on this machine"
-    else:
-        shown = str(default)
+def add_threads_argument(p: argparse.ArgumentParser, default: int = DEFAULT_THREADS) -> None:
+    """``--threads N``: torch's CPU threads."""
     p.add_argument(
         "--threads",
         type=positive_int,
         default=default,
         metavar="N",
-        help=f"CPU threads for the network, at least 1 (default: {shown})",
+        help="CPU threads for the network, at least 1; more help only on idle cores "
+        "(default: %(default)s)",
     )
 
 
-def set_threads(threads: int | None) -> None:
-    if threads is not None:
-        torch.set_num_threads(threads)
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
 
 
 _SAMPLE_NAME = re.compile(r"^sample-\d{3,}$")
@@ -149,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
         type=seed_value,
         help=f"random seed, 0 to {SEED_LIMIT - 1} (default: unseeded)",
     )
-    add_threads_argument(p, DEFAULT_SAMPLE_THREADS)
+    add_threads_argument(p, DEFAULT_THREADS)
     p.add_argument(
         "-o",
         "--out",

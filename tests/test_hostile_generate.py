@@ -26,11 +26,13 @@ from generate import sample as gen_sample
 from generate import ship as gen_ship
 from generate.charlstm.data import Vocab
 from generate.charlstm.model import CharLSTM, CharLSTMConfig
+from generate.charlstm.sampling import draw
 from generate.checkpoint import (
     FORMAT,
     VERSION,
     Checkpoint,
     CheckpointError,
+    load_char_lstm,
     load_checkpoint,
     save_checkpoint,
 )
@@ -253,6 +255,10 @@ def test_threads_flag_sets_torch_threads(
     assert "2 threads" in capsys.readouterr().err
     assert gen_sample.main(args) == 0  # the sampler's default: one thread
     assert torch.get_num_threads() == 1
+    tune = tmp_path / "tune.abc"
+    tune.write_text(TINY_ABC)
+    assert gen_evaluate.main(["--checkpoint", str(abc_ckpt), str(tune), "--threads", "2"]) == 0
+    assert torch.get_num_threads() == 2
 
 
 # -- 14: crafted checkpoints ------------------------------------------------------------------
@@ -548,3 +554,15 @@ def test_commands_give_one_line_and_no_traceback(tmp_path: Path) -> None:
         )
         assert proc.returncode == status, proc.stderr
         one_error_line(proc.stderr, named)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("temperature", -1.0), ("temperature", float("nan")), ("top_k", 0), ("num", 0)],
+)
+def test_draw_refuses_unusable_values(abc_ckpt: Path, option: str, value: float) -> None:
+    """The library call as the command line: a negative temperature is not argmax."""
+    model, ckpt = load_char_lstm(abc_ckpt)
+    kwargs: dict[str, Any] = {"num": 1, "length": 5, "temperature": 1.0, option: value}
+    with pytest.raises(ValueError, match=option):
+        draw(model, ckpt.vocab, ckpt.kind, **kwargs)

@@ -5,6 +5,7 @@ converts."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,15 @@ def draw(
     piece starts from in training.  ``progress``: a bar of the steps (characters per
     sample) on stderr, where stderr is a terminal.
     """
+    # The command line refuses these (stave.cli); a library caller gets a refusal too, not
+    # argmax for a negative temperature nor a tensor error for top_k 0.  Temperature 0 (or
+    # below 0.001) is argmax, as tests and benchmarks ask for it.
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number of 0 or more, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if num < 1 or length < 1:
+        raise ValueError(f"num and length must be at least 1, got {num} and {length}")
     prime = DEFAULT_PRIMERS[kind] if prime is None else prime
     prime_ids = torch.from_numpy(vocab.encode_strict(prime, "the primer"))
     context_ids = torch.from_numpy(vocab.encode(context))

@@ -22,7 +22,13 @@ from generate.midi.io import KEYS, NoteEvent, music21_pieces, piano_roll, read_m
 from generate.midi.lstm import MidiLSTM
 from generate.midi.metrics import Measures, measure
 from generate.midi.sample import gan_pieces, lstm_pieces
-from generate.sample import SEED_LIMIT, add_threads_argument, seed_value, set_threads
+from generate.sample import (
+    DEFAULT_THREADS,
+    SEED_LIMIT,
+    add_threads_argument,
+    seed_value,
+    set_threads,
+)
 from stave.cli import positive_int
 
 STEPS_PER_BEAT = 4  # every roll is measured at sixteenths
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help=f"random seed, 0 to {SEED_LIMIT - 1} (default: %(default)s)",
     )
-    add_threads_argument(p, None)
+    add_threads_argument(p, DEFAULT_THREADS)
     args = p.parse_args(argv)
     set_threads(args.threads)
     path = args.checkpoint or DEFAULT_MODEL_WEIGHTS[args.model]

@@ -33,7 +33,7 @@ from generate.midi.io import (
 )
 from generate.midi.lstm import MidiLSTM
 from generate.sample import (
-    DEFAULT_SAMPLE_THREADS,
+    DEFAULT_THREADS,
     SEED_LIMIT,
     add_threads_argument,
     prepare_output,
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--seed", type=seed_value, help=f"random seed, 0 to {SEED_LIMIT - 1} (default: unseeded)"
     )
-    add_threads_argument(p, DEFAULT_SAMPLE_THREADS)
+    add_threads_argument(p, DEFAULT_THREADS)
     p.add_argument(
         "-o",
         "--out",
