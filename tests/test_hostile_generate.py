@@ -566,3 +566,16 @@ def test_draw_refuses_unusable_values(abc_ckpt: Path, option: str, value: float)
     kwargs: dict[str, Any] = {"num": 1, "length": 5, "temperature": 1.0, option: value}
     with pytest.raises(ValueError, match=option):
         draw(model, ckpt.vocab, ckpt.kind, **kwargs)
+
+
+@pytest.mark.parametrize("state", [{}, {"loop": 5}, {"loop": {}, "task": {"epoch": "x"}}])
+def test_ship_of_a_crafted_training_state_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], state: dict[str, Any]
+) -> None:
+    payload = char_payload()
+    payload["trainer_state"] = state
+    path = tmp_path / "best.pt"
+    write_payload(path, payload)
+    assert gen_ship.main([str(path), str(tmp_path / "shipped.pt")]) == 2
+    one_error_line(capsys.readouterr().err, str(path), "training state unreadable")
+    assert not (tmp_path / "shipped.pt").exists()
