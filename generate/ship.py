@@ -30,6 +30,8 @@ def ship(src: Path, dst: Path) -> dict[str, Any]:
     ckpt = load_checkpoint(src)
     try:
         slim = _slim(ckpt, src)
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise CheckpointError(
             f"{src}: training state unreadable ({type(err).__name__}: {err})"
@@ -85,17 +87,21 @@ def main(argv: list[str] | None = None) -> int:
             err.filename = str(args.dst)
         return report_output_error(err, "generate.ship")
     size = args.dst.stat().st_size / 1e6
+    minutes = _number(info.get("train_seconds", 0)) / 60
     if "val_bpc" not in info:  # the MIDI models
-        print(
-            f"{args.dst}: {size:.2f} MB; step {info.get('step')}, "
-            f"trained {info.get('train_seconds', 0) / 60:.1f} min"
-        )
+        print(f"{args.dst}: {size:.2f} MB; step {info.get('step')}, trained {minutes:.1f} min")
         return 0
     print(
         f"{args.dst}: {size:.1f} MB; step {info.get('step')}, "
-        f"val_bpc {info.get('val_bpc'):.4f}, trained {info.get('train_seconds', 0) / 60:.0f} min"
+        f"val_bpc {_number(info.get('val_bpc')):.4f}, trained {minutes:.0f} min"
     )
     return 0
+
+
+def _number(value: Any) -> float:
+    """A figure of the checkpoint's info as a number (NaN where it holds something else)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number else float("nan")
 
 
 if __name__ == "__main__":

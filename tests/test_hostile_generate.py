@@ -579,3 +579,18 @@ def test_ship_of_a_crafted_training_state_is_one_error_line(
     assert gen_ship.main([str(path), str(tmp_path / "shipped.pt")]) == 2
     one_error_line(capsys.readouterr().err, str(path), "training state unreadable")
     assert not (tmp_path / "shipped.pt").exists()
+
+
+def test_ship_of_odd_figures_and_no_warmup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = char_payload()
+    payload["info"] = {"warmup": "X:1", "val_bpc": "low", "train_seconds": None}
+    path = tmp_path / "odd.pt"
+    write_payload(path, payload)
+    assert gen_ship.main([str(path), str(tmp_path / "shipped.pt")]) == 0
+    assert "val_bpc nan" in capsys.readouterr().out
+    payload["info"] = {}  # no warm-up text, and no run data beside it to take one from
+    write_payload(path, payload)
+    assert gen_ship.main([str(path), str(tmp_path / "again.pt")]) == 2
+    one_error_line(capsys.readouterr().err, str(path), "holds no warm-up text")
