@@ -14,14 +14,27 @@ printed is ``converted=K/N``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from stave import atomic, convert, stavetext
 from stave.abc import read_text, split_abc
+from stave.cli import report_output_error
 from stave.musicxml import ConversionError
 
 TEXT_FORMATS = ("txt",)
+
+
+def output_cause(err: BaseException) -> OSError | None:
+    """The ``OSError`` behind an error (a ``ConversionError`` raised from a failed write),
+    or None when it is not about writing a file."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen
+        seen = seen.__cause__  # ``raise ... from``: not errors met while handling another
+    return None
 
 
 def pieces(path: Path) -> list[tuple[str, str, str]]:
@@ -69,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("files", nargs="+", type=Path, help="ABC (.abc) or stave-text files")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder (required)")
     p.add_argument(
         "--formats",
         nargs="+",
@@ -78,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         help="what to write (default: all; wav only where FluidSynth is installed)",
     )
     args = p.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in the way, a read-only place
+        if err.filename is None:
+            err.filename = str(args.out)
+        return report_output_error(err, "generate.convert")
     done = total = 0
     used: set[str] = set()
     for path in args.files:
@@ -98,7 +116,13 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 written = convert_piece(kind, text, args.out / name, args.formats)
             except ConversionError as err:
-                print(f"failed: {path} ({name}): {err}", file=sys.stderr)
+                cause = output_cause(err)
+                if cause is not None:  # a full disk, a read-only folder: say where, go on
+                    if cause.filename is None or Path(os.fspath(cause.filename)).name[:1] == ".":
+                        cause.filename = str(args.out / name)
+                    report_output_error(cause, f"{path} ({name})")
+                else:
+                    print(f"failed: {path} ({name}): {err}", file=sys.stderr)
                 continue
             done += 1
             print(f"{name}: {', '.join(w.name for w in written)}")

@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from generate.charlstm.corpus import KINDS, read_text
 from generate.charlstm.scoring import file_bits
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.models import add_model_argument, dispatch
+from generate.sample import DEFAULT_THREADS, add_threads_argument, set_threads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +36,7 @@ def char_lstm_main(args_in: list[str]) -> int:
     p.add_argument(
         "--checkpoint", type=Path, help="checkpoint (default: the shipped model of --kind)"
     )
+    add_threads_argument(p, DEFAULT_THREADS)  # one: see generate.sample.DEFAULT_THREADS
     p.add_argument(
         "--kind",
         choices=[k for k in KINDS if k != "text"],
@@ -41,6 +44,7 @@ def char_lstm_main(args_in: list[str]) -> int:
         help="shipped model to use without --checkpoint (default: %(default)s)",
     )
     args = p.parse_args(args_in)
+    set_threads(args.threads)
     path = args.checkpoint or default_checkpoint(args.kind)
     try:
         model, ckpt = load_char_lstm(path)
@@ -48,7 +52,8 @@ def char_lstm_main(args_in: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     total_bits, total_chars, failed = 0.0, 0, 0
-    for f in args.files:
+    # A bar over the files where stderr is a terminal (none in logs and tests).
+    for f in tqdm(args.files, desc="scoring", unit="file", leave=False, disable=None):
         try:
             text = read_text(f)
         except OSError as err:
@@ -62,7 +67,7 @@ def char_lstm_main(args_in: list[str]) -> int:
         total_bits += float(bits.sum(dtype=np.float64))
         total_chars += len(bits)
         note = f" ({unknown} characters outside the vocabulary)" if unknown else ""
-        print(f"{f}: {len(bits)} chars, {bits.mean(dtype=np.float64):.4f} bits/char{note}")
+        tqdm.write(f"{f}: {len(bits)} chars, {bits.mean(dtype=np.float64):.4f} bits/char{note}")
     if total_chars == 0:
         print("error: nothing to score", file=sys.stderr)
         return 2

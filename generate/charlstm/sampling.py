@@ -5,15 +5,19 @@ converts."""
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from generate.charlstm.corpus import SEPARATOR, Kind
 from generate.charlstm.data import Vocab
 from generate.charlstm.model import CharLSTM
+from generate.convert import output_cause
 from stave import atomic, convert, musicxml
 
 # "X:" and not "X:1": every file of Ryan's Mammoth Collection starts "X:1", so that primer
@@ -39,6 +43,8 @@ class BoundaryStop:
     def seed(self, ids: Tensor) -> None:
         """Start from the end of the primer (B, T), so a boundary may straddle it."""
         tail = ids[:, -self.width :]
+        if tail.size(1) == 0:  # an empty primer: nothing to straddle (and -0: is everything)
+            return
         self.buffer[:, -tail.size(1) :] = tail
 
     def __call__(self, nxt: Tensor) -> Tensor:
@@ -67,13 +73,24 @@ def draw(
     prime: str | None = None,
     seed: int | None = None,
     context: str = SEPARATOR,
+    progress: bool = False,
 ) -> list[str]:
     """``num`` samples, each the primer plus what follows it up to a tune boundary.
 
     ``context`` is run through the network first and is not part of the samples: the
     checkpoint's ``context`` (a real piece and a blank line) puts the network in the state a
-    piece starts from in training.
+    piece starts from in training.  ``progress``: a bar of the steps (characters per
+    sample) on stderr, where stderr is a terminal.
     """
+    # The command line refuses these (stave.cli); a library caller gets a refusal too, not
+    # argmax for a negative temperature nor a tensor error for top_k 0.  Temperature 0 (or
+    # below 0.001) is argmax, as tests and benchmarks ask for it.
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number of 0 or more, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if num < 1 or length < 1:
+        raise ValueError(f"num and length must be at least 1, got {num} and {length}")
     prime = DEFAULT_PRIMERS[kind] if prime is None else prime
     prime_ids = torch.from_numpy(vocab.encode_strict(prime, "the primer"))
     context_ids = torch.from_numpy(vocab.encode(context))
@@ -83,18 +100,26 @@ def draw(
     _, _, state = model(context_ids[None, :-1])
     state = (state[0].repeat(1, num, 1), state[1].repeat(1, num, 1))  # (L, B, H)
     ids = torch.cat([context_ids[-1:], prime_ids]).repeat(num, 1)  # (B, 1 + len(prime))
-    stop = BoundaryStop(vocab, boundaries(kind), num)
-    stop.seed(ids[:, 1:])
-    new = model.generate(
-        ids,
-        length,
-        state=state,
-        temperature=temperature,
-        top_k=top_k,
-        banned=torch.tensor([0]),  # the unknown symbol
-        stop=stop,
-        generator=generator,
-    )  # (B, n)
+    boundary = BoundaryStop(vocab, boundaries(kind), num)
+    boundary.seed(ids[:, 1:])
+    # disable=None: no bar where stderr is not a terminal (logs, tests)
+    quiet = None if progress else True
+    with tqdm(total=length, unit="char", desc="sampling", leave=False, disable=quiet) as bar:
+
+        def stop(nxt: Tensor) -> Tensor:
+            bar.update(1)
+            return boundary(nxt)
+
+        new = model.generate(
+            ids,
+            length,
+            state=state,
+            temperature=temperature,
+            top_k=top_k,
+            banned=torch.tensor([0]),  # the unknown symbol
+            stop=stop,
+            generator=generator,
+        )  # (B, n)
     # A boundary may begin with the primer's last character (a primer ending in a newline).
     start = max(0, len(prime) - 1)
     return [cut_at_boundary(prime + vocab.decode(row.tolist()), kind, start) for row in new]
@@ -104,7 +129,11 @@ def draw(
 class SampleResult:
     text_path: Path
     written: list[Path]
-    error: str | None
+    error: str | None  # why the text does not convert (None: it does, or it is plain text)
+
+
+# Every file a sample command writes per sample, of either model (``sample-001.*``).
+SAMPLE_SUFFIXES = (".abc", ".txt", ".musicxml", ".mid", ".wav", ".png")
 
 
 def convert_sample(text: str, kind: Kind, title: str, source: str) -> convert.Music:
@@ -121,15 +150,34 @@ def write_sample(
 ) -> SampleResult:
     """Write the sample's text, and its MusicXML, MIDI and (with FluidSynth) audio when it
     converts.  ABC is written without the fields that would copy real people's names,
-    addresses and books from the corpus (``stave.convert.scrub_abc``)."""
+    addresses and books from the corpus (``stave.convert.scrub_abc``).
+
+    A text that does not convert is a result (``error`` says why); a file that cannot be
+    written (a full disk, a read-only folder) raises ``OSError`` naming it, after removing
+    what was written of this sample, so no half set of files is left."""
     if kind == "abc":
         text = convert.scrub_abc(text)
     text_path = base.with_suffix(SUFFIX[kind])
-    atomic.write_text(text_path, text + "\n")
+    try:
+        atomic.write_text(text_path, text + "\n")
+    except OSError as err:
+        raise _named(err, text_path) from None
     if kind == "text":
         return SampleResult(text_path, [], None)
     try:
         written = convert.write(convert_sample(text, kind, title, source), base)
     except (musicxml.ConversionError, ValueError) as err:
+        cause = output_cause(err)
+        if cause is not None:
+            text_path.unlink(missing_ok=True)
+            raise _named(cause, base.with_suffix(".*")) from None
         return SampleResult(text_path, [], str(err).splitlines()[0] if str(err) else repr(err))
     return SampleResult(text_path, written, None)
+
+
+def _named(err: OSError, target: Path) -> OSError:
+    """``err`` naming ``target`` where it names no file or only a temporary one."""
+    name = err.filename
+    if name is None or Path(os.fspath(name)).name.startswith("."):
+        err.filename = str(target)
+    return err

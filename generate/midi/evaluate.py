@@ -22,6 +22,14 @@ from generate.midi.io import KEYS, NoteEvent, music21_pieces, piano_roll, read_m
 from generate.midi.lstm import MidiLSTM
 from generate.midi.metrics import Measures, measure
 from generate.midi.sample import gan_pieces, lstm_pieces
+from generate.sample import (
+    DEFAULT_THREADS,
+    SEED_LIMIT,
+    add_threads_argument,
+    seed_value,
+    set_threads,
+)
+from stave.cli import positive_int
 
 STEPS_PER_BEAT = 4  # every roll is measured at sixteenths
 
@@ -56,19 +64,82 @@ def table(rows: dict[str, Measures]) -> str:
     return "\n".join(lines)
 
 
+def at_least_two(text: str) -> int:
+    """A count of pieces to measure: the data's row compares two halves of them."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, got {value}")
+    return value
+
+
+def usable(pieces: list[list[NoteEvent]], midi_dir: Path | None, files: int) -> None:
+    """``EvaluationError`` unless there are two pieces of two notes or more to measure."""
+    if len(pieces) >= 2:
+        return
+    where = f"{midi_dir}" if midi_dir is not None else "music21's Bach chorales"
+    found = f"{files} MIDI file(s), " if midi_dir is not None else ""
+    raise EvaluationError(
+        f"{where}: {found}{len(pieces)} usable piece(s) (of 2 notes or more); "
+        "the measures need at least 2"
+    )
+
+
+class EvaluationError(ValueError):
+    """Data that cannot be measured; the message names it."""
+
+
+def data_pieces(midi_dir: Path | None, limit: int) -> list[list[NoteEvent]]:
+    """The data's pieces (unreadable files reported and skipped), checked to be usable."""
+    if midi_dir is None:
+        pieces = [n for n in music21_pieces(limit) if len(n) >= 2]
+        usable(pieces, None, 0)
+        return pieces
+    if not midi_dir.is_dir():
+        raise EvaluationError(f"{midi_dir}: no such folder")
+    files = sum(1 for f in midi_dir.rglob("*") if f.suffix.lower() in (".mid", ".midi"))
+    pieces = [n for n in read_midi_folder(midi_dir) if len(n) >= 2][:limit]
+    usable(pieces, midi_dir, files)
+    return pieces
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m generate.evaluate --model midi-lstm|chord-gan",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", choices=("midi-lstm", "chord-gan"), required=True)
-    p.add_argument("--checkpoint", type=Path, help="default: the shipped one of --model")
-    p.add_argument("--midi-dir", type=Path, help="training data (default: Bach chorales)")
-    p.add_argument("--max-pieces", type=int, default=60, help="data pieces to measure")
-    p.add_argument("--num", type=int, default=20, help="pieces to generate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--model", choices=("midi-lstm", "chord-gan"), required=True, help="which generator"
+    )
+    p.add_argument(
+        "--checkpoint", type=Path, help="checkpoint (default: the shipped one of --model)"
+    )
+    p.add_argument(
+        "--midi-dir",
+        type=Path,
+        help="folder of MIDI files the model was trained on (default: music21's Bach chorales)",
+    )
+    p.add_argument(
+        "--max-pieces",
+        type=at_least_two,
+        default=60,
+        help="data pieces to measure, at least 2 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--num",
+        type=positive_int,
+        default=20,
+        help="pieces to generate, at least 1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=seed_value,
+        default=0,
+        help=f"random seed, 0 to {SEED_LIMIT - 1} (default: %(default)s)",
+    )
+    add_threads_argument(p, DEFAULT_THREADS)
     args = p.parse_args(argv)
+    set_threads(args.threads)
     path = args.checkpoint or DEFAULT_MODEL_WEIGHTS[args.model]
     try:
         model, _ = load_model(path, args.model)
@@ -76,35 +147,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
-    if isinstance(model, MidiLSTM):
-        if args.midi_dir:
-            data_notes = read_midi_folder(args.midi_dir)[: args.max_pieces]
+    try:
+        if isinstance(model, MidiLSTM):
+            data_notes = data_pieces(args.midi_dir, args.max_pieces)
+            data = [piano_roll(n, STEPS_PER_BEAT) for n in data_notes]
+            primers = [event_array(n)[:16] for n in data_notes]
+            made = lstm_pieces(model, primers, args.num, 128, 1.0, args.seed)
+            generated = [piano_roll(n, STEPS_PER_BEAT) for n in made]
+            baseline = [
+                piano_roll(n, STEPS_PER_BEAT)
+                for n in random_notes(data_notes, args.num, 128, args.seed)
+            ]
         else:
-            data_notes = music21_pieces(args.max_pieces)
-        data = [piano_roll(n, STEPS_PER_BEAT) for n in data_notes]
-        primers = [event_array(n)[:16] for n in data_notes]
-        made = lstm_pieces(model, primers, args.num, 128, 1.0, args.seed)
-        generated = [piano_roll(n, STEPS_PER_BEAT) for n in made]
-        baseline = [
-            piano_roll(n, STEPS_PER_BEAT)
-            for n in random_notes(data_notes, args.num, 128, args.seed)
-        ]
-    else:
-        assert isinstance(model, ChordGAN)
-        if args.midi_dir:
-            coarse = [piano_roll(n, ROLL_STEPS_PER_BEAT) for n in read_midi_folder(args.midi_dir)]
-        else:
-            coarse = chordified_rolls(args.max_pieces)
-        data = [_upsample(r, ROLL_STEPS_PER_BEAT) for r in coarse[: args.max_pieces]]
-        generated = [
-            _upsample(r, ROLL_STEPS_PER_BEAT) for r, _ in gan_pieces(model, args.num, 2, args.seed)
-        ]
-        density = float(np.mean([r.mean() for r in coarse]))
-        steps = 2 * model.config.steps
-        baseline = [
-            _upsample((rng.random((steps, KEYS)) < density).astype(np.uint8), ROLL_STEPS_PER_BEAT)
-            for _ in range(args.num)
-        ]
+            assert isinstance(model, ChordGAN)
+            if args.midi_dir:
+                notes = data_pieces(args.midi_dir, args.max_pieces)
+                coarse = [piano_roll(n, ROLL_STEPS_PER_BEAT) for n in notes]
+            else:
+                coarse = [r for r in chordified_rolls(args.max_pieces) if r.any()]
+                if len(coarse) < 2:
+                    usable([], None, 0)
+            data = [_upsample(r, ROLL_STEPS_PER_BEAT) for r in coarse[: args.max_pieces]]
+            generated = [
+                _upsample(r, ROLL_STEPS_PER_BEAT)
+                for r, _ in gan_pieces(model, args.num, 2, args.seed)
+            ]
+            density = float(np.mean([r.mean() for r in coarse]))
+            steps = 2 * model.config.steps
+            baseline = [
+                _upsample(
+                    (rng.random((steps, KEYS)) < density).astype(np.uint8), ROLL_STEPS_PER_BEAT
+                )
+                for _ in range(args.num)
+            ]
+    except EvaluationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     half = len(data) // 2
     rows = {
         "training data": measure(data[:half], STEPS_PER_BEAT, reference=data[half:]),

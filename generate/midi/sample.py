@@ -9,13 +9,18 @@ Per sample: ``sample-001.mid``, ``sample-001.musicxml``, a piano-roll picture
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_model
+from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, Checkpoint, CheckpointError, load_model
+from generate.convert import output_cause
 from generate.midi import plots
 from generate.midi.events import ROLL_STEPS_PER_BEAT, events_to_notes, normalize_pitch
 from generate.midi.gan import ChordGAN
@@ -27,8 +32,19 @@ from generate.midi.io import (
     write_midi,
 )
 from generate.midi.lstm import MidiLSTM
+from generate.sample import (
+    DEFAULT_THREADS,
+    SEED_LIMIT,
+    add_threads_argument,
+    prepare_output,
+    seed_value,
+    set_threads,
+)
 from stave import musicxml
+from stave.cli import non_negative_float, positive_int, report_output_error
 from stave.convert import render_wav
+
+T = TypeVar("T")
 
 PICTURE_STEPS_PER_BEAT = 4
 MODEL_NAMES = {"midi-lstm": "MIDI-event LSTM", "chord-gan": "chord GAN"}
@@ -47,7 +63,7 @@ def lstm_pieces(
     gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**31))
     rng = np.random.default_rng(seed)
     pieces = []
-    for i in range(num):
+    for i in progress(range(num), "generating", "piece"):
         if primers:
             primer = np.asarray(primers[i % len(primers)], np.float32)
         else:
@@ -79,7 +95,8 @@ def gan_pieces(
 
 def write_piece(base: Path, notes: list[NoteEvent], title: str, source: str = "") -> str | None:
     """MIDI, MusicXML (a grand staff), picture and (when possible) audio; an error message
-    or None."""
+    or None.  A file that cannot be written (a full disk, a read-only folder) raises
+    ``OSError`` naming it, after removing what was written of this piece."""
     if not notes:
         return "no notes"
     try:
@@ -94,8 +111,36 @@ def write_piece(base: Path, notes: list[NoteEvent], title: str, source: str = ""
         )
         render_wav(base.with_suffix(".mid"), base.with_suffix(".wav"))
     except (musicxml.ConversionError, OSError, ValueError) as err:
-        return str(err)
+        cause = output_cause(err)
+        if cause is None:
+            return str(err)
+        for suffix in (".mid", ".musicxml", ".png", ".wav"):
+            base.with_suffix(suffix).unlink(missing_ok=True)
+        if cause.filename is None or Path(os.fspath(cause.filename)).name.startswith("."):
+            cause.filename = str(base.with_suffix(".*"))
+        raise cause from None
     return None
+
+
+def checkpoint_primers(ckpt: Checkpoint, path: Path) -> list[np.ndarray]:
+    """The primers a MIDI-LSTM checkpoint carries (event arrays (T, 3)), checked."""
+    primers = ckpt.info.get("primers", [])
+    if not isinstance(primers, (list, tuple)):
+        raise CheckpointError(f"{path}: info.primers is a {type(primers).__name__}, not a list")
+    out = []
+    for i, primer in enumerate(primers):
+        try:
+            array = np.asarray(primer, np.float32)
+        except (TypeError, ValueError):
+            array = np.zeros((0, 0), np.float32)
+        if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != 3:
+            raise CheckpointError(
+                f"{path}: info.primers[{i}] is not a list of (pitch, velocity, time) events"
+            )
+        if not np.isfinite(array).all():
+            raise CheckpointError(f"{path}: info.primers[{i}] holds NaN or infinite values")
+        out.append(array)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,49 +149,91 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", choices=("midi-lstm", "chord-gan"), required=True)
-    p.add_argument("--checkpoint", type=Path, help="default: the shipped one of --model")
-    p.add_argument("--num", type=int, default=4, help="pieces")
-    p.add_argument("--length", type=int, default=128, help="LSTM: notes per piece")
-    p.add_argument("--segments", type=int, default=2, help="GAN: segments per piece")
+    p.add_argument(
+        "--model", choices=("midi-lstm", "chord-gan"), required=True, help="which generator"
+    )
+    p.add_argument(
+        "--checkpoint", type=Path, help="checkpoint (default: the shipped one of --model)"
+    )
+    p.add_argument(
+        "--num", type=positive_int, default=4, help="pieces, at least 1 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--length",
+        type=positive_int,
+        default=128,
+        help="LSTM: notes per piece, at least 1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--segments",
+        type=positive_int,
+        default=2,
+        help="GAN: segments per piece, at least 1 (default: %(default)s)",
+    )
     p.add_argument(
         "--temperature",
-        type=float,
+        type=non_negative_float,
         default=1.0,
-        help="LSTM: semitones of noise on each predicted pitch (0: the network's own choice)",
+        help="LSTM: semitones of noise on each predicted pitch, 0 or more (0: the network's "
+        "own choice; default: %(default)s)",
     )
-    p.add_argument("--random-primer", action="store_true", help="LSTM: prime with random notes")
-    p.add_argument("--seed", type=int)
-    p.add_argument("-o", "--out", type=Path, default=Path("samples"))
+    p.add_argument(
+        "--random-primer",
+        action="store_true",
+        help="LSTM: prime with random notes (default: primers from the training data)",
+    )
+    p.add_argument(
+        "--seed", type=seed_value, help=f"random seed, 0 to {SEED_LIMIT - 1} (default: unseeded)"
+    )
+    add_threads_argument(p, DEFAULT_THREADS)
+    p.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("samples"),
+        help="output folder; an earlier run's sample-NNN files there are removed "
+        "(default: %(default)s)",
+    )
     args = p.parse_args(argv)
-    if args.num < 1 or args.length < 1 or args.segments < 1:
-        p.error("--num, --length and --segments must be at least 1")
+    set_threads(args.threads)
     path = args.checkpoint or DEFAULT_MODEL_WEIGHTS[args.model]
     try:
         model, ckpt = load_model(path, args.model)
+        primers = [] if args.random_primer else checkpoint_primers(ckpt, path)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if isinstance(model, MidiLSTM):
-        primers = [] if args.random_primer else list(ckpt.info.get("primers", []))
         pieces = lstm_pieces(model, primers, args.num, args.length, args.temperature, args.seed)
     else:
         assert isinstance(model, ChordGAN)
         pieces = [n for _, n in gan_pieces(model, args.num, args.segments, args.seed)]
-    args.out.mkdir(parents=True, exist_ok=True)
-    valid = 0
-    for i, notes in enumerate(pieces, start=1):
+    status = prepare_output(args.out, "generate.sample")
+    if status is not None:
+        return status
+    valid = unwritten = 0
+    for i, notes in enumerate(progress(pieces, "writing", "piece"), start=1):
         base = args.out / f"sample-{i:03d}"
         seed = "unseeded" if args.seed is None else f"seed {args.seed}"
         title = f"stavegen sample {i}, {MODEL_NAMES[args.model]}, {seed}"
-        error = write_piece(base, notes, title, f"stavegen {args.model} ({path.name})")
+        try:
+            error = write_piece(base, notes, title, f"stavegen {args.model} ({path.name})")
+        except OSError as err:  # a full disk, a read-only folder: say so, try the next one
+            report_output_error(err, base.name)
+            unwritten += 1
+            continue
         if error:
             print(f"{base.name}: not written ({error})", file=sys.stderr)
         else:
             valid += 1
             print(f"{base}.mid: {len(notes)} notes")
     print(f"valid={valid}/{len(pieces)}")
-    return 0 if valid else 1
+    return 0 if valid and not unwritten else 1
+
+
+def progress(items: Sequence[T], desc: str, unit: str) -> Iterator[T]:
+    """``items`` with a bar on stderr where stderr is a terminal (none in logs and tests)."""
+    return iter(tqdm(items, desc=desc, unit=unit, leave=False, disable=None))
 
 
 if __name__ == "__main__":
