@@ -42,5 +42,5 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
         "--model",
         choices=MODEL_CHOICES,
         default="char-lstm",
-        help="which generator (%(default)s; midi-lstm|chord-gan: see --model M --help)",
+        help="which generator (default: %(default)s; midi-lstm|chord-gan: see --model M --help)",
     )

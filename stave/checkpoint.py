@@ -9,6 +9,7 @@ refused as an unreadable checkpoint.  Each package keeps its own ``save_checkpoi
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,12 @@ class CheckpointError(ValueError):
 
 
 def write_payload(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` atomically: a reader never sees half a checkpoint."""
-    with atomic.atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    """``torch.save`` atomically: a reader never sees half a checkpoint.  The payload is
+    serialized in memory first, so a full disk is an ``OSError`` (ENOSPC) naming the file,
+    not torch's zip writer's ``RuntimeError``."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:

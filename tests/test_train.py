@@ -195,8 +195,16 @@ def test_a_run_saved_before_the_one_loop_resumes_exactly(tmp_path: Path) -> None
     )
     a = load_checkpoint(run / "latest.pt").model_state
     b = load_checkpoint(tmp_path / "s" / "latest.pt").model_state
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert resumed.state.curves["bpc"] == straight.state.curves["bpc"]
+    # The fixture's first 12 steps were computed on another machine, whose CPU may round
+    # the last float bit otherwise (seen: 3e-6 apart after 30 steps): close, not equal.
+    # Bit-exact resume on one machine is tests/test_hostile_train.py's.
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
+    steps = [s for s, _ in resumed.state.curves["bpc"]]
+    assert steps == [s for s, _ in straight.state.curves["bpc"]]
+    for (_, x), (_, y) in zip(
+        resumed.state.curves["bpc"], straight.state.curves["bpc"], strict=True
+    ):
+        assert x == pytest.approx(y, abs=1e-5)
 
 
 def test_ship_keeps_the_weights_and_the_figures(tmp_path: Path, tiny_corpus: Path) -> None:
