@@ -38,7 +38,11 @@ SAMPLE = ROOT / "datasets" / "sample"
 STAVES = ["clean/00000.png", "synthesized/00000.png", "real-world/00000.png"]
 
 
-def run(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    module: str, *args: str, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it.  ``cwd``: where relative outputs go (never the
+    checkout: a command that wrongly accepted its arguments would write there)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -46,6 +50,7 @@ def run(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedPr
         text=True,
         timeout=timeout,
         env=env,
+        cwd=cwd,
     )
 
 
@@ -115,6 +120,7 @@ def test_names_differing_in_case_only_and_the_corpus_name(
             assert (out / t).read_text() in corpus
 
 
+@pytest.mark.slow
 def test_a_file_given_twice_is_read_once(tmp_path: Path) -> None:
     shutil.copy(SAMPLE / STAVES[0], tmp_path / "s.png")
     out = tmp_path / "out"
@@ -126,6 +132,7 @@ def test_a_file_given_twice_is_read_once(tmp_path: Path) -> None:
 # 6. Long but valid file names --------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem_length", [238, 251])
 def test_long_file_names(tmp_path: Path, stem_length: int) -> None:
     long = tmp_path / ("n" * stem_length + ".png")
@@ -189,6 +196,7 @@ def evaluation_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_evaluate_leaves_out_what_it_cannot_use_and_says_so(tmp_path: Path) -> None:
     folder = evaluation_folder(tmp_path)
     proc = run("omr.evaluate", str(folder), "--quiet", "--report", str(tmp_path / "r.csv"))
@@ -206,6 +214,7 @@ def test_evaluate_leaves_out_what_it_cannot_use_and_says_so(tmp_path: Path) -> N
     assert len(rows) == 3  # header and the two good files
 
 
+@pytest.mark.slow
 def test_evaluate_bad_manifest_pieces_and_report(tmp_path: Path) -> None:
     folder = evaluation_folder(tmp_path)
     for bad in ("latin", "malformed", "empty", "unreadable"):
@@ -248,6 +257,7 @@ def test_evaluate_report_that_fails_at_the_end_keeps_the_figures(
 # 8. Output locations -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_extract_output_is_a_file_or_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -267,6 +277,7 @@ def test_extract_output_is_a_file_or_full(
     one_line_error(capsys.readouterr().err, "00000.txt", "no space left on the device")
 
 
+@pytest.mark.slow
 def test_dataset_and_ship_output_errors(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -321,6 +332,7 @@ def test_pdf_pages_are_rendered_one_at_a_time(
 # 14. Crafted checkpoints, huge images, FIFOs -----------------------------------------------
 
 
+@pytest.mark.slow
 def test_crafted_recognizer_checkpoints(tmp_path: Path) -> None:
     real = load_checkpoint(default_weights())
     vocab = SymbolVocab.default()
@@ -350,6 +362,7 @@ def test_crafted_recognizer_checkpoints(tmp_path: Path) -> None:
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
+@pytest.mark.slow
 def test_images_too_long_for_opencv_and_fifos(tmp_path: Path) -> None:
     wide = np.full((60, 40_000), 255, np.uint8)
     wide[20:40:4] = 0
@@ -392,8 +405,8 @@ def test_images_too_long_for_opencv_and_fifos(tmp_path: Path) -> None:
         ["omr.dataset", "build", "d", "--shard", "5/3"],
     ],
 )
-def test_unusable_flag_values_are_refused(args: list[str]) -> None:
-    proc = run(*args)
+def test_unusable_flag_values_are_refused(args: list[str], tmp_path: Path) -> None:
+    proc = run(*args, cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"argument {args[-2]}" in proc.stderr
@@ -443,12 +456,15 @@ def test_ship_refuses_weights_that_do_not_fit(tmp_path: Path) -> None:
 # Devices -------------------------------------------------------------------------------------
 
 
-def test_a_device_this_machine_lacks_is_refused_in_one_line() -> None:
+@pytest.mark.slow
+def test_a_device_this_machine_lacks_is_refused_in_one_line(tmp_path: Path) -> None:
     missing = "mps" if torch.cuda.is_available() else "cuda"
-    proc = run("omr.extract", str(SAMPLE / STAVES[0]), "--device", missing, "-o", "/tmp/x")
+    proc = run(
+        "omr.extract", str(SAMPLE / STAVES[0]), "--device", missing, "-o", "out", cwd=tmp_path
+    )
     assert proc.returncode == 2
     one_line_error(proc.stderr, f"--device {missing}", "no ")
-    proc = run("omr.evaluate", str(SAMPLE), "--device", "tpu")
+    proc = run("omr.evaluate", str(SAMPLE), "--device", "tpu", cwd=tmp_path)
     assert proc.returncode == 2
     one_line_error(proc.stderr, "--device tpu", "not a device")
 
