@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,10 +38,11 @@ from omr.read.load import IMAGE_SUFFIXES
 from omr.read.pipeline import read_files
 from omr.read.recognize import StaveReader
 from stave import atomic
-from stave.cli import non_negative_int, positive_int, report_output_error
+from stave.cli import non_negative_int, output_error, positive_int, report_output_error
 from stave.devices import DEVICE_HELP
 from stave.devices import resolve as resolve_device
 from stave.stavetext import StaveTextError, Token, parse_line, write_line
+from stave.training import check_output_folder
 
 
 @dataclass
@@ -120,7 +120,7 @@ def read_manifest(folder: Path) -> dict[str, tuple[str, str]]:
                     f"{path}: not an omr.dataset manifest (no column {', '.join(sorted(missing))})"
                 )
             for n, row in enumerate(reader, 2):
-                if None in row.values() or not row["file"]:
+                if None in row.values() or not row["file"] or not row["split"]:
                     raise CaseError(f"{path}: line {n} is incomplete")
                 manifest[row["file"]] = (row["split"], build_piece(row))
     except UnicodeDecodeError:
@@ -274,16 +274,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _report_problem(report: Path) -> str | None:
-    """Why ``report`` cannot be written, found before a long evaluation (or None)."""
+    """Why ``report`` cannot be written, found before a long evaluation (or None): its
+    folder is made and a file tried there."""
     if report.is_dir():
         return f"{report}: is a folder"
-    parent = report.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"cannot write {report}: {parent} is a file"
-    if not os.access(parent, os.W_OK):
-        return f"cannot write {report}: {parent} is not writable"
+    try:
+        check_output_folder(report.parent)
+    except OSError as err:
+        return f"{output_error(err)} (for {report})"
     return None
 
 

@@ -91,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     except OSError as err:  # the output folder: a file in the way, read-only, disk full
         return report_output_error(err)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the files written in {args.out} are whole; corpus.txt is not written",
+            file=sys.stderr,
+        )
+        return 130
     if summary.files == 0:
         print("error: no images or PDFs among the inputs", file=sys.stderr)
         return 1

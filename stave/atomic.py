@@ -72,12 +72,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         suffix=f".tmp{target.suffix[:_SUFFIX_CHARS]}",
         dir=target.parent,
     )
-    os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
-        yield tmp
-        os.replace(tmp, target)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        try:
+            yield tmp
+            os.replace(tmp, target)
+        except OSError as err:  # named by the file the user asked for, not the temporary one
+            if err.filename is not None and os.fspath(err.filename) == os.fspath(tmp):
+                raise OSError(err.errno, err.strerror, str(target)) from err
+            raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -10,6 +10,7 @@ refused as an unreadable checkpoint.  Each package keeps its own ``save_checkpoi
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,22 @@ def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:
     """A checkpoint file's payload, after checking it is one of ours, of this format and
     version; ``CheckpointError`` naming the file otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about what it refuses; we say it once
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged or unsafe file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from err
+        text = str(err)
+        if "Weights only load failed" in text:
+            why = "it holds Python objects, not plain data: refused, as loading it could run code"
+        else:
+            first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+            why = f"not a PyTorch checkpoint, or damaged ({type(err).__name__}: {first[:200]})"
+        raise CheckpointError(f"{path}: not a readable checkpoint: {why}") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise CheckpointError(f"{path}: not a stavegen checkpoint (expected format {fmt!r})")
     if payload.get("version") != version:

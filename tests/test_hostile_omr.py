@@ -235,7 +235,7 @@ def test_evaluate_bad_manifest_pieces_and_report(tmp_path: Path) -> None:
     blocker.write_text("")
     proc = run("omr.evaluate", str(folder), "--report", str(blocker / "r.csv"))
     assert proc.returncode == 2  # refused before a long evaluation, not after it
-    one_line_error(proc.stderr, "r.csv", "is a file")
+    one_line_error(proc.stderr, "r.csv", "a file is in the way")
 
 
 def test_evaluate_report_that_fails_at_the_end_keeps_the_figures(
@@ -478,3 +478,129 @@ def test_the_shipped_recognizer_reads_the_same_on_cuda(shipped: StaveReader) -> 
         for c in stave_crops(cv2.imread(str(SAMPLE / name), cv2.IMREAD_GRAYSCALE), shipped.shape)
     ]
     assert cuda.read(crops) == shipped.read(crops)
+
+
+# Found by a review of 150 more cases ---------------------------------------------------------
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares its size and holds no pixels (what a decompression bomb shows)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+@pytest.mark.slow
+def test_review_cases_of_odd_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    shutil.copy(SAMPLE / STAVES[0], good)
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    (tmp_path / "big.png").write_bytes(png_header(12_000, 12_000))  # under our limit
+    (tmp_path / "bomb.png").write_bytes(png_header(20_000, 20_000))
+    latin = Path(os.fsdecode(str(tmp_path).encode() + b"/lat\xe9.png"))
+    shutil.copy(SAMPLE / STAVES[1], latin)
+    out = tmp_path / "out"
+    (out / "good.txt").mkdir(parents=True)  # an output name taken by a folder
+    proc = run(
+        "omr.extract", *(str(tmp_path / n) for n in ("a.png", "big.png", "bomb.png")),
+        str(good), str(latin), "-o", str(out), "--quiet", "--jobs", "1",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    one_line_error(proc.stderr, "a.png", "symbolic links")
+    one_line_error(proc.stderr, "big.png", "damaged or truncated")  # read, not refused
+    one_line_error(proc.stderr, "bomb.png", "too large", "150,000,000")
+    one_line_error(proc.stderr, str(out / "good.txt"), "a folder is in the way")
+    assert ".tmp" not in proc.stderr  # the file asked for is named, not the temporary one
+    assert "1/5 files read" in proc.stdout  # the latin-1 name's; good.txt has no room
+    [written] = [p for p in out.glob("lat*.txt")]
+    assert written.read_text().startswith("clef:")
+    assert len(list(out.glob("lat*.musicxml"))) == 1  # an undecodable name is no reason to fail
+
+
+def test_review_cases_of_checkpoints(tmp_path: Path) -> None:
+    import pickle
+
+    real = load_checkpoint(default_weights())
+    payload = {
+        "format": "stavegen-recognizer",
+        "version": 1,
+        "config": __import__("dataclasses").asdict(real.config),
+        "symbols": [1, 2, 3, *real.vocab.symbols[3:]],
+        "model_state": real.model_state,
+    }
+    write_payload(tmp_path / "ints.pt", payload)
+    with pytest.raises(ValueError, match="symbols are not a list of non-empty strings"):
+        StaveReader.load(tmp_path / "ints.pt")
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    torch.save({"format": "stavegen-recognizer", "version": 1, "x": Evil()}, tmp_path / "evil.pt")
+    (tmp_path / "raw.pt").write_bytes(pickle.dumps(Evil()))
+    (tmp_path / "text.pt").write_text("hello\n")
+    for name, why in [
+        ("evil.pt", "could run code"),
+        ("raw.pt", "could run code"),
+        ("text.pt", "not a PyTorch checkpoint"),
+    ]:
+        with pytest.raises(ValueError, match=why) as caught:
+            StaveReader.load(tmp_path / name)
+        assert "\n" not in str(caught.value) and name in str(caught.value)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_review_cases_of_merge_and_manifests(tmp_path: Path) -> None:
+    from omr.data.build import MergeError, merge
+
+    parts = []
+    for k in (1, 2):
+        part = tmp_path / f"p{k}"
+        part.mkdir()
+        (part / "shard.json").write_text(
+            f'{{"shard": {k}, "of": 2, "seed": 0, "counts": {{}}, "exclude": []}}'
+        )
+        parts.append(part)
+    with pytest.raises(MergeError, match="is one of the shards"):
+        merge(parts[0], parts)
+    with pytest.raises(MergeError, match="given twice"):
+        merge(tmp_path / "m", [parts[0], parts[0], parts[1]])
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    (folder / "manifest.csv").write_text("file,split,source,settings\nx.png,,random,{}\n")
+    with pytest.raises(omr_evaluate.CaseError, match="line 2 is incomplete"):
+        omr_evaluate.read_manifest(folder)
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_batch_stops_cleanly(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        shutil.copy(SAMPLE / STAVES[i % 3], src / f"{i:02d}.png")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omr.extract", str(src), "-o", str(out), "--jobs", "2", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("[!.]*.txt")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    for text in out.glob("*.txt"):
+        assert text.read_text().startswith("clef:")  # every file written is whole
+    assert not (out / "corpus.txt").exists()

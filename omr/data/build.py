@@ -357,6 +357,13 @@ def merge(out: Path, shards: Sequence[Path], sheet: bool = False) -> dict[str, i
     """The dataset one build makes, from the N folders ``build(..., shard=K/N)`` made
     (K = 1..N, the same seed, counts and exclusions): files copied, the manifest in the
     one build's order, ``pieces.txt`` and ``ground-truth.pdf`` made again."""
+    where = {Path(f).resolve() for f in shards}
+    if len(where) != len(shards):
+        raise MergeError("a shard folder is given twice")
+    if Path(out).resolve() in where:
+        raise MergeError(f"{out}: is one of the shards; merge into another folder")
+    if (Path(out) / SHARD_FILE).exists():
+        raise MergeError(f"{out}: holds a shard ({SHARD_FILE}); merge into another folder")
     abouts = []
     for folder in shards:
         try:

@@ -59,7 +59,12 @@ def load_checkpoint(path: Path) -> RecognizerCheckpoint:
         config_dict["pools"] = [tuple(p) for p in config_dict["pools"]]
         config_dict.setdefault("ledger_room", 3.0)  # recognizers saved before it was recorded
         config = RecognizerConfig(**config_dict)
-        vocab = SymbolVocab(tuple(payload["symbols"]))
+        symbols = payload["symbols"]
+        if not isinstance(symbols, list | tuple) or not all(
+            isinstance(x, str) and x for x in symbols
+        ):
+            raise TypeError("symbols are not a list of non-empty strings")
+        vocab = SymbolVocab(tuple(symbols))
         state = payload["model_state"]
         if not isinstance(state, dict) or not all(
             isinstance(v, torch.Tensor) for v in state.values()

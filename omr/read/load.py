@@ -100,7 +100,10 @@ def find_inputs(paths: list[Path]) -> list[Path]:
             else [path]
         )
         for p in found:
-            key = p.resolve()
+            try:
+                key = p.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: load() reports it
+                key = p.absolute()
             if key not in seen:
                 seen.add(key)
                 out.append(p)
@@ -129,6 +132,7 @@ def to_grey(img: Image.Image) -> np.ndarray:
 def load_image(path: Path) -> list[PageImage]:
     """Every frame of an image file as a grey page."""
     _check_regular(path)
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # this module's limit, said in its own words
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -145,8 +149,10 @@ def load_image(path: Path) -> list[PageImage]:
         raise LoadError(path, "no such file") from None
     except PermissionError:
         raise LoadError(path, "cannot read (permission denied)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise LoadError(path, f"image too large to process ({err})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise LoadError(
+            path, f"image too large to process (over the limit of {MAX_PIXELS:,} pixels)"
+        ) from None
     except UnidentifiedImageError:
         problem = "empty file" if path.stat().st_size == 0 else "not an image this tool can read"
         raise LoadError(path, problem) from None

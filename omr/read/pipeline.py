@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from omr.read.crops import stave_crops
 from omr.read.load import LoadError, TextPages, find_inputs, load
 from omr.read.recognize import StaveReader
 from stave import atomic
+from stave.cli import output_error
 from stave.musicxml import ConversionError, staves_to_score, write_score
 from stave.stavetext import StaveTextError, Token, parse_line, write_line
 
@@ -71,7 +73,10 @@ def find(path: Path, shape: CropShape) -> Found:
     except LoadError as err:  # a page of a PDF that cannot be rendered
         return Found(path, error=str(err))
     if not crops:
-        where = "in the image" if len(loaded) == 1 else f"on any of its {len(loaded)} pages"
+        if len(loaded) > 1:
+            where = f"on any of its {len(loaded)} pages"
+        else:
+            where = "on its page" if path.suffix.lower() == ".pdf" else "in the image"
         return Found(path, pages=len(loaded), error=f"{path}: no staff found {where}", missed=True)
     return Found(path, crops, pages=len(loaded))
 
@@ -83,8 +88,10 @@ def _find_job(args: tuple[Path, CropShape]) -> Found:
         return Found(args[0], error=f"{args[0]}: cannot process ({type(err).__name__}: {err})")
 
 
-def _one_thread() -> None:
-    """A staff-finding worker's torch uses one thread (the processes share the cores)."""
+def _worker() -> None:
+    """A worker process: Ctrl-C is the main process's to handle (it stops the pool), and
+    torch takes one thread (the processes share the cores)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
@@ -92,7 +99,7 @@ def _found(paths: Sequence[Path], shape: CropShape, jobs: int) -> Iterator[Found
     if jobs <= 1 or len(paths) <= 1:  # in this process: its torch threads are left alone
         yield from (_find_job((p, shape)) for p in paths)
         return
-    with get_context("fork").Pool(jobs, initializer=_one_thread) as pool:
+    with get_context("fork").Pool(jobs, initializer=_worker) as pool:
         yield from pool.imap(_find_job, [(p, shape) for p in paths], chunksize=1)
 
 
@@ -268,7 +275,9 @@ def extract(
     corpus: list[str] = []
     failed = staves = pages = 0
     # MusicXML (music21, ~20 ms a file) is written by worker processes while this one reads.
-    writers = get_context("fork").Pool(jobs) if jobs > 1 and len(paths) > 1 else None
+    writers = (
+        get_context("fork").Pool(jobs, initializer=_worker) if jobs > 1 and len(paths) > 1 else None
+    )
     writing: list[tuple[Path, AsyncResult[str | None] | str | None]] = []
     try:
         for reading in read_files(paths, reader, jobs, beam, progress):
@@ -279,8 +288,12 @@ def extract(
                 continue
             text = "".join(format_line(line, fmt) + "\n" for line in reading.lines)
             target = out / f"{name}.txt"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic.write_text(target, text)
+            try:
+                atomic.write_text(target, text)
+            except OSError as err:  # this output (a folder in its way, a full disk): go on
+                failed += 1
+                tqdm.write(f"failed: {reading.source}: {output_error(err)}", file=sys.stderr)
+                continue
             corpus.append(text)
             staves += len(reading.lines)
             pages += reading.pages
@@ -288,7 +301,8 @@ def extract(
             # the text is written in: the pitch-only labelling would engrave every stave
             # in treble clef and C major, in quarters.
             full = text if fmt == "full" else "".join(write_line(t) + "\n" for t in reading.lines)
-            job = (full, Path(name).name, out / name)
+            title = Path(name).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            job = (full, title, out / name)
             writing.append(
                 (
                     reading.source,
@@ -300,6 +314,15 @@ def extract(
             if error is not None:
                 failed += 1
                 tqdm.write(f"failed: {source}: {error} (stave text written)", file=sys.stderr)
+    except BaseException:  # Ctrl-C: stop the writers now, do not wait for their queue
+        if writers is not None:
+            writers.terminate()
+            writers.join()
+            writers = None
+            # What the killed writers had half written (their temporary files) goes.
+            for folder in {(out / name).parent for name, _ in plan}:
+                atomic.remove_leftovers(folder)
+        raise
     finally:
         if writers is not None:
             writers.close()
