@@ -86,8 +86,18 @@ def sample_music(
     _whole(length, "length", 1)
     if top_k is not None:
         _whole(top_k, "top_k", 1)
-    if not isinstance(temperature, int | float) or not (
-        math.isfinite(temperature) and temperature > 0
+    if prime is not None and not isinstance(prime, str):
+        raise ValueError(f"prime must be text, got {type(prime).__name__}")
+    if seed is not None:
+        _whole(seed, "seed", 0)
+        if seed >= 2**32:
+            raise ValueError(f"seed must be below 2**32, got {seed}")
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise ValueError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not (math.isfinite(temperature) and temperature > 0)
     ):
         raise ValueError(f"temperature must be a finite number above 0, got {temperature!r}")
     if checkpoint is None:

@@ -37,6 +37,22 @@ def output_cause(err: BaseException) -> OSError | None:
     return None
 
 
+def _first_stave_error(text: str, path: Path) -> str:
+    """Where a text that looks like stave text first fails to parse (``; line 3 column 9:
+    ...``), or nothing when it looks like neither."""
+    lines = [ln for ln in text.split("\n") if ln.strip() and not stavetext.is_comment(ln)]
+    if not lines or not any(ln.startswith(("clef:", "key:", "time:")) for ln in lines):
+        return ""
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip() or stavetext.is_comment(line):
+            continue
+        try:
+            stavetext.parse_line(line, n, str(path))
+        except stavetext.StaveTextError as err:
+            return f" ({err})"
+    return ""
+
+
 def pieces(path: Path) -> list[tuple[str, str, str]]:
     """(kind, text, name) for each piece of a file: ABC tunes, or stave-text pieces."""
     text = read_text(path)
@@ -49,7 +65,7 @@ def pieces(path: Path) -> list[tuple[str, str, str]]:
             return [("abc", tunes[0].text, stem)]
         return [("abc", t.text, f"{stem}-{i:03d}") for i, t in enumerate(tunes, start=1)]
     if not stavetext.is_stave_text(text):
-        raise ConversionError(f"{path}: neither ABC nor stave text")
+        raise ConversionError(f"{path}: neither ABC nor stave text{_first_stave_error(text, path)}")
     blocks = [b for b in text.split("\n\n") if b.strip()]
     if len(blocks) == 1:
         return [("stave", blocks[0], stem)]
@@ -102,9 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         try:
             found = pieces(path)
-        except (OSError, ConversionError) as err:
+        except OSError as err:  # missing, a folder, a FIFO: named, in words
             total += 1
-            print(f"failed: {path}: {err}", file=sys.stderr)
+            print(f"failed: {path}: cannot read ({err.strerror or err})", file=sys.stderr)
+            continue
+        except ConversionError as err:
+            total += 1
+            message = str(err)
+            print(
+                f"failed: {message if message.startswith(str(path)) else f'{path}: {message}'}",
+                file=sys.stderr,
+            )
             continue
         for kind, text, name in found:
             total += 1

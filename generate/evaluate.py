@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from generate.charlstm.corpus import KINDS, read_text
+from generate.charlstm.corpus import KINDS, not_text
 from generate.charlstm.scoring import file_bits
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.models import add_model_argument, dispatch
 from generate.sample import DEFAULT_THREADS, add_threads_argument, set_threads
+from stave.abc import decode_text, read_bytes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,11 +56,16 @@ def char_lstm_main(args_in: list[str]) -> int:
     # A bar over the files where stderr is a terminal (none in logs and tests).
     for f in tqdm(args.files, desc="scoring", unit="file", leave=False, disable=None):
         try:
-            text = read_text(f)
+            data = read_bytes(f)
         except OSError as err:
             print(f"{f}: cannot read ({err.strerror})", file=sys.stderr)
             failed += 1
             continue
+        if why := not_text(f, data):
+            print(f"{f}: skipped, not text ({why})", file=sys.stderr)
+            failed += 1
+            continue
+        text = decode_text(data)
         if not text:
             print(f"{f}: empty, skipped", file=sys.stderr)
             continue

@@ -284,6 +284,10 @@ def char_lstm_main(args_in: list[str]) -> int:
     start = time.monotonic()
     try:
         trained: dict[str, Any] | None = None
+        if "data" in given and "corpus" in given and not args.resume:
+            raise TrainError(
+                "--data and --corpus are alternatives: train on a prepared folder, or on a corpus"
+            )
         if args.resume:
             args, trained = resume_args(args, given)
         elif args.init_from is not None:

@@ -6,7 +6,9 @@ OMR's clean staves, engraved from real melodies (``omr.data.fragments``).
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +40,19 @@ def decode_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def read_bytes(path: Path) -> bytes:
+    """A regular file's bytes; ``OSError`` naming it for a folder, FIFO, socket or device
+    (reading a FIFO would wait for ever)."""
+    mode = path.stat().st_mode  # FileNotFoundError names the file
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)", str(path))
+    return path.read_bytes()
+
+
 def read_text(path: Path) -> str:
-    return decode_text(path.read_bytes())
+    return decode_text(read_bytes(path))
 
 
 def clean_lines(lines: Iterable[str]) -> list[str]:

@@ -52,7 +52,8 @@ def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:
             why = "it holds Python objects, not plain data: refused, as loading it could run code"
         else:
             first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-            why = f"not a PyTorch checkpoint, or damaged ({type(err).__name__}: {first[:200]})"
+            detail = f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
+            why = f"not a PyTorch checkpoint, or damaged ({detail})"
         raise CheckpointError(f"{path}: not a readable checkpoint: {why}") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise CheckpointError(f"{path}: not a stavegen checkpoint (expected format {fmt!r})")

@@ -47,7 +47,8 @@ def loss_curve(
     ax.set_ylabel("bits per character")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # no curve yet (a run of a few steps): no legend
+        ax.legend()
     save_figure(fig, path)
 
 
@@ -69,5 +70,6 @@ def curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # no curve yet (a run of a few steps): no legend
+        ax.legend()
     save_figure(fig, path)

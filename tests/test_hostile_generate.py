@@ -594,3 +594,93 @@ def test_ship_of_odd_figures_and_no_warmup(
     write_payload(path, payload)
     assert gen_ship.main([str(path), str(tmp_path / "again.pt")]) == 2
     one_error_line(capsys.readouterr().err, str(path), "holds no warm-up text")
+
+
+# Found by a review of 167 more cases ----------------------------------------------------------
+
+
+def cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(WORKTREE)},
+    )
+
+
+@pytest.mark.slow
+def test_review_fifos_binaries_and_bad_tokens_are_named_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.abc"
+    os.mkfifo(fifo)
+    (tmp_path / "x.bin").write_bytes(bytes(range(256)) * 2)
+    (tmp_path / "bad.txt").write_text("clef:G2 key:0 1:4 Q7:zz 2:4 |\n")
+    (tmp_path / "tunes.abc").write_text(TINY_ABC)
+    proc = cli(
+        "generate.convert", str(fifo), str(tmp_path / "bad.txt"), str(tmp_path / "nothere.abc"),
+        "-o", str(tmp_path / "out"), "--formats", "musicxml", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "fifo.abc: cannot read (not a regular file" in proc.stderr
+    assert "unknown token 'Q7:zz'" in proc.stderr
+    assert "nothere.abc: cannot read (No such file or directory)" in proc.stderr
+    assert "bad.txt: " in proc.stderr and f"{tmp_path / 'bad.txt'}: {tmp_path}" not in proc.stderr
+    proc = cli("generate.evaluate", str(fifo), str(tmp_path / "x.bin"), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "fifo.abc: cannot read (not a regular file" in proc.stderr
+    assert "x.bin: skipped, not text" in proc.stderr
+
+
+def test_review_corpus_and_data_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from generate import prepare as gen_prepare
+    from generate import train as gen_train
+
+    tunes = tmp_path / "tunes.abc"
+    tunes.write_text(TINY_ABC)
+    status = gen_prepare.main(
+        ["--corpus", str(tunes), "--kind", "stave", "-o", str(tmp_path / "p")]
+    )
+    assert status == 2
+    assert "tunes.abc: not stave text (ABC), but --kind stave was given" in capsys.readouterr().err
+    status = gen_train.main(
+        ["--data", str(tmp_path / "p"), "--corpus", str(tunes), "-o", str(tmp_path / "r")]
+    )
+    assert status == 2
+    assert "--data and --corpus are alternatives" in capsys.readouterr().err
+
+
+def test_review_sample_checks_its_output_before_sampling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keep_threads: None
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    assert gen_sample.main(["--num", "1", "-o", str(blocker)]) == 1
+    err = capsys.readouterr().err
+    assert "a file is in the way" in err and "characters in" not in err  # nothing sampled
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"prime": 5},
+        {"seed": -1},
+        {"seed": 2**80},
+        {"seed": "abc"},
+        {"temperature": True},
+        {"checkpoint": 123},
+    ],
+)
+def test_review_sample_music_refuses_unusable_arguments(kwargs: dict[str, Any]) -> None:
+    from generate import sample_music
+
+    with pytest.raises(ValueError):
+        sample_music("abc", **kwargs)
+
+
+def test_review_read_music_of_a_folder(tmp_path: Path) -> None:
+    from omr import read_music
+
+    with pytest.raises(ValueError, match="is a folder"):
+        read_music(tmp_path)

@@ -188,6 +188,12 @@ def load_files(paths: Sequence[Path], kind: Kind | None = None) -> tuple[list[Pi
     pieces: list[Piece] = []
     fruitless: list[tuple[Path, str]] = []
     for f, t in texts:
+        if kind == "stave" and t.strip() and not stavetext.is_stave_text(t):
+            # ABC or prose read as stave text would train a model that writes no stave text
+            raise CorpusError(
+                f"{f}: not stave text ({KIND_NAMES[detect_kind(t)]}), but --kind stave was "
+                "given (leave it out to detect the kind, or give --kind text)"
+            )
         found = split_pieces(t, str(f), kind)
         if not found:
             fruitless.append((f, f"no {KIND_NAMES[kind]} piece"))

@@ -144,6 +144,14 @@ def checkpoint_primers(ckpt: Checkpoint, path: Path) -> list[np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the samples written so far are whole", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m generate.sample --model midi-lstm|chord-gan",
         description=__doc__,

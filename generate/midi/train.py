@@ -527,10 +527,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 1
     last = loop.state.last()
+    figures = " ".join(f"{k}={v:.4f}" for k, v in last.items())
     print(
         f"stopped ({reason}) at step {loop.state.step}; "
-        + " ".join(f"{k}={v:.4f}" for k, v in last.items())
-        + f"; checkpoints in {out}"
+        + (f"{figures}; " if figures else "")
+        + f"checkpoints in {out}"
     )
     return 130 if reason == "interrupted" else 0
 

@@ -247,6 +247,7 @@ def load_pdf(path: Path, dpi: int = PDF_DPI) -> TextPages | PdfPages:
 
 def load(path: Path) -> TextPages | list[PageImage] | PdfPages:
     """Read one input file by its suffix."""
+    _check_regular(path)
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         return load_pdf(path)
