@@ -25,8 +25,13 @@ from generate.charlstm.data import VocabularyError
 from generate.charlstm.sampling import SAMPLE_SUFFIXES, draw, write_sample
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.models import add_model_argument, dispatch
-from stave.cli import non_negative_int, positive_float, positive_int, report_output_error
-from stave.training import check_output_folder
+from stave.cli import (
+    folder_problem,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    report_output_error,
+)
 
 SEED_LIMIT = 2**32  # numpy and torch both take seeds below this
 
@@ -168,12 +173,14 @@ def char_lstm_main(args_in: list[str]) -> int:
     args = parser().parse_args(args_in)
     set_threads(args.threads)
     path = args.checkpoint or default_checkpoint(args.kind)
-    try:  # before sampling: an output that cannot be written is said at once
-        check_output_folder(args.out)
-    except OSError as err:
-        return report_output_error(err, "generate.sample")
     try:
         model, ckpt = load_char_lstm(path)
+    except CheckpointError as err:  # before anything is made
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if problem := folder_problem(args.out):  # said before sampling, nothing made
+        return report_output_error(problem, "generate.sample")
+    try:
         prime = None if args.prime is None else args.prime.replace("\\n", "\n")
         start = time.perf_counter()
         texts = draw(

@@ -10,9 +10,11 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = [
     "finite_float",
+    "folder_problem",
     "non_negative_float",
     "non_negative_int",
     "output_error",
@@ -90,6 +92,20 @@ def output_error(err: OSError) -> str:
         errno.EDQUOT: "disk quota exceeded",
     }.get(err.errno or 0, err.strerror or str(err))
     return f"cannot write {os.fspath(where)}: {reason}"
+
+
+def folder_problem(folder: str | os.PathLike[str]) -> OSError | None:
+    """Why ``folder`` could not be made or written in, found without making anything (a
+    file in the way, a read-only place), or None: checked before long work starts."""
+    path = Path(folder)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return OSError(errno.ENOTDIR, "a file is in the way", str(probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return OSError(errno.EACCES, "permission denied", str(probe))
+    return None
 
 
 def report_output_error(err: OSError, command: str = "") -> int:
