@@ -1,6 +1,6 @@
 # `make demo`: set up .venv and run the main job on what ships with the repo.
 # `make test`: set up .venv and run the linters, the type checker and the whole test suite.
-# `make test-fast`: ruff and the tests that take under a few seconds each (about 60 s), for the
+# `make test-fast`: ruff and the tests that take under a few seconds each (about 100 s), for the
 # edit-test loop.
 PYTHON ?= python3
 VENV := .venv
