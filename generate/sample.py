@@ -148,6 +148,12 @@ def parser() -> argparse.ArgumentParser:
         help="text the samples start with, '' for none (default: 'X:' for ABC, "
         "'clef:' for stave text, none for plain text); \\n stands for a newline",
     )
+    add_run_arguments(p)
+    return p
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """``--seed``, ``--threads`` and ``-o``, as every sampler takes them."""
     p.add_argument(
         "--seed",
         type=seed_value,
@@ -162,7 +168,6 @@ def parser() -> argparse.ArgumentParser:
         help="output folder; an earlier run's sample-NNN files there are removed "
         "(default: %(default)s)",
     )
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

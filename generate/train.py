@@ -43,7 +43,7 @@ from stave.cli import (
     positive_int,
     probability,
 )
-from stave.training import ResumeError, given_options, option_text, resumed_options
+from stave.training import ResumeError, given_options, option_text, resumed_options, trained_options
 
 DEFAULT_EPOCHS = 10.0  # the budget of a run that names none
 BUDGET = ("max_steps", "epochs", "minutes")
@@ -188,15 +188,20 @@ def run_options(ckpt: Checkpoint) -> tuple[dict[str, Any], bool]:
     trained = ckpt.info.get("train_config")
     if trained is not None:
         options.update(
-            batch_size=trained["batch_size"],
-            seq_len=trained["seq_len"],
-            lr=trained["learning_rate"],
-            clip=trained["grad_clip"],
-            max_steps=trained["max_steps"],
-            epochs=trained["epochs"],
-            minutes=trained["minutes"],
-            eval_every=trained["eval_every"],
-            seed=trained["seed"],
+            trained_options(
+                trained,
+                [
+                    "batch_size",
+                    "seq_len",
+                    "lr",
+                    "clip",
+                    "max_steps",
+                    "epochs",
+                    "minutes",
+                    "eval_every",
+                    "seed",
+                ],
+            )
         )
     run = ckpt.info.get("run")
     if run is not None:

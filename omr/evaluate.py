@@ -29,18 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
+from omr.extract import add_reader_arguments, load_reader
 from omr.metrics import errors
 from omr.pieces import build_piece, photo_piece
 from omr.read.load import IMAGE_SUFFIXES
 from omr.read.pipeline import read_files
 from omr.read.recognize import StaveReader
 from stave import atomic
-from stave.cli import non_negative_int, output_error, positive_int, report_output_error
-from stave.devices import DEVICE_HELP
-from stave.devices import resolve as resolve_device
+from stave.cli import output_error, positive_int, report_output_error
 from stave.stavetext import StaveTextError, Token, parse_line, write_line
 from stave.training import check_output_folder
 
@@ -243,33 +241,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folders", type=Path, nargs="+", help="folders of images with NAME.txt truths")
     p.add_argument(
-        "--checkpoint",
-        type=Path,
-        help="recognizer weights (default: the shipped omr/weights/recognizer.pt)",
-    )
-    p.add_argument(
         "--pieces",
         type=Path,
         help="file naming the pieces to keep, one per line (default: every piece)",
     )
     p.add_argument(
-        "--beam", type=non_negative_int, default=0, help="CTC beam width (%(default)s: greedy)"
-    )
-    p.add_argument(
         "--jobs", type=positive_int, default=2, help="processes finding staves (%(default)s)"
-    )
-    p.add_argument(
-        "--threads",
-        type=positive_int,
-        help="torch threads of the recognizer (default: torch's choice, one per core)",
     )
     p.add_argument(
         "--report",
         type=Path,
         help="write a CSV row per file (what was read) here (default: none written)",
     )
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+    add_reader_arguments(p)
     return p
 
 
@@ -287,8 +271,6 @@ def _report_problem(report: Path) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.report is not None and (problem := _report_problem(args.report)):
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -308,10 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     if not found:
         print("error: no images with usable NAME.txt truths found", file=sys.stderr)
         return 1
-    try:
-        reader = StaveReader.load(args.checkpoint, resolve_device(args.device))
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    reader = load_reader(args)
+    if reader is None:
         return 2
     unreadable: list[str] = []
     rows: list[list[object]] = []

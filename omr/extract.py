@@ -55,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
         default=min(4, os.cpu_count() or 1),
         help="processes finding staves (%(default)s: this machine's cores, at most 4)",
     )
+    add_reader_arguments(p)
+    return p
+
+
+def add_reader_arguments(p: argparse.ArgumentParser) -> None:
+    """The recognizer's options, shared with ``omr.evaluate``."""
     p.add_argument(
         "--threads",
         type=positive_int,
@@ -73,17 +79,24 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
-    return p
+
+
+def load_reader(args: argparse.Namespace) -> StaveReader | None:
+    """The recognizer ``add_reader_arguments``' options ask for (torch's threads set), or
+    None after saying on stderr why it cannot be loaded."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return StaveReader.load(args.checkpoint, resolve_device(args.device))
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        reader = StaveReader.load(args.checkpoint, resolve_device(args.device))
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    reader = load_reader(args)
+    if reader is None:
         return 2
     try:
         summary = extract(

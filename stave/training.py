@@ -293,6 +293,16 @@ def resumed_options(
     return settled
 
 
+# Options whose dest is not the name of their field in a trainer's saved config.
+_CONFIG_FIELDS = {"lr": "learning_rate", "clip": "grad_clip"}
+
+
+def trained_options(trained: Mapping[str, Any], dests: Collection[str]) -> dict[str, Any]:
+    """Option values by ``dest`` from a run's saved training config (``--lr`` is its
+    ``learning_rate``, ``--clip`` its ``grad_clip``, the others their own names)."""
+    return {dest: trained[_CONFIG_FIELDS.get(dest, dest)] for dest in dests}
+
+
 def check_output_folder(folder: Path) -> None:
     """Make ``folder`` and check a file can be created in it, so that a run fails at once,
     not after preparing its data: ``OSError`` naming the folder otherwise."""

@@ -32,14 +32,7 @@ from generate.midi.io import (
     write_midi,
 )
 from generate.midi.lstm import MidiLSTM
-from generate.sample import (
-    DEFAULT_THREADS,
-    SEED_LIMIT,
-    add_threads_argument,
-    prepare_output,
-    seed_value,
-    set_threads,
-)
+from generate.sample import add_run_arguments, prepare_output, set_threads
 from stave import musicxml
 from stave.cli import non_negative_float, positive_int, report_output_error
 from stave.convert import render_wav
@@ -190,18 +183,7 @@ def _main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="LSTM: prime with random notes (default: primers from the training data)",
     )
-    p.add_argument(
-        "--seed", type=seed_value, help=f"random seed, 0 to {SEED_LIMIT - 1} (default: unseeded)"
-    )
-    add_threads_argument(p, DEFAULT_THREADS)
-    p.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        default=Path("samples"),
-        help="output folder; an earlier run's sample-NNN files there are removed "
-        "(default: %(default)s)",
-    )
+    add_run_arguments(p)
     args = p.parse_args(argv)
     set_threads(args.threads)
     path = args.checkpoint or DEFAULT_MODEL_WEIGHTS[args.model]

@@ -54,6 +54,7 @@ from stave.training import (
     loss_progress,
     option_text,
     resumed_options,
+    trained_options,
     writing,
 )
 
@@ -421,13 +422,10 @@ def run_options(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, Any] | None
     trained = ckpt.info.get("train_config")
     if trained is not None:
         options.update(
-            batch_size=trained["batch_size"],
-            seq_len=trained["seq_len"],
-            lr=trained["learning_rate"],
-            max_steps=trained["max_steps"],
-            minutes=trained["minutes"],
-            eval_every=trained["eval_every"],
-            seed=trained["seed"],
+            trained_options(
+                trained,
+                ("batch_size", "seq_len", "lr", "max_steps", "minutes", "eval_every", "seed"),
+            )
         )
     source = ckpt.info.get("data")
     if source is not None:

@@ -30,6 +30,7 @@ PDF_SUFFIXES = {".pdf"}
 SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES
 MAX_PIXELS = 150_000_000  # about 12,000 x 12,000; a 300 dpi A4 page is 8.7 million
 MAX_SIDE = 32_767  # OpenCV's geometric functions take no side longer (SHRT_MAX)
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's bomb check at this module's limit
 PDF_DPI = 300
 
 
@@ -130,9 +131,7 @@ def to_grey(img: Image.Image) -> np.ndarray:
 
 
 def load_image(path: Path) -> list[PageImage]:
-    """Every frame of an image file as a grey page."""
-    _check_regular(path)
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # this module's limit, said in its own words
+    """Every frame of an image file (a regular file: ``load`` checks) as a grey page."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -224,9 +223,9 @@ class PdfPages:
 
 
 def load_pdf(path: Path, dpi: int = PDF_DPI) -> TextPages | PdfPages:
+    """A PDF (a regular file: ``load`` checks) as its text layer's stave text, or its pages."""
     import pdfplumber
 
-    _check_regular(path)
     if path.stat().st_size == 0:
         raise LoadError(path, "empty file")
     try:
