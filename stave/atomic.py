@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _STEM_CHARS = 40  # of the target's stem in the temporary name (file names hold 255 bytes)
 _SUFFIX_CHARS = 16
+_TRIES = 100
+_TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 _LEFTOVER = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]{8}\.tmp")
 
 
@@ -32,6 +32,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def _token() -> str:
+    return "".join(secrets.choice(_TOKEN_CHARS) for _ in range(8))
 
 
 _SWEPT: set[Path] = set()  # folders already cleaned by this process
@@ -67,15 +71,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     if target.parent not in _SWEPT:
         _SWEPT.add(target.parent)
         remove_leftovers(target.parent)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem[:_STEM_CHARS]}.{os.getpid()}.",
-        suffix=f".tmp{target.suffix[:_SUFFIX_CHARS]}",
-        dir=target.parent,
-    )
-    tmp = Path(tmp_name)
+    prefix = f".{target.stem[:_STEM_CHARS]}.{os.getpid()}."
+    suffix = f".tmp{target.suffix[:_SUFFIX_CHARS]}"
+    # The name is chosen before the file is made and the file made inside ``try``, so an
+    # interrupt (Ctrl-C) at any moment, even between creating the file and returning its
+    # name, leaves nothing behind. The name holds this process's id: no other live
+    # process makes it, so removing it never removes another writer's file.
+    tmp: Path | None = None
     try:
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        for _ in range(_TRIES):
+            tmp = target.parent / f"{prefix}{_token()}{suffix}"
+            try:
+                # 0o666 less the umask: the usual permissions of a new file
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+            except FileExistsError:
+                tmp = None
+                continue
+            break
+        else:
+            raise FileExistsError(f"cannot make a temporary file beside {target}")
         try:
             yield tmp
             os.replace(tmp, target)
@@ -84,7 +98,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
                 raise OSError(err.errno, err.strerror, str(target)) from err
             raise
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 

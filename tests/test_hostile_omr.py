@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -175,6 +176,38 @@ def test_atomic_write_of_the_longest_name_and_leftovers_of_a_killed_writer(
     atomic.write_text(folder / "other.txt", "x")
     assert not leftover.exists()
     assert sorted(p.name for p in folder.iterdir()) == ["other.txt"]
+
+
+def test_atomic_write_interrupted_just_after_the_file_is_made_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C can land between the temporary file being made and its name being known to
+    # the writer (CI once found such a leftover after a Ctrl-C in omr.extract).
+    real_open = os.open
+
+    def interrupted(path: Any, flags: int, mode: int = 0o777) -> int:
+        os.close(real_open(path, flags, mode))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "open", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_text(tmp_path / "a.txt", "x")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    # and an interrupt while the text is written
+    with pytest.raises(KeyboardInterrupt), atomic.atomic_path(tmp_path / "b.txt") as tmp:
+        assert tmp.name.startswith(f".b.{os.getpid()}.")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        atomic.write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
 
 
 # 7. omr.evaluate on bad truths, bad images, bad manifests ----------------------------------
