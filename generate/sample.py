@@ -25,6 +25,7 @@ from generate.charlstm.data import VocabularyError
 from generate.charlstm.sampling import SAMPLE_SUFFIXES, draw, write_sample
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.models import add_model_argument, dispatch
+from stave import devices
 from stave.cli import (
     folder_problem,
     non_negative_int,
@@ -32,6 +33,7 @@ from stave.cli import (
     positive_int,
     report_output_error,
 )
+from stave.devices import DEVICE_HELP, DeviceError
 
 SEED_LIMIT = 2**32  # numpy and torch both take seeds below this
 
@@ -149,6 +151,7 @@ def parser() -> argparse.ArgumentParser:
         "'clef:' for stave text, none for plain text); \\n stands for a newline",
     )
     add_run_arguments(p)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     return p
 
 
@@ -179,10 +182,12 @@ def char_lstm_main(args_in: list[str]) -> int:
     set_threads(args.threads)
     path = args.checkpoint or default_checkpoint(args.kind)
     try:
+        device = devices.resolve(args.device)
         model, ckpt = load_char_lstm(path)
-    except CheckpointError as err:  # before anything is made
+    except (CheckpointError, DeviceError) as err:  # before anything is made
         print(f"error: {err}", file=sys.stderr)
         return 2
+    model.to(device)
     if problem := folder_problem(args.out):  # said before sampling, nothing made
         return report_output_error(problem, "generate.sample")
     try:

@@ -36,6 +36,7 @@ from generate.charlstm.train import RunPaths, TrainConfig, TrainError, train
 from generate.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from generate.models import add_model_argument, dispatch
 from generate.prepare import add_corpus_arguments
+from stave import devices, distributed
 from stave.cli import (
     non_negative_int,
     output_error,
@@ -43,11 +44,12 @@ from stave.cli import (
     positive_int,
     probability,
 )
+from stave.devices import DEVICE_HELP, DeviceError
 from stave.training import ResumeError, given_options, option_text, resumed_options, trained_options
 
 DEFAULT_EPOCHS = 10.0  # the budget of a run that names none
 BUDGET = ("max_steps", "epochs", "minutes")
-CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "out", "resume", "model")
+CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "device", "out", "resume", "model")
 NET_OPTIONS = ("embed_dim", "hidden_size", "layers", "dropout")  # from the checkpoint always
 
 
@@ -60,8 +62,10 @@ def parser() -> argparse.ArgumentParser:
         description="Train the char-LSTM on ABC, stave text or any text "
         "(--model midi-lstm|chord-gan: the MIDI-event LSTM or the chord GAN; see their --help).",
         epilog="--resume takes the run's settings from OUT/latest.pt; with it only the budget "
-        "(--max-steps, --epochs, --minutes), --lr, --eval-every and --threads may differ "
-        "from the run's (see the module's docstring).",
+        "(--max-steps, --epochs, --minutes), --lr, --eval-every, --threads and --device may "
+        "differ from the run's (see the module's docstring).  Under torchrun "
+        "(torchrun --nproc_per_node=N -m generate.train ...) the global --batch-size is "
+        "split over the processes.",
     )
     add_model_argument(p)
     add_corpus_arguments(p)
@@ -168,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
     )
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     return p
 
 
@@ -288,6 +293,24 @@ def char_lstm_main(args_in: list[str]) -> int:
         torch.set_num_threads(args.threads)
     start = time.monotonic()
     try:
+        processes, device = distributed.start(devices.resolve(args.device))
+    except DeviceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        return _train_main(args, given, processes, device, start)
+    finally:
+        distributed.finish()
+
+
+def _train_main(
+    args: argparse.Namespace,
+    given: set[str],
+    processes: distributed.Processes,
+    device: torch.device,
+    start: float,
+) -> int:
+    try:
         trained: dict[str, Any] | None = None
         if "data" in given and "corpus" in given and not args.resume:
             raise TrainError(
@@ -324,6 +347,7 @@ def char_lstm_main(args_in: list[str]) -> int:
             args.data,
             args.init_from,
             args.abc2midi_only,
+            device,
         )
     except (
         TrainError,
@@ -346,6 +370,8 @@ def char_lstm_main(args_in: list[str]) -> int:
             )
         return 1
     st = loop.state
+    if not processes.main:
+        return 130 if reason == "interrupted" else 0
     print(
         f"stopped ({reason}) at step {st.step}, epoch {loop.task.epoch}; "
         f"best val_bpc={st.best:.4f}; this run {time.monotonic() - start:.0f}s; "

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import v2
 
 from omr.data.training_set import Item, items_from_build, items_from_photos, prepare_crops
@@ -38,7 +39,7 @@ from omr.model.network import Recognizer, RecognizerConfig, transfer_state
 from omr.model.vocab import SymbolVocab
 from omr.pieces import role
 from omr.read.crops import batch
-from stave import atomic
+from stave import atomic, devices, distributed
 from stave.checkpoint import CheckpointError
 from stave.cli import (
     finite_float,
@@ -47,6 +48,7 @@ from stave.cli import (
     positive_float,
     positive_int,
 )
+from stave.devices import DEVICE_HELP, DeviceError
 from stave.stavetext import StaveTextError, parse_line
 from stave.training import (
     Loop,
@@ -90,7 +92,9 @@ def evaluate(
         for start in range(0, len(data), size):
             chunk = data[start : start + size]
             images, widths = batch([c for c, _, _ in chunk])
-            out = model(images.contiguous(memory_format=torch.channels_last)).numpy()
+            device = model.head.weight.device
+            images = images.to(device).contiguous(memory_format=torch.channels_last)
+            out = model(images).float().cpu().numpy()
             lengths = model.output_lengths(widths).tolist()
             for i, (_, truth, split) in enumerate(chunk):
                 read = vocab.assemble(greedy(out[i, : lengths[i]]))
@@ -126,6 +130,16 @@ class RecognizerTask:
         self.model, self.vocab, self.config, self.out = model, vocab, config, out
         self.train_set, self.val_set = train_set, val_set
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        # Under torchrun every process draws the same global batch (the same generator) and
+        # trains on its share of its rows, the network wrapped in DDP.  Batch norm keeps
+        # each process's own statistics on CPUs (gloo); on CUDA it is synchronised.
+        self.processes = distributed.current()
+        self.rows = distributed.rows(config.batch_size, self.processes)
+        self.net: torch.nn.Module = model
+        if self.processes.distributed:
+            if model.head.weight.device.type == "cuda":
+                self.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            self.net = DistributedDataParallel(self.net)
         self.rng = np.random.default_rng(config.seed)
         self.order = np.argsort([c.shape[1] for c, _ in train_set])  # similar widths together
         self.history: list[dict[str, float]] = []
@@ -138,9 +152,12 @@ class RecognizerTask:
         start = int(self.rng.integers(0, max(1, len(self.order) - size)))
         chosen = self.order[start : start + size]
         images, widths = batch([self.train_set[i][0] for i in chosen])
-        images = torch.stack([AUGMENT(img) for img in images])
+        # Every process augments the whole batch, so each crop gets the augmentation one
+        # process would give it and the random state stays the same on all; it keeps its rows.
+        images = torch.stack([AUGMENT(img) for img in images])[self.rows]
+        widths = widths[self.rows]
         images = images.contiguous(memory_format=torch.channels_last)
-        targets = [self.train_set[i][1] for i in chosen]
+        targets = [self.train_set[i][1] for i in chosen[self.rows]]
         flat = torch.tensor([s for t in targets for s in t])
         lengths = torch.tensor([len(t) for t in targets])
         return images, widths, flat, lengths
@@ -148,12 +165,12 @@ class RecognizerTask:
     def train_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor]) -> dict[str, float]:
         images, widths, flat, lengths = batch
         self.model.train()
-        loss = self.model.loss(self.model(images), widths, flat, lengths)
+        loss = self.model.loss(self.net(images), widths, flat, lengths)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         self.optimizer.step()
-        self.last_loss = loss.item()
+        self.last_loss = distributed.mean(loss.detach()).item()
         return {"loss": self.last_loss}
 
     def progress(self, losses: Mapping[str, float], seconds: float) -> dict[str, str]:
@@ -196,7 +213,7 @@ class RecognizerTask:
         ckpt = RecognizerCheckpoint(
             self.model.config,
             self.vocab,
-            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             loop.state_dict(),
             {"metrics": metrics, "config": asdict(self.config), "step": step},
         )
@@ -261,6 +278,7 @@ def train(
     resume: bool = False,
     new_lr: float | None = None,
     init_from: Path | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[dict[str, float], str]:
     """Train into ``out``; returns the last validation figures and why it stopped.
     ``new_lr`` replaces the saved learning rate when resuming; a new run starts from the
@@ -277,24 +295,40 @@ def train(
                 usable.append(item)
         except StaveTextError as err:
             print(f"{item.image}: truth left out ({err})", file=sys.stderr)
+    # Under torchrun the main process crops the staves first; the others read its crops.
+    processes = distributed.current()
+    distributed.rows(config.batch_size, processes)  # refused now if it does not split
+    if not processes.main:
+        distributed.barrier()
     pairs = prepare_crops(usable, out / "crops", net_config.crop)
     train_set, val_set, test_pieces = split_sets(pairs, vocab, config)
-    with writing(out / "test-pieces.txt"):
-        atomic.write_text(out / "test-pieces.txt", "".join(f"{p}\n" for p in sorted(test_pieces)))
+    if processes.main:
+        with writing(out / "test-pieces.txt"):
+            text = "".join(f"{p}\n" for p in sorted(test_pieces))
+            atomic.write_text(out / "test-pieces.txt", text)
+        if processes.distributed:
+            distributed.barrier()
     if not train_set or not val_set:
         raise ValueError(
             f"need training and validation staves, got {len(train_set)} and {len(val_set)}"
         )
-    print(f"{len(train_set)} training staves, {len(val_set)} validation staves", file=sys.stderr)
+    if processes.main:
+        over = f" over {processes.world_size} processes" if processes.distributed else ""
+        print(
+            f"{len(train_set)} training staves, {len(val_set)} validation staves; "
+            f"training on {device}{over}",
+            file=sys.stderr,
+        )
 
     torch.manual_seed(config.seed)
     model = Recognizer(net_config)
     if start_from is not None:
         model.load_state_dict(transfer_state(start_from.model_state, start_from.config, net_config))
     # Channels-last: oneDNN's faster convolutions on the CPU (some 15-20% a step).
+    model.to(device)
     model.to(memory_format=torch.channels_last)
     task = RecognizerTask(model, vocab, train_set, val_set, config, out)
-    loop = Loop(task, LoopConfig(config.max_steps, config.minutes, config.eval_every))
+    loop = Loop(task, LoopConfig(config.max_steps, config.minutes, config.eval_every), device)
     latest = out / "latest.pt"
     if resume:
         saved = load_checkpoint(latest)
@@ -424,15 +458,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
     )
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = OmrTrainConfig()
     p = parser()
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        processes, device = distributed.start(devices.resolve(args.device))
+    except DeviceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        return _train_main(p, args, processes, device)
+    finally:
+        distributed.finish()
+
+
+def _train_main(
+    p: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    processes: distributed.Processes,
+    device: torch.device,
+) -> int:
+    defaults = OmrTrainConfig()
     try:
         items = read_items(args.data, args.photos)
     except ValueError as err:
@@ -456,9 +508,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.resume and not latest.exists():
             raise ValueError(f"{latest}: nothing to resume")
-        check_output_folder(args.out)
+        if processes.main:
+            check_output_folder(args.out)
         metrics, reason = train(
-            items, args.out, config, args.resume, args.lr if args.resume else None, args.init_from
+            items,
+            args.out,
+            config,
+            args.resume,
+            args.lr if args.resume else None,
+            args.init_from,
+            device,
         )
     except (ValueError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -472,7 +531,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 1
-    print(f"stopped ({reason}); " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    if processes.main:
+        print(f"stopped ({reason}); " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 130 if reason == "interrupted" else 0
 
 

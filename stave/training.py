@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from stave import distributed
 from stave.interrupt import StopOnSignal
 
 
@@ -130,6 +131,10 @@ class Loop(Generic[TaskT]):
         self.config = config
         self.device = torch.device(device)
         self.state = LoopState()
+        # Under torchrun every process runs the loop; only the main one saves and shows
+        # progress, and all stop at the same step.
+        self.processes = distributed.current()
+        self._saving: dict[str, Any] | None = None
 
     # -- the device and the processes ------------------------------------------------------
     def to_device(self, batch: Any) -> Any:
@@ -146,13 +151,17 @@ class Loop(Generic[TaskT]):
         """Figures averaged over the processes of a distributed run (as they are in one)."""
         if not (dist.is_available() and dist.is_initialized()) or not figures:
             return dict(figures)
-        names = sorted(figures)
-        values = torch.tensor([figures[n] for n in names], dtype=torch.float64)
+        names = list(figures)  # the same order in every process (as the task made them)
+        values = torch.tensor(
+            [figures[n] for n in names], dtype=torch.float64, device=distributed.collective_device()
+        )
         dist.all_reduce(values)
         return {n: float(v) / dist.get_world_size() for n, v in zip(names, values, strict=True)}
 
     # -- state that a checkpoint carries ---------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        if self._saving is not None:  # made by every process before the main one saves
+            return self._saving
         return {
             "loop": dataclasses.asdict(self.state),
             "torch_rng": torch.get_rng_state(),
@@ -186,8 +195,22 @@ class Loop(Generic[TaskT]):
             if is_best:
                 self.state.best = metric
             self.state.record("validation", metric)
-        self.task.save(self, validation, is_best)
+        # A task's state may be gathered from every process (the char-LSTM's hidden rows),
+        # so every process makes it; the main one writes it.
+        self._saving = self.state_dict()
+        try:
+            if self.processes.main:
+                self.task.save(self, validation, is_best)
+        finally:
+            self._saving = None
+        distributed.barrier()
         return validation
+
+    _STOPS = (None, "time", "interrupted")
+
+    def _agreed(self, why: str | None) -> str | None:
+        """The stop every process takes: one that any process asks for."""
+        return self._STOPS[distributed.largest(self._STOPS.index(why))]
 
     def run(self) -> str:
         """Train until the budget is spent or a stop is requested; returns why it stopped:
@@ -200,14 +223,14 @@ class Loop(Generic[TaskT]):
             unit="step",
             dynamic_ncols=True,
             mininterval=1,
-            disable=not cfg.progress,
+            disable=not (cfg.progress and self.processes.main),
         )
         reason = "budget"
         last_saved = st.step
         with StopOnSignal(minutes=cfg.minutes) as stop:
             try:
                 while True:
-                    if why := stop.why():  # a stop asked for is reported, budget or not
+                    if why := self._agreed(stop.why()):  # reported, budget or not
                         reason = why
                         break
                     if cfg.max_steps is not None and st.step >= cfg.max_steps:

@@ -152,17 +152,25 @@ class TBPTTBatches:
     Each epoch the pieces are shuffled (seeded by epoch), joined into one stream, and the
     stream cut into ``batch_size`` contiguous rows.  Batch ``i`` is columns
     ``[i*seq_len, (i+1)*seq_len)`` of every row, so row ``b`` of batch ``i+1`` continues row
-    ``b`` of batch ``i`` and the hidden state can be carried across.
+    ``b`` of batch ``i`` and the hidden state can be carried across.  Under torchrun each
+    process takes its ``rows`` of every batch (the global batch split evenly).
     """
 
     def __init__(
-        self, pieces: Sequence[str], vocab: Vocab, batch_size: int, seq_len: int, seed: int = 0
+        self,
+        pieces: Sequence[str],
+        vocab: Vocab,
+        batch_size: int,
+        seq_len: int,
+        seed: int = 0,
+        rows: slice | None = None,
     ) -> None:
         self.pieces = list(pieces)
         self.vocab = vocab
         self.batch_size = batch_size
         self.seq_len = seq_len
         self.seed = seed
+        self.rows = slice(None) if rows is None else rows  # this process's rows (torchrun)
         self.total_chars = sum(len(p) + len(SEPARATOR) for p in self.pieces)
         self.row_len = (self.total_chars - 1) // batch_size
         if self.row_len < seq_len:
@@ -184,4 +192,4 @@ class TBPTTBatches:
         y = torch.from_numpy(tokens[1 : n + 1].reshape(self.batch_size, self.row_len))
         for i in range(start, len(self)):
             cols = slice(i * self.seq_len, (i + 1) * self.seq_len)
-            yield x[:, cols], y[:, cols]
+            yield x[self.rows, cols], y[self.rows, cols]

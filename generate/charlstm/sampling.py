@@ -92,23 +92,25 @@ def draw(
     if num < 1 or length < 1:
         raise ValueError(f"num and length must be at least 1, got {num} and {length}")
     prime = DEFAULT_PRIMERS[kind] if prime is None else prime
-    prime_ids = torch.from_numpy(vocab.encode_strict(prime, "the primer"))
-    context_ids = torch.from_numpy(vocab.encode(context))
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    device = model.head.weight.device
+    prime_ids = torch.from_numpy(vocab.encode_strict(prime, "the primer")).to(device)
+    context_ids = torch.from_numpy(vocab.encode(context)).to(device)
+    # A seed gives the same samples again on the same kind of device (CUDA draws its own).
+    generator = torch.Generator(device).manual_seed(seed) if seed is not None else None
     model.eval()
     # The context runs once, then its state is copied to every sample.
     _, _, state = model(context_ids[None, :-1])
     state = (state[0].repeat(1, num, 1), state[1].repeat(1, num, 1))  # (L, B, H)
     ids = torch.cat([context_ids[-1:], prime_ids]).repeat(num, 1)  # (B, 1 + len(prime))
     boundary = BoundaryStop(vocab, boundaries(kind), num)
-    boundary.seed(ids[:, 1:])
+    boundary.seed(ids[:, 1:].cpu())
     # disable=None: no bar where stderr is not a terminal (logs, tests)
     quiet = None if progress else True
     with tqdm(total=length, unit="char", desc="sampling", leave=False, disable=quiet) as bar:
 
         def stop(nxt: Tensor) -> Tensor:
             bar.update(1)
-            return boundary(nxt)
+            return boundary(nxt.cpu()).to(nxt.device)
 
         new = model.generate(
             ids,
@@ -116,7 +118,7 @@ def draw(
             state=state,
             temperature=temperature,
             top_k=top_k,
-            banned=torch.tensor([0]),  # the unknown symbol
+            banned=torch.tensor([0], device=device),  # the unknown symbol
             stop=stop,
             generator=generator,
         )  # (B, n)

@@ -45,6 +45,7 @@ def char_bits(
     ys = torch.from_numpy(y).view(rows, row_len)
     bits = torch.empty(rows, row_len)
     state = model.initial_state(rows)
+    device = model.head.weight.device
     starts = tqdm(
         range(0, row_len, chunk),
         desc="validation",
@@ -56,11 +57,11 @@ def char_bits(
     )
     for start in starts:
         cols = slice(start, start + chunk)
-        logits, _, state = model(xs[:, cols], state)  # (R, W, V)
+        logits, _, state = model(xs[:, cols].to(device), state)  # (R, W, V)
         nats = nn.functional.cross_entropy(
-            logits.transpose(1, 2), ys[:, cols], reduction="none"
+            logits.transpose(1, 2), ys[:, cols].to(device), reduction="none"
         )  # (R, W)
-        bits[:, cols] = nats / LN2
+        bits[:, cols] = (nats / LN2).float().cpu()
     model.train(was_training)
     return bits.reshape(-1)[:n].numpy()
 

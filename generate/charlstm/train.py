@@ -18,13 +18,14 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from generate.charlstm import corpus, data
 from generate.charlstm.model import CharLSTM, CharLSTMConfig, LSTMState
 from generate.charlstm.prepare import prepare_corpus
 from generate.charlstm.scoring import LN2, bits_per_char
 from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from stave import plots
+from stave import distributed, plots
 from stave.training import Loop, LoopConfig, LoopState, Validation, check_output_folder, writing
 
 
@@ -106,7 +107,15 @@ class CharLSTMTask:
         self.config, self.paths, self.prepared = config, paths, prepared
         self.run = run  # where the run's data came from (``run_record``); None: not known
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-        self.hidden: LSTMState = model.initial_state(config.batch_size)
+        # Under torchrun the network is wrapped in DDP (gradients averaged over processes in
+        # backward) and each process carries the hidden state of its own rows.
+        self.processes = distributed.current()
+        self.rows = distributed.rows(config.batch_size, self.processes)
+        self.local_batch = self.rows.stop - self.rows.start
+        self.net: nn.Module = model
+        if self.processes.distributed:
+            self.net = DistributedDataParallel(model)
+        self.hidden: LSTMState = model.initial_state(self.local_batch)
         self.epoch = 0
         self.batch = 0  # next batch within the epoch
         self._batches: Iterator[tuple[Tensor, Tensor]] | None = None  # the epoch in progress
@@ -120,7 +129,7 @@ class CharLSTMTask:
         x, y = batch
         self.model.train()
         self.hidden = (self.hidden[0].detach(), self.hidden[1].detach())
-        _, loss, self.hidden = self.model(x, self.hidden, y)
+        _, loss, self.hidden = self.net(x, self.hidden, y)
         assert loss is not None
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -130,22 +139,25 @@ class CharLSTMTask:
         if self.batch == len(self.batches):  # the epoch ran out: the next starts from zero
             self.epoch += 1
             self.batch = 0
-            self.hidden = self.model.initial_state(self.config.batch_size)
+            self.hidden = self.model.initial_state(self.local_batch)
             self._batches = None
-        return {"bpc": loss.item() / LN2}
+        return {"bpc": distributed.mean(loss.detach()).item() / LN2}
 
     def progress(self, losses: Mapping[str, float], seconds: float) -> dict[str, str]:
         chars = self.config.batch_size * self.config.seq_len
         return {"bpc": f"{losses['bpc']:.3f}", "chars_s": f"{chars / seconds:,.0f}"}
 
     def validate(self) -> Validation:
-        val_bpc = bits_per_char(self.model, self.val_tokens, progress=self.config.progress)
+        val_bpc = bits_per_char(
+            self.model, self.val_tokens, progress=self.config.progress and self.processes.main
+        )
         return Validation(val_bpc, {"val_bpc": val_bpc})
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "optimizer": self.optimizer.state_dict(),
-            "hidden": tuple(h.clone() for h in self.hidden),
+            # every process's rows, in order: a resume on any number of processes goes on
+            "hidden": tuple(distributed.gather(h.detach(), dim=1).cpu() for h in self.hidden),
             "epoch": self.epoch,
             "batch": self.batch,
         }
@@ -160,12 +172,13 @@ class CharLSTMTask:
                 f"checkpoint was trained with batch {hidden[0].shape[1]}, "
                 f"resume asks for {self.config.batch_size}"
             )
-        self.hidden = (hidden[0], hidden[1])
+        device = self.model.head.weight.device
+        self.hidden = (hidden[0][:, self.rows].to(device), hidden[1][:, self.rows].to(device))
         self.epoch, self.batch = saved["epoch"], saved["batch"]
         self._batches = None
         if self.batch >= len(self.batches):  # saved at an epoch's end by an older stavegen
             self.epoch, self.batch = self.epoch + 1, 0
-            self.hidden = self.model.initial_state(self.config.batch_size)
+            self.hidden = self.model.initial_state(self.local_batch)
 
     def save(self, loop: Loop[CharLSTMTask], validation: Validation, is_best: bool) -> None:
         st, prepared = loop.state, self.prepared
@@ -175,7 +188,7 @@ class CharLSTMTask:
             config=self.model.config,
             vocab=prepared.vocab,
             kind=prepared.kind,
-            model_state={k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            model_state={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             trainer_state=loop.state_dict(),
             info={
                 "source": prepared.source,
@@ -186,6 +199,7 @@ class CharLSTMTask:
                 "batches_per_epoch": len(self.batches),
                 "warmup": warmup_text(prepared.val),
                 "train_config": asdict(self.config),
+                "processes": self.processes.world_size,
                 **({} if self.run is None else {"run": self.run}),
             },
         )
@@ -275,7 +289,32 @@ def _resume_start(paths: RunPaths) -> Start:
     if saved.trainer_state is None:
         raise TrainError(f"{paths.latest} holds no training state to resume")
     run = saved.info.get("run")
+    processes = distributed.current()
+    before = saved.info.get("processes", 1)
+    if processes.main and before != processes.world_size:
+        batch = upgraded_state(saved.trainer_state)["task"]["hidden"][0].shape[1]
+        print(
+            f"note: {paths.latest} was trained on {before} process(es), it goes on on "
+            f"{processes.world_size}: the same global batch of {batch} rows, each row's "
+            f"hidden state carried on, split anew (figures as a run on one process, within "
+            f"floating-point rounding)",
+            file=sys.stderr,
+        )
     return Start(prepared, saved.config, saved.model_state, saved.trainer_state, run)
+
+
+def _follower_start(
+    paths: RunPaths, resume: bool, model_config: dict[str, float | int], init_from: Path | None
+) -> Start:
+    """What a process other than the main one starts from, once the main one has prepared
+    the run: the same data and network (DDP gives every process the main one's weights)."""
+    prepared = data.load_prepared(paths.data)
+    if resume:
+        return _resume_start(paths)
+    if init_from is not None:
+        return Start(prepared, load_checkpoint(init_from).config, None, None, None)
+    net = CharLSTMConfig(vocab_size=len(prepared.vocab), **model_config)  # type: ignore[arg-type]
+    return Start(prepared, net, None, None, None)
 
 
 def _new_start(
@@ -338,6 +377,7 @@ def train(
     data_dir: Path | None = None,
     init_from: Path | None = None,
     abc2midi_only: bool = False,
+    device: torch.device | str = "cpu",
 ) -> tuple[Loop[CharLSTMTask], str]:
     """Run (or resume) training in ``out``; returns the loop (its ``task`` is the
     ``CharLSTMTask``) and why it stopped.
@@ -346,10 +386,20 @@ def train(
     earlier by ``generate.prepare``), so a run folder holds all it needs to resume.
     ``init_from`` starts a new run from a checkpoint's network and vocabulary (fine-tuning);
     its sizes replace ``model_config``.
+
+    Under torchrun (``stave.distributed.start`` called first) every process trains its
+    share of the global ``batch_size`` rows; the main process prepares the data and writes
+    the checkpoints, the others read what it prepared.
     """
     paths = RunPaths(out)
-    check_output_folder(paths.out)  # fail now, not after preparing the data
-    if resume:
+    processes = distributed.current()
+    distributed.rows(config.batch_size, processes)  # refused now if it does not split
+    if processes.main:
+        check_output_folder(paths.out)  # fail now, not after preparing the data
+    if not processes.main:
+        distributed.barrier()  # the main process prepares the run first
+        start = _follower_start(paths, resume, model_config, init_from)
+    elif resume:
         start = _resume_start(paths)
     else:
         start = _new_start(
@@ -364,23 +414,34 @@ def train(
             init_from,
             abc2midi_only,
         )
+    if processes.distributed and processes.main:
+        distributed.barrier()
     prepared = start.prepared
     torch.manual_seed(config.seed)
     model = CharLSTM(start.net_config)
     if start.weights is not None:
         model.load_state_dict(start.weights)
+    model.to(device)
     batches = data.TBPTTBatches(
-        prepared.train, prepared.vocab, config.batch_size, config.seq_len, config.seed
+        prepared.train,
+        prepared.vocab,
+        config.batch_size,
+        config.seq_len,
+        config.seed,
+        distributed.rows(config.batch_size, processes),
     )
     val_tokens = data.stream(prepared.val, prepared.vocab)
     n_params = sum(p.numel() for p in model.parameters())
-    print(
-        f"model: {n_params:,} parameters; {batches.total_chars:,} training characters, "
-        f"{len(batches)} batches per epoch; {len(val_tokens):,} validation characters",
-        file=sys.stderr,
-    )
+    if processes.main:
+        over = f" over {processes.world_size} processes" if processes.distributed else ""
+        print(
+            f"model: {n_params:,} parameters on {device}{over}; {batches.total_chars:,} "
+            f"training characters, {len(batches)} batches per epoch; {len(val_tokens):,} "
+            f"validation characters",
+            file=sys.stderr,
+        )
     task = CharLSTMTask(model, batches, val_tokens, config, paths, prepared, start.run)
-    loop = Loop(task, config.loop(len(batches)))
+    loop = Loop(task, config.loop(len(batches)), device)
     if start.trainer_state is not None:
         loop.load_state_dict(upgraded_state(start.trainer_state))
     return loop, loop.run()

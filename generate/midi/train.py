@@ -41,8 +41,9 @@ from generate.midi.data import data_source, event_windows, prepare, roll_segment
 from generate.midi.events import ROLL_STEPS_PER_BEAT
 from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig
-from stave import plots
+from stave import devices, distributed, plots
 from stave.cli import non_negative_int, output_error, positive_float, positive_int
+from stave.devices import DEVICE_HELP, DeviceError
 from stave.training import (
     Loop,
     LoopConfig,
@@ -61,7 +62,7 @@ from stave.training import (
 DEFAULT_STEPS = 3000  # the budget of a run that names none
 DEFAULT_LR = {"midi-lstm": 2e-3, "chord-gan": 2e-4}
 BUDGET = ("max_steps", "minutes")
-CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "out", "resume")
+CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "device", "out", "resume")
 NET_OPTIONS = {"midi-lstm": ("hidden_size", "dense_size"), "chord-gan": ("steps", "noise_dim")}
 
 
@@ -132,7 +133,7 @@ class MidiTask(ABC):
             self.config,
             NO_VOCAB,
             "midi",
-            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             loop.state_dict(),
             self.info,
         )
@@ -181,8 +182,9 @@ class MidiLSTMTask(MidiTask):
     def validate(self) -> Validation:
         self.lstm.eval()
         with torch.no_grad():
-            pred, _ = self.lstm(self.val_batch[:, :-1])
-            loss = self.lstm.loss(pred, self.val_batch[:, 1:])[0].item()
+            val = self.val_batch.to(next(self.lstm.parameters()).device)
+            pred, _ = self.lstm(val[:, :-1])
+            loss = self.lstm.loss(pred, val[:, 1:])[0].item()
         return Validation(loss, {"validation": loss})
 
 
@@ -253,8 +255,13 @@ def upgraded_state(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(
-    task: MidiTask, cfg: MidiTrainConfig, resume: bool, new_lr: float | None
+    task: MidiTask,
+    cfg: MidiTrainConfig,
+    resume: bool,
+    new_lr: float | None,
+    device: torch.device | str = "cpu",
 ) -> tuple[Loop[MidiTask], str]:
+    task.model.to(device)  # in place: the optimizers keep the same parameters
     loop = Loop(
         task,
         LoopConfig(
@@ -264,6 +271,7 @@ def _run(
             log_every=max(1, cfg.eval_every // 20),
             curve_point="last",
         ),
+        device,
     )
     out = task.out
     check_output_folder(out)
@@ -293,6 +301,7 @@ def train_midi(
     resume: bool = False,
     source: dict[str, Any] | None = None,
     new_lr: float | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[Loop[MidiTask], str]:
     """Train (or resume) in ``out`` the model ``net`` configures: the MIDI-event LSTM on event
     arrays, or the chord GAN on piano rolls.  Returns the loop and why it stopped.
@@ -309,7 +318,7 @@ def train_midi(
     task.info["train_config"] = dataclasses.asdict(cfg)
     if source is not None:
         task.info["data"] = source
-    return _run(task, cfg, resume, new_lr)
+    return _run(task, cfg, resume, new_lr, device)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -408,6 +417,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
     )
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     return p
 
 
@@ -482,6 +492,18 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--steps must be a multiple of 8")
     out = args.out or Path("runs") / args.model
     lstm, gan = MidiLSTMConfig(), ChordGANConfig()
+    if distributed.launched():
+        print(
+            f"error: the {args.model} model does not train across processes yet: run it "
+            "without torchrun (the char-LSTM and the recognizer do)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        device = devices.resolve(args.device)
+    except DeviceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         trained: dict[str, Any] | None = None
         saved_net: MidiLSTMConfig | ChordGANConfig | None = None
@@ -511,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare(args.model, out, args.midi_dir, args.max_pieces, args.resume)
         source = data_source(args.model, args.midi_dir, args.max_pieces)
         new_lr = config.learning_rate if args.resume and "lr" in given else None
-        loop, reason = train_midi(out, data, net, config, args.resume, source, new_lr)
+        loop, reason = train_midi(out, data, net, config, args.resume, source, new_lr, device)
     except (ValueError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

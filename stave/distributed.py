@@ -1,0 +1,122 @@
+"""Training across processes with torchrun (PyTorch DDP): which process this is, and the few
+collective steps the trainers share.
+
+``torchrun --standalone --nproc_per_node=N -m generate.train ...`` (or ``--nnodes ...
+--rdzv-endpoint ...`` across machines) starts N processes and tells each its place through
+``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; ``start`` joins them into one process group
+(``nccl`` on CUDA, ``gloo`` on CPUs).  Without torchrun ``start`` does nothing and every
+helper here is the identity of one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place among those of a run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """The process that writes checkpoints, plots and progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def launched() -> bool:
+    """Whether torchrun started this process as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def start(device: torch.device) -> tuple[Processes, torch.device]:
+    """Join the run's process group when torchrun started several processes; returns this
+    process's place and its device (``cuda:LOCAL_RANK`` for a CUDA run)."""
+    if not launched():
+        return Processes(), device
+    if dist.is_initialized():
+        return current(), device
+    rank = int(os.environ["RANK"])
+    world = int(os.environ["WORLD_SIZE"])
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", device_id=device)
+    else:
+        dist.init_process_group("gloo")
+    return Processes(rank, world, local), device
+
+
+def current() -> Processes:
+    """The place of this process in the group it has joined (one process: rank 0 of 1)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return Processes()
+    return Processes(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def finish() -> None:
+    """Leave the process group (at the end of a run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def mean(value: Tensor) -> Tensor:
+    """``value`` averaged over the processes (the value itself in one)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    total = value.detach().clone()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
+
+
+def collective_device() -> torch.device:
+    """Where a tensor must be for the group's backend (nccl: this process's GPU)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def largest(value: int) -> int:
+    """The largest of the processes' ``value`` (a stop one process saw is every one's)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def gather(part: Tensor, dim: int) -> Tensor:
+    """Every process's ``part`` joined along ``dim`` in rank order (on the CPU)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return part
+    parts = [torch.empty_like(part) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, part.contiguous())
+    return torch.cat([p.cpu() for p in parts], dim=dim)
+
+
+def rows(total: int, processes: Processes, what: str = "--batch-size") -> slice:
+    """This process's share of ``total`` rows: the global batch split evenly."""
+    if total % processes.world_size:
+        raise ValueError(
+            f"{what} {total} does not split evenly over {processes.world_size} processes"
+        )
+    share = total // processes.world_size
+    return slice(processes.rank * share, (processes.rank + 1) * share)

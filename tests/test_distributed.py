@@ -1,0 +1,250 @@
+"""Training across processes with torchrun (PyTorch DDP, gloo on the CPU): two processes
+sharing the global batch end where one process does, checkpoints resume on any number of
+processes, and only the main process writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from generate.checkpoint import load_checkpoint
+from omr.model.checkpoint import load_checkpoint as load_recognizer
+from tests.conftest import TINY_ABC
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-4  # max absolute weight difference, one process against two (the issue's)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.abc"
+    tunes = []
+    for i in range(12):
+        body = TINY_ABC.split("\n\n")[i % 2].split("\n", 1)[1]
+        tunes.append(f"X:{i + 1}\n{body}")
+    path.write_text("\n\n".join(tunes) + "\n")
+    return path
+
+
+def train(
+    tmp_path: Path, corpus: Path, out: str, processes: int, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    args = [
+        "--corpus", str(corpus), "-o", str(tmp_path / out),
+        "--embed-dim", "16", "--hidden-size", "24", "--layers", "2", "--dropout", "0",
+        "--batch-size", "4", "--seq-len", "16", "--eval-every", "5", "--val-fraction", "0.2",
+        "--lr", "0.01", "--seed", "3", "--device", "cpu", *extra,
+    ]  # fmt: skip
+    if processes == 1:
+        command = [sys.executable, "-m", "generate.train", *args]
+    else:
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={processes}", "-m", "generate.train", *args,
+        ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+    )
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).model_state
+
+
+def largest_difference(a: Path, b: Path) -> float:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    return max(float((wa[k] - wb[k]).abs().max()) for k in wa)
+
+
+def hidden(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    return load_checkpoint(path).trainer_state["task"]["hidden"]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_end_where_one_does(tmp_path: Path, corpus: Path) -> None:
+    # 14 steps cross an epoch's end (12 batches of 4 x 16 here): the hidden state is
+    # carried per row and reset at the new epoch on each process as in one.
+    one = train(tmp_path, corpus, "one", 1, "--max-steps", "14")
+    assert one.returncode == 0, one.stderr
+    two = train(tmp_path, corpus, "two", 2, "--max-steps", "14")
+    assert two.returncode == 0, two.stderr
+    assert "over 2 processes" in two.stderr
+    assert "12 batches per epoch" in two.stderr
+    diff = largest_difference(tmp_path / "one" / "latest.pt", tmp_path / "two" / "latest.pt")
+    assert diff < TOLERANCE, diff
+    # The weights moved (a run that trained nothing would match too).
+    start = train(tmp_path, corpus, "start", 1, "--max-steps", "1")
+    assert start.returncode == 0, start.stderr
+    assert (
+        largest_difference(tmp_path / "one" / "latest.pt", tmp_path / "start" / "latest.pt") > 1e-2
+    )
+    # Every row's hidden state is kept, gathered from both processes in order.
+    for h1, h2 in zip(
+        hidden(tmp_path / "one" / "latest.pt"), hidden(tmp_path / "two" / "latest.pt"), strict=True
+    ):
+        assert h1.shape == h2.shape == (2, 4, 24)
+        assert float((h1 - h2).abs().max()) < TOLERANCE
+    a = load_checkpoint(tmp_path / "one" / "latest.pt").info
+    b = load_checkpoint(tmp_path / "two" / "latest.pt").info
+    assert a["step"] == b["step"] == 14
+    assert abs(a["val_bpc"] - b["val_bpc"]) < 1e-3
+    assert b["processes"] == 2
+    # Only the main process wrote: one checkpoint line per validation, one summary.
+    assert two.stderr.count("stopped (budget) at step 14") == 1
+    assert two.stderr.count("step 10 epoch") == 1
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "best.pt", "data", "latest.pt", "loss.png"
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_torchrun_run_resumes_on_two_processes_and_on_one(tmp_path: Path, corpus: Path) -> None:
+    straight = train(tmp_path, corpus, "straight", 2, "--max-steps", "14")
+    assert straight.returncode == 0, straight.stderr
+    first = train(tmp_path, corpus, "r", 2, "--max-steps", "7")
+    assert first.returncode == 0, first.stderr
+    again = train(tmp_path, corpus, "r", 2, "--max-steps", "14", "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "trained on" not in again.stderr
+    ref = tmp_path / "straight" / "latest.pt"
+    assert largest_difference(ref, tmp_path / "r" / "latest.pt") < 1e-6
+    # The same run resumed on one process goes on with the same global batch, and says so.
+    shorter = train(tmp_path, corpus, "s", 2, "--max-steps", "7")
+    assert shorter.returncode == 0, shorter.stderr
+    alone = train(tmp_path, corpus, "s", 1, "--max-steps", "14", "--resume")
+    assert alone.returncode == 0, alone.stderr
+    assert "trained on 2 process(es), it goes on on 1" in alone.stderr
+    assert largest_difference(ref, tmp_path / "s" / "latest.pt") < TOLERANCE
+
+
+@pytest.mark.slow
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(
+    tmp_path: Path, corpus: Path
+) -> None:
+    proc = train(tmp_path, corpus, "odd", 2, "--max-steps", "2", "--batch-size", "5")
+    assert proc.returncode != 0
+    assert "--batch-size 5 does not split evenly over 2 processes" in proc.stderr
+    assert not (tmp_path / "odd" / "latest.pt").exists()
+
+
+SAMPLE = ROOT / "datasets" / "sample"
+
+
+def omr_train(
+    tmp_path: Path, out: str, processes: int, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    args = [
+        "--data", str(SAMPLE), "--val-fraction", "0.3", "--batch-size", "8", "--seed", "1",
+        "--eval-every", "3", "--device", "cpu", "-o", str(tmp_path / out), *extra,
+    ]  # fmt: skip
+    launcher = (
+        [sys.executable]
+        if processes == 1
+        else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+              f"--nproc_per_node={processes}"]
+    )  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [*launcher, "-m", "omr.train", *args],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_recognizer_trains_on_two_gloo_processes_and_resumes_on_one(tmp_path: Path) -> None:
+    # Not weight-equivalent to one process (unlike the char-LSTM): on CPUs batch norm keeps
+    # each process's statistics of its half batch (SyncBatchNorm needs CUDA) and dropout
+    # draws per process.  What must hold: it trains, one process writes, the two processes
+    # stay one model (DDP), and the run goes on elsewhere.
+    two = omr_train(tmp_path, "two", 2, "--max-steps", "6")
+    assert two.returncode == 0, two.stderr
+    assert "over 2 processes" in two.stderr
+    assert two.stdout.count("stopped (budget)") == 1
+    assert two.stderr.count("step 6:") == 1
+    history = json.loads((tmp_path / "two" / "history.json").read_text())
+    assert [h["step"] for h in history] == [3, 6]
+    assert history[1]["loss"] < history[0]["loss"]
+    first = load_recognizer(tmp_path / "two" / "latest.pt")
+    alone = omr_train(tmp_path, "two", 1, "--max-steps", "8", "--resume")
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads((tmp_path / "two" / "history.json").read_text())[-1]["step"] == 8
+    moved = load_recognizer(tmp_path / "two" / "latest.pt")
+    assert any(
+        not torch.equal(first.model_state[k], moved.model_state[k]) for k in first.model_state
+    )
+
+
+@pytest.mark.slow
+def test_the_recognizer_batch_must_split_over_the_processes(tmp_path: Path) -> None:
+    proc = omr_train(tmp_path, "odd", 2, "--max-steps", "1", "--batch-size", "7")
+    assert proc.returncode != 0
+    assert "--batch-size 7 does not split evenly over 2 processes" in proc.stderr
+
+
+def test_the_midi_models_say_they_do_not_train_across_processes(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "generate.train", "--model", "midi-lstm", "-o", str(tmp_path / "m")],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "does not train across processes yet" in proc.stderr
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate.train", "--corpus", "x.abc"],
+        ["generate.train", "--model", "midi-lstm"],
+        ["generate.train", "--model", "chord-gan"],
+        ["generate.sample"],
+        ["omr.train", "--photos", "."],
+    ],
+    ids=lambda c: " ".join(c[:3]),
+)
+def test_every_trainer_and_the_sampler_refuse_a_device_that_is_not_one(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", *command, "--device", "gpu9", "-o", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "--device gpu9: not a device" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_char_lstm_trained_on_the_cpu_trains_and_samples_on_cuda(
+    tmp_path: Path, corpus: Path
+) -> None:
+    cpu = train(tmp_path, corpus, "cpu", 1, "--max-steps", "6")
+    assert cpu.returncode == 0, cpu.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    texts = {}
+    for device in ("cpu", "cuda"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "generate.sample", "--checkpoint",
+             str(tmp_path / "cpu" / "best.pt"), "--temperature", "0", "--num", "2",
+             "--length", "60", "--device", device, "-o", str(tmp_path / device)],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        texts[device] = sorted(p.read_text() for p in (tmp_path / device).glob("sample-*.abc"))
+    assert texts["cpu"] == texts["cuda"] and texts["cpu"]
+    # and trains on CUDA, resumed from the CPU's checkpoint
+    resumed = train(tmp_path, corpus, "cpu", 1, "--max-steps", "10", "--resume", "--device", "cuda")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "on cuda" in resumed.stderr
