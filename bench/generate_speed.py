@@ -7,13 +7,21 @@ curve bookkeeping, its final validation; checkpoints not written) against a
 plain loop written here with the same nn.Embedding/nn.LSTM/nn.Linear sizes, batch and data,
 alternated ``--rounds`` times in one run; the median of each is compared.
 Sampling: ``CharLSTM.generate`` with 1 and with 64 samples in parallel.
+Processes: ``generate.train`` on the same corpus and global batch, one process with
+``--processes`` threads against ``torchrun --nproc_per_node=PROCESSES`` with one thread
+each (DDP over gloo), timed by the checkpoint's training seconds (start-up and the final
+validation left out).
 Targets (issue 2): training ratio >= 1.0; >= 5,000 sampled chars/s with 64 samples.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +32,10 @@ from generate.charlstm.corpus import load_music21_abc
 from generate.charlstm.data import Prepared, TBPTTBatches, Vocab
 from generate.charlstm.model import CharLSTM, CharLSTMConfig
 from generate.charlstm.train import CharLSTMTask, RunPaths, TrainConfig
+from generate.checkpoint import load_checkpoint
 from stave.training import Loop, Validation
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class PlainLSTM(nn.Module):
@@ -91,6 +102,22 @@ def sampling(cfg: CharLSTMConfig, num: int, length: int) -> float:
     return out.numel() / (time.perf_counter() - start)
 
 
+def processes_rate(corpus: Path, out: Path, processes: int, threads: int, args) -> float:
+    """Training chars/s of ``generate.train`` on ``processes`` (torchrun when more than 1)."""
+    train_args = [
+        "-m", "generate.train", "--corpus", str(corpus), "-o", str(out), "--device", "cpu",
+        "--max-steps", str(args.steps), "--batch-size", str(args.batch_size),
+        "--seq-len", str(args.seq_len), "--val-fraction", "0.02", "--threads", str(threads),
+    ]  # fmt: skip
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
+    subprocess.run([*launcher, *train_args], check=True, capture_output=True, env=env)
+    info = load_checkpoint(out / "latest.pt").info
+    return args.steps * args.batch_size * args.seq_len / info["train_seconds"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--steps", type=int, default=40, help="training steps per measurement")
@@ -98,6 +125,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--seq-len", type=int, default=TrainConfig.seq_len)
     p.add_argument("--sample-length", type=int, default=400)
+    p.add_argument(
+        "--processes", type=int, default=2, help="torchrun processes to compare (0: skip)"
+    )
     args = p.parse_args()
 
     torch.manual_seed(0)
@@ -128,6 +158,19 @@ def main() -> None:
     for num in (1, 64):
         rates = [sampling(cfg, num, args.sample_length) for _ in range(args.rounds)]
         print(f"sample_chars_per_s parallel={num} {statistics.median(rates):,.0f}")
+    if args.processes > 1:
+        n = args.processes
+        with tempfile.TemporaryDirectory() as tmp:
+            corpus = Path(tmp) / "tunes.abc"
+            corpus.write_text("\n\n".join(tunes) + "\n")
+            one, many = [], []
+            for r in range(args.rounds):
+                one.append(processes_rate(corpus, Path(tmp) / f"one{r}", 1, n, args))
+                many.append(processes_rate(corpus, Path(tmp) / f"many{r}", n, 1, args))
+                print(f"round {r + 1}: 1 process x {n} threads {one[-1]:,.0f} chars/s, "
+                      f"{n} processes x 1 thread {many[-1]:,.0f}")  # fmt: skip
+        a, b = statistics.median(one), statistics.median(many)
+        print(f"torchrun_chars_per_s processes=1 {a:,.0f} processes={n} {b:,.0f} ratio={b / a:.3f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import torch
 from generate.checkpoint import load_checkpoint
 from omr.model.checkpoint import load_checkpoint as load_recognizer
 from tests.conftest import TINY_ABC
+from tests.test_hostile_train import MIDI_TINY, midi_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4  # max absolute weight difference, one process against two (the issue's)
@@ -189,13 +190,40 @@ def test_the_recognizer_batch_must_split_over_the_processes(tmp_path: Path) -> N
     assert "--batch-size 7 does not split evenly over 2 processes" in proc.stderr
 
 
-def test_the_midi_models_say_they_do_not_train_across_processes(tmp_path: Path) -> None:
+def midi(tmp_path: Path, out: str, processes: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "generate.train", "--model", "midi-lstm", "-o", str(tmp_path / "m")],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    return subprocess.run(
+        [*launcher, "-m", "generate.train", *extra, "-o", str(tmp_path / out)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_midi_lstm_on_two_gloo_processes_ends_where_one_does(tmp_path: Path) -> None:
+    src = midi_folder(tmp_path / "midi", pieces=4)
+    common = [*MIDI_TINY, "--midi-dir", str(src), "--max-steps", "10", "--device", "cpu"]
+    one = midi(tmp_path, "one", 1, *common)
+    assert one.returncode == 0, one.stderr
+    two = midi(tmp_path, "two", 2, *common)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("stopped (budget) at step 10") == 1
+    diff = largest_difference(tmp_path / "one" / "latest.pt", tmp_path / "two" / "latest.pt")
+    assert diff < TOLERANCE, diff
+    first = midi(tmp_path, "first", 1, *common, "--max-steps", "1")  # the last one given
+    assert first.returncode == 0, first.stderr
+    moved = largest_difference(tmp_path / "one" / "latest.pt", tmp_path / "first" / "latest.pt")
+    assert moved > 1e-2
+    # and it resumes on two processes from where it stopped
+    again = midi(tmp_path, "two", 2, "--model", "midi-lstm", "--resume", "--max-steps", "12")
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(tmp_path / "two" / "latest.pt").trainer_state["loop"]["step"] == 12
+
+
+def test_the_chord_gan_says_it_does_not_train_across_processes(tmp_path: Path) -> None:
+    proc = midi(tmp_path, "m", 2, "--model", "chord-gan")
     assert proc.returncode != 0
     assert "does not train across processes yet" in proc.stderr
     assert not (tmp_path / "m").exists()

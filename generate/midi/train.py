@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from generate.checkpoint import (
     NO_VOCAB,
@@ -161,23 +162,42 @@ class MidiLSTMTask(MidiTask):
         }
         super().__init__(out, self.lstm, net, {"adam": opt}, cfg.seed, info)
         self.cfg = cfg
+        # Under torchrun every process draws the same global batch (the same generator) and
+        # trains on its rows, the network wrapped in DDP (made when it is on its device).
+        self.processes = distributed.current()
+        self.rows = distributed.rows(cfg.batch_size, self.processes)
+        self._net: torch.nn.Module | None = None
         self.val_batch = event_windows(
             val_set or self.train_set, 64, cfg.seq_len, np.random.default_rng(1)
         )
 
     def next_batch(self) -> torch.Tensor:
-        return event_windows(self.train_set, self.cfg.batch_size, self.cfg.seq_len, self.rng)
+        batch = event_windows(self.train_set, self.cfg.batch_size, self.cfg.seq_len, self.rng)
+        return batch[self.rows]
+
+    @property
+    def net(self) -> torch.nn.Module:
+        if self._net is None:
+            self._net = (
+                DistributedDataParallel(self.lstm) if self.processes.distributed else self.lstm
+            )
+        return self._net
 
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         self.lstm.train()
-        pred, _ = self.lstm(batch[:, :-1])
+        pred, _ = self.net(batch[:, :-1])
         loss, parts = self.lstm.loss(pred, batch[:, 1:])
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.lstm.parameters(), 1.0)
         opt.step()
-        return {"loss": loss.item(), **parts}
+        if not self.processes.distributed:
+            return {"loss": loss.item(), **parts}
+        names = ["loss", *parts]
+        values = torch.tensor([loss.item(), *parts.values()], dtype=torch.float64)
+        mean = distributed.mean(values.to(distributed.collective_device())).tolist()
+        return dict(zip(names, mean, strict=True))
 
     def validate(self) -> Validation:
         self.lstm.eval()
@@ -274,7 +294,8 @@ def _run(
         device,
     )
     out = task.out
-    check_output_folder(out)
+    if loop.processes.main:
+        check_output_folder(out)
     if resume:
         saved = load_checkpoint(out / "latest.pt")
         if saved.model_type != task.model_type:
@@ -491,19 +512,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps % 8:
         p.error("--steps must be a multiple of 8")
     out = args.out or Path("runs") / args.model
-    lstm, gan = MidiLSTMConfig(), ChordGANConfig()
-    if distributed.launched():
+    if distributed.launched() and args.model == "chord-gan":
         print(
-            f"error: the {args.model} model does not train across processes yet: run it "
-            "without torchrun (the char-LSTM and the recognizer do)",
+            "error: the chord GAN does not train across processes yet: run it without "
+            "torchrun (the char-LSTM, the recognizer and the MIDI-event LSTM do)",
             file=sys.stderr,
         )
         return 2
     try:
-        device = devices.resolve(args.device)
+        processes, device = distributed.start(devices.resolve(args.device))
     except DeviceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    try:
+        return _train_main(args, given, out, processes, device)
+    finally:
+        distributed.finish()
+
+
+def _train_main(
+    args: argparse.Namespace,
+    given: set[str],
+    out: Path,
+    processes: distributed.Processes,
+    device: torch.device,
+) -> int:
+    lstm, gan = MidiLSTMConfig(), ChordGANConfig()
     try:
         trained: dict[str, Any] | None = None
         saved_net: MidiLSTMConfig | ChordGANConfig | None = None
@@ -529,8 +563,15 @@ def main(argv: list[str] | None = None) -> int:
             net = dataclasses.replace(
                 saved_net, **{dest: getattr(args, dest) for dest in NET_OPTIONS[args.model]}
             )
-        check_output_folder(out)
+        distributed.rows(config.batch_size, processes)  # refused now if it does not split
+        # Under torchrun the main process prepares the data; the others read it.
+        if not processes.main:
+            distributed.barrier()
+        else:
+            check_output_folder(out)
         data = prepare(args.model, out, args.midi_dir, args.max_pieces, args.resume)
+        if processes.main and processes.distributed:
+            distributed.barrier()
         source = data_source(args.model, args.midi_dir, args.max_pieces)
         new_lr = config.learning_rate if args.resume and "lr" in given else None
         loop, reason = train_midi(out, data, net, config, args.resume, source, new_lr, device)
@@ -546,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 1
+    if not processes.main:
+        return 130 if reason == "interrupted" else 0
     last = loop.state.last()
     figures = " ".join(f"{k}={v:.4f}" for k, v in last.items())
     print(
