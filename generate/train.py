@@ -36,7 +36,7 @@ from generate.charlstm.train import RunPaths, TrainConfig, TrainError, train
 from generate.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from generate.models import add_model_argument, dispatch
 from generate.prepare import add_corpus_arguments
-from stave import devices, distributed
+from stave import distributed
 from stave.cli import (
     non_negative_int,
     output_error,
@@ -44,7 +44,7 @@ from stave.cli import (
     positive_int,
     probability,
 )
-from stave.devices import DEVICE_HELP, DeviceError
+from stave.devices import DEVICE_HELP
 from stave.training import ResumeError, given_options, option_text, resumed_options, trained_options
 
 DEFAULT_EPOCHS = 10.0  # the budget of a run that names none
@@ -292,15 +292,9 @@ def char_lstm_main(args_in: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.monotonic()
-    try:
-        processes, device = distributed.start(devices.resolve(args.device))
-    except DeviceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        return _train_main(args, given, processes, device, start)
-    finally:
-        distributed.finish()
+    return distributed.run(
+        args.device, lambda processes, device: _train_main(args, given, processes, device, start)
+    )
 
 
 def _train_main(

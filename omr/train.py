@@ -39,7 +39,7 @@ from omr.model.network import Recognizer, RecognizerConfig, transfer_state
 from omr.model.vocab import SymbolVocab
 from omr.pieces import role
 from omr.read.crops import batch
-from stave import atomic, devices, distributed
+from stave import atomic, distributed
 from stave.checkpoint import CheckpointError
 from stave.cli import (
     finite_float,
@@ -48,7 +48,7 @@ from stave.cli import (
     positive_float,
     positive_int,
 )
-from stave.devices import DEVICE_HELP, DeviceError
+from stave.devices import DEVICE_HELP
 from stave.stavetext import StaveTextError, parse_line
 from stave.training import (
     Loop,
@@ -88,11 +88,11 @@ def evaluate(
     """SER and pitch SER per split (greedy decoding)."""
     model.eval()
     sums: dict[str, list[int]] = {}
+    device = model.head.weight.device
     with torch.no_grad():
         for start in range(0, len(data), size):
             chunk = data[start : start + size]
             images, widths = batch([c for c, _, _ in chunk])
-            device = model.head.weight.device
             images = images.to(device).contiguous(memory_format=torch.channels_last)
             out = model(images).float().cpu().numpy()
             lengths = model.output_lengths(widths).tolist()
@@ -295,19 +295,15 @@ def train(
                 usable.append(item)
         except StaveTextError as err:
             print(f"{item.image}: truth left out ({err})", file=sys.stderr)
-    # Under torchrun the main process crops the staves first; the others read its crops.
     processes = distributed.current()
     distributed.rows(config.batch_size, processes)  # refused now if it does not split
-    if not processes.main:
-        distributed.barrier()
-    pairs = prepare_crops(usable, out / "crops", net_config.crop)
-    train_set, val_set, test_pieces = split_sets(pairs, vocab, config)
-    if processes.main:
-        with writing(out / "test-pieces.txt"):
-            text = "".join(f"{p}\n" for p in sorted(test_pieces))
-            atomic.write_text(out / "test-pieces.txt", text)
-        if processes.distributed:
-            distributed.barrier()
+    with distributed.main_first():  # it crops the staves; the others read its crops
+        pairs = prepare_crops(usable, out / "crops", net_config.crop)
+        train_set, val_set, test_pieces = split_sets(pairs, vocab, config)
+        if processes.main:
+            with writing(out / "test-pieces.txt"):
+                text = "".join(f"{p}\n" for p in sorted(test_pieces))
+                atomic.write_text(out / "test-pieces.txt", text)
     if not train_set or not val_set:
         raise ValueError(
             f"need training and validation staves, got {len(train_set)} and {len(val_set)}"
@@ -467,15 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        processes, device = distributed.start(devices.resolve(args.device))
-    except DeviceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        return _train_main(p, args, processes, device)
-    finally:
-        distributed.finish()
+    return distributed.run(
+        args.device, lambda processes, device: _train_main(p, args, processes, device)
+    )
 
 
 def _train_main(

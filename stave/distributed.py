@@ -11,11 +11,16 @@ helper here is the identity of one process.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+from stave.devices import DeviceError, resolve
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,33 @@ def start(device: torch.device) -> tuple[Processes, torch.device]:
     return Processes(rank, world, local), device
 
 
+def run(device: str, train: Callable[[Processes, torch.device], int]) -> int:
+    """A trainer's ``main``: resolve ``--device``, join torchrun's processes (if any), call
+    ``train(processes, device)`` and leave the group; a device not here is exit status 2."""
+    try:
+        processes, resolved = start(resolve(device))
+    except DeviceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        return train(processes, resolved)
+    finally:
+        finish()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """The main process runs the block first (preparing data, making folders); the others
+    wait for it and then run theirs (reading what it made).  An error in the main process
+    ends the run (torchrun stops the others)."""
+    processes = current()
+    if not processes.main:
+        barrier()
+    yield
+    if processes.main and processes.distributed:
+        barrier()
+
+
 def current() -> Processes:
     """The place of this process in the group it has joined (one process: rank 0 of 1)."""
     if not (dist.is_available() and dist.is_initialized()):
@@ -92,6 +124,18 @@ def collective_device() -> torch.device:
     if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def mean_figures(figures: Mapping[str, float]) -> dict[str, float]:
+    """Figures averaged over the processes (as they are in one)."""
+    if not (dist.is_available() and dist.is_initialized()) or not figures:
+        return dict(figures)
+    names = list(figures)  # the same order in every process (as the task made them)
+    values = torch.tensor(
+        [figures[n] for n in names], dtype=torch.float64, device=collective_device()
+    )
+    dist.all_reduce(values)
+    return {n: float(v) / dist.get_world_size() for n, v in zip(names, values, strict=True)}
 
 
 def largest(value: int) -> int:

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 from stave import distributed
@@ -149,14 +148,7 @@ class Loop(Generic[TaskT]):
 
     def reduce(self, figures: Mapping[str, float]) -> dict[str, float]:
         """Figures averaged over the processes of a distributed run (as they are in one)."""
-        if not (dist.is_available() and dist.is_initialized()) or not figures:
-            return dict(figures)
-        names = list(figures)  # the same order in every process (as the task made them)
-        values = torch.tensor(
-            [figures[n] for n in names], dtype=torch.float64, device=distributed.collective_device()
-        )
-        dist.all_reduce(values)
-        return {n: float(v) / dist.get_world_size() for n, v in zip(names, values, strict=True)}
+        return distributed.mean_figures(figures)
 
     # -- state that a checkpoint carries ---------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

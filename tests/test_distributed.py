@@ -33,26 +33,30 @@ def corpus(tmp_path: Path) -> Path:
     return path
 
 
+def launch(
+    tmp_path: Path, processes: int, module: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` in one process, or under torchrun in ``processes``."""
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [*launcher, "-m", module, *args],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
+    )  # fmt: skip
+
+
 def train(
     tmp_path: Path, corpus: Path, out: str, processes: int, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    args = [
+    return launch(
+        tmp_path, processes, "generate.train",
         "--corpus", str(corpus), "-o", str(tmp_path / out),
         "--embed-dim", "16", "--hidden-size", "24", "--layers", "2", "--dropout", "0",
         "--batch-size", "4", "--seq-len", "16", "--eval-every", "5", "--val-fraction", "0.2",
         "--lr", "0.01", "--seed", "3", "--device", "cpu", *extra,
-    ]  # fmt: skip
-    if processes == 1:
-        command = [sys.executable, "-m", "generate.train", *args]
-    else:
-        command = [
-            sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={processes}", "-m", "generate.train", *args,
-        ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
-    )
+    )  # fmt: skip
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -142,20 +146,10 @@ SAMPLE = ROOT / "datasets" / "sample"
 def omr_train(
     tmp_path: Path, out: str, processes: int, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    args = [
+    return launch(
+        tmp_path, processes, "omr.train",
         "--data", str(SAMPLE), "--val-fraction", "0.3", "--batch-size", "8", "--seed", "1",
         "--eval-every", "3", "--device", "cpu", "-o", str(tmp_path / out), *extra,
-    ]  # fmt: skip
-    launcher = (
-        [sys.executable]
-        if processes == 1
-        else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-              f"--nproc_per_node={processes}"]
-    )  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*launcher, "-m", "omr.train", *args],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
     )  # fmt: skip
 
 
@@ -191,14 +185,7 @@ def test_the_recognizer_batch_must_split_over_the_processes(tmp_path: Path) -> N
 
 
 def midi(tmp_path: Path, out: str, processes: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    launcher = [sys.executable]
-    if processes > 1:
-        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*launcher, "-m", "generate.train", *extra, "-o", str(tmp_path / out)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,
-    )  # fmt: skip
+    return launch(tmp_path, processes, "generate.train", *extra, "-o", str(tmp_path / out))
 
 
 @pytest.mark.slow
@@ -243,11 +230,7 @@ def test_the_chord_gan_says_it_does_not_train_across_processes(tmp_path: Path) -
 def test_every_trainer_and_the_sampler_refuse_a_device_that_is_not_one(
     tmp_path: Path, command: list[str]
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", *command, "--device", "gpu9", "-o", str(tmp_path / "o")],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
-    )  # fmt: skip
+    proc = launch(tmp_path, 1, *command, "--device", "gpu9", "-o", str(tmp_path / "o"))
     assert proc.returncode == 2, proc.stderr
     assert "--device gpu9: not a device" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -260,14 +243,12 @@ def test_a_char_lstm_trained_on_the_cpu_trains_and_samples_on_cuda(
 ) -> None:
     cpu = train(tmp_path, corpus, "cpu", 1, "--max-steps", "6")
     assert cpu.returncode == 0, cpu.stderr
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     texts = {}
     for device in ("cpu", "cuda"):
-        proc = subprocess.run(
-            [sys.executable, "-m", "generate.sample", "--checkpoint",
-             str(tmp_path / "cpu" / "best.pt"), "--temperature", "0", "--num", "2",
-             "--length", "60", "--device", device, "-o", str(tmp_path / device)],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+        proc = launch(
+            tmp_path, 1, "generate.sample", "--checkpoint", str(tmp_path / "cpu" / "best.pt"),
+            "--temperature", "0", "--num", "2", "--length", "60", "--device", device,
+            "-o", str(tmp_path / device),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         texts[device] = sorted(p.read_text() for p in (tmp_path / device).glob("sample-*.abc"))

@@ -393,29 +393,28 @@ def train(
     """
     paths = RunPaths(out)
     processes = distributed.current()
-    distributed.rows(config.batch_size, processes)  # refused now if it does not split
-    if processes.main:
-        check_output_folder(paths.out)  # fail now, not after preparing the data
-    if not processes.main:
-        distributed.barrier()  # the main process prepares the run first
-        start = _follower_start(paths, resume, model_config, init_from)
-    elif resume:
-        start = _resume_start(paths)
-    else:
-        start = _new_start(
-            paths,
-            spec,
-            model_config,
-            config.seed,
-            kind,
-            val_fraction,
-            max_pieces,
-            data_dir,
-            init_from,
-            abc2midi_only,
-        )
-    if processes.distributed and processes.main:
-        distributed.barrier()
+    rows = distributed.rows(config.batch_size, processes)  # refused now if it does not split
+    with distributed.main_first():  # it prepares the run; the others read what it made
+        if not processes.main:
+            start = _follower_start(paths, resume, model_config, init_from)
+        else:
+            check_output_folder(paths.out)  # fail now, not after preparing the data
+            start = (
+                _resume_start(paths)
+                if resume
+                else _new_start(
+                    paths,
+                    spec,
+                    model_config,
+                    config.seed,
+                    kind,
+                    val_fraction,
+                    max_pieces,
+                    data_dir,
+                    init_from,
+                    abc2midi_only,
+                )
+            )
     prepared = start.prepared
     torch.manual_seed(config.seed)
     model = CharLSTM(start.net_config)
@@ -428,7 +427,7 @@ def train(
         config.batch_size,
         config.seq_len,
         config.seed,
-        distributed.rows(config.batch_size, processes),
+        rows,
     )
     val_tokens = data.stream(prepared.val, prepared.vocab)
     n_params = sum(p.numel() for p in model.parameters())

@@ -42,9 +42,9 @@ from generate.midi.data import data_source, event_windows, prepare, roll_segment
 from generate.midi.events import ROLL_STEPS_PER_BEAT
 from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig
-from stave import devices, distributed, plots
+from stave import distributed, plots
 from stave.cli import non_negative_int, output_error, positive_float, positive_int
-from stave.devices import DEVICE_HELP, DeviceError
+from stave.devices import DEVICE_HELP
 from stave.training import (
     Loop,
     LoopConfig,
@@ -192,12 +192,7 @@ class MidiLSTMTask(MidiTask):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.lstm.parameters(), 1.0)
         opt.step()
-        if not self.processes.distributed:
-            return {"loss": loss.item(), **parts}
-        names = ["loss", *parts]
-        values = torch.tensor([loss.item(), *parts.values()], dtype=torch.float64)
-        mean = distributed.mean(values.to(distributed.collective_device())).tolist()
-        return dict(zip(names, mean, strict=True))
+        return distributed.mean_figures({"loss": loss.item(), **parts})
 
     def validate(self) -> Validation:
         self.lstm.eval()
@@ -519,15 +514,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        processes, device = distributed.start(devices.resolve(args.device))
-    except DeviceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        return _train_main(args, given, out, processes, device)
-    finally:
-        distributed.finish()
+    return distributed.run(
+        args.device, lambda processes, device: _train_main(args, given, out, processes, device)
+    )
 
 
 def _train_main(
@@ -564,14 +553,10 @@ def _train_main(
                 saved_net, **{dest: getattr(args, dest) for dest in NET_OPTIONS[args.model]}
             )
         distributed.rows(config.batch_size, processes)  # refused now if it does not split
-        # Under torchrun the main process prepares the data; the others read it.
-        if not processes.main:
-            distributed.barrier()
-        else:
-            check_output_folder(out)
-        data = prepare(args.model, out, args.midi_dir, args.max_pieces, args.resume)
-        if processes.main and processes.distributed:
-            distributed.barrier()
+        with distributed.main_first():  # it prepares the data; the others read it
+            if processes.main:
+                check_output_folder(out)
+            data = prepare(args.model, out, args.midi_dir, args.max_pieces, args.resume)
         source = data_source(args.model, args.midi_dir, args.max_pieces)
         new_lr = config.learning_rate if args.resume and "lr" in given else None
         loop, reason = train_midi(out, data, net, config, args.resume, source, new_lr, device)
