@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with CUDA (under 8 minutes on one GPU):
 #   1. the tests that touch devices (CUDA reading, sampling and training);
-#   2. char-LSTM and recognizer training steps on the GPU against the CPU, same batch;
+#   2. char-LSTM and recognizer training steps on the GPU against the CPU, same batch
+#      (and the char-LSTM's with --precision bf16);
 #   3. the ABC char-LSTM trained for GPU_MINUTES (default 3) on music21's tunes,
 #      printing characters per second and validation bits per character.
 #     bash bench/gpu_check.sh            (PYTHON=.venv/bin/python bash bench/gpu_check.sh)
@@ -45,6 +46,10 @@ for d in cpu cuda; do
       --device "$d" --max-steps 20 --eval-every 1000 --batch-size 8 2>/dev/null >/dev/null
   echo "recognizer on $d: $(figures "$OUT/omr-$d/latest.pt" omr)"
 done
+timeout 240 $PY -m generate.train -o "$OUT/char-bf16" --device cuda --precision bf16 \
+    --max-pieces 1500 --max-steps 30 --eval-every 1000 --batch-size 64 --seq-len 128 \
+    --val-fraction 0.02 2>/dev/null >/dev/null
+echo "char-LSTM on cuda, bf16: $(figures "$OUT/char-bf16/latest.pt" char)"
 
 echo "== 3. the ABC char-LSTM for $MIN minutes on the GPU"
 timeout $((MIN * 60 + 150)) $PY -m generate.train -o "$OUT/abc" --device cuda --minutes "$MIN" \

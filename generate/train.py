@@ -44,12 +44,21 @@ from stave.cli import (
     positive_int,
     probability,
 )
-from stave.devices import DEVICE_HELP
+from stave.devices import DEVICE_HELP, PRECISION_CHOICES, PRECISION_HELP
 from stave.training import ResumeError, given_options, option_text, resumed_options, trained_options
 
 DEFAULT_EPOCHS = 10.0  # the budget of a run that names none
 BUDGET = ("max_steps", "epochs", "minutes")
-CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "device", "out", "resume", "model")
+CHANGEABLE_ON_RESUME = (
+    "lr",
+    "eval_every",
+    "threads",
+    "device",
+    "precision",
+    "out",
+    "resume",
+    "model",
+)
 NET_OPTIONS = ("embed_dim", "hidden_size", "layers", "dropout")  # from the checkpoint always
 
 
@@ -62,8 +71,8 @@ def parser() -> argparse.ArgumentParser:
         description="Train the char-LSTM on ABC, stave text or any text "
         "(--model midi-lstm|chord-gan: the MIDI-event LSTM or the chord GAN; see their --help).",
         epilog="--resume takes the run's settings from OUT/latest.pt; with it only the budget "
-        "(--max-steps, --epochs, --minutes), --lr, --eval-every, --threads and --device may "
-        "differ from the run's (see the module's docstring).  Under torchrun "
+        "(--max-steps, --epochs, --minutes), --lr, --eval-every, --threads, --device and "
+        "--precision may differ from the run's (see the module's docstring).  Under torchrun "
         "(torchrun --nproc_per_node=N -m generate.train ...) the global --batch-size is "
         "split over the processes.",
     )
@@ -173,6 +182,7 @@ def parser() -> argparse.ArgumentParser:
         "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
     )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32", help=PRECISION_HELP)
     return p
 
 
@@ -293,7 +303,9 @@ def char_lstm_main(args_in: list[str]) -> int:
         torch.set_num_threads(args.threads)
     start = time.monotonic()
     return distributed.run(
-        args.device, lambda processes, device: _train_main(args, given, processes, device, start)
+        args.device,
+        lambda processes, device: _train_main(args, given, processes, device, start),
+        args.precision,
     )
 
 
@@ -323,6 +335,7 @@ def _train_main(
         config.learning_rate, config.grad_clip = args.lr, args.clip
         config.max_steps, config.epochs, config.minutes = args.max_steps, args.epochs, args.minutes
         config.eval_every, config.seed = args.eval_every, args.seed
+        config.precision = args.precision
         model_config = {
             "embed_dim": args.embed_dim,
             "hidden_size": args.hidden_size,

@@ -48,7 +48,7 @@ from stave.cli import (
     positive_float,
     positive_int,
 )
-from stave.devices import DEVICE_HELP
+from stave.devices import DEVICE_HELP, PRECISION_CHOICES, PRECISION_HELP, autocast
 from stave.stavetext import StaveTextError, parse_line
 from stave.training import (
     Loop,
@@ -71,6 +71,7 @@ class OmrTrainConfig:
     val_fraction: float = 0.1  # of pieces, for validation; as many again for testing
     photo_repeat: int = 4  # photos are few: each is seen this many times per pass
     seed: int = 0
+    precision: str = "fp32"  # of the training steps: fp32 or bf16 (autocast)
 
 
 AUGMENT = v2.Compose(
@@ -165,7 +166,9 @@ class RecognizerTask:
     def train_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor]) -> dict[str, float]:
         images, widths, flat, lengths = batch
         self.model.train()
-        loss = self.model.loss(self.net(images), widths, flat, lengths)
+        with autocast(images.device, self.config.precision):
+            scores = self.net(images)
+        loss = self.model.loss(scores.float(), widths, flat, lengths)  # CTC in fp32
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -215,7 +218,12 @@ class RecognizerTask:
             self.vocab,
             {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             loop.state_dict(),
-            {"metrics": metrics, "config": asdict(self.config), "step": step},
+            {
+                "metrics": metrics,
+                "config": asdict(self.config),
+                "step": step,
+                "processes": self.processes.world_size,
+            },
         )
         with writing(self.out / "latest.pt"):
             save_checkpoint(self.out / "latest.pt", ckpt)
@@ -332,6 +340,12 @@ def train(
         if saved.trainer_state is None:
             raise ValueError(f"{latest} holds no training state to resume")
         loop.load_state_dict(upgraded_state(saved.trainer_state, config.seed))
+        distributed.note_resumed_on(
+            latest,
+            saved.info.get("processes", 1),
+            f"the same global batch of {config.batch_size}, split anew (on CPUs batch norm "
+            f"sees each process's share)",
+        )
         if new_lr is not None:
             task.set_learning_rate(new_lr)
     elif latest.exists():
@@ -455,6 +469,7 @@ def parser() -> argparse.ArgumentParser:
         "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
     )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32", help=PRECISION_HELP)
     return p
 
 
@@ -464,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     return distributed.run(
-        args.device, lambda processes, device: _train_main(p, args, processes, device)
+        args.device,
+        lambda processes, device: _train_main(p, args, processes, device),
+        args.precision,
     )
 
 
@@ -491,6 +508,7 @@ def _train_main(
         val_fraction=args.val_fraction,
         photo_repeat=args.photo_repeat,
         seed=args.seed,
+        precision=args.precision,
     )
     if config.max_steps is None and config.minutes is None:
         config.max_steps = 20000

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from stave.devices import DeviceError, resolve
+from stave.devices import DeviceError, check_precision, resolve
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,16 @@ def start(device: torch.device) -> tuple[Processes, torch.device]:
     return Processes(rank, world, local), device
 
 
-def run(device: str, train: Callable[[Processes, torch.device], int]) -> int:
-    """A trainer's ``main``: resolve ``--device``, join torchrun's processes (if any), call
-    ``train(processes, device)`` and leave the group; a device not here is exit status 2."""
+def run(
+    device: str, train: Callable[[Processes, torch.device], int], precision: str = "fp32"
+) -> int:
+    """A trainer's ``main``: resolve ``--device`` (and check ``--precision`` on it), join
+    torchrun's processes (if any), call ``train(processes, device)`` and leave the group; a
+    device not here, or a precision it does not run, is exit status 2."""
     try:
-        processes, resolved = start(resolve(device))
+        resolved = resolve(device)
+        check_precision(resolved, precision)
+        processes, resolved = start(resolved)
     except DeviceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -90,6 +95,18 @@ def main_first() -> Iterator[None]:
     yield
     if processes.main and processes.distributed:
         barrier()
+
+
+def note_resumed_on(path: object, before: int, what: str) -> None:
+    """On the main process, say that a run trained on ``before`` processes goes on on this
+    run's number (nothing when they are the same); ``what`` says what that changes."""
+    processes = current()
+    if processes.main and before != processes.world_size:
+        print(
+            f"note: {path} was trained on {before} process(es), it goes on on "
+            f"{processes.world_size}: {what}",
+            file=sys.stderr,
+        )
 
 
 def current() -> Processes:

@@ -26,6 +26,7 @@ from generate.charlstm.prepare import prepare_corpus
 from generate.charlstm.scoring import LN2, bits_per_char
 from generate.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from stave import distributed, plots
+from stave.devices import autocast
 from stave.training import Loop, LoopConfig, LoopState, Validation, check_output_folder, writing
 
 
@@ -42,6 +43,7 @@ class TrainConfig:
     log_every: int = 20  # steps between points of the training-loss curve
     seed: int = 0
     progress: bool = True  # show a progress bar
+    precision: str = "fp32"  # of the training steps: fp32 or bf16 (autocast); validation fp32
 
     def loop(self, batches_per_epoch: int) -> LoopConfig:
         """The loop's budget: the tighter of ``max_steps`` and ``epochs``."""
@@ -129,8 +131,10 @@ class CharLSTMTask:
         x, y = batch
         self.model.train()
         self.hidden = (self.hidden[0].detach(), self.hidden[1].detach())
-        _, loss, self.hidden = self.net(x, self.hidden, y)
+        with autocast(self.model.head.weight.device, self.config.precision):
+            _, loss, hidden = self.net(x, self.hidden, y)
         assert loss is not None
+        self.hidden = (hidden[0].float(), hidden[1].float())  # carried (and saved) in fp32
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -289,17 +293,13 @@ def _resume_start(paths: RunPaths) -> Start:
     if saved.trainer_state is None:
         raise TrainError(f"{paths.latest} holds no training state to resume")
     run = saved.info.get("run")
-    processes = distributed.current()
-    before = saved.info.get("processes", 1)
-    if processes.main and before != processes.world_size:
-        batch = upgraded_state(saved.trainer_state)["task"]["hidden"][0].shape[1]
-        print(
-            f"note: {paths.latest} was trained on {before} process(es), it goes on on "
-            f"{processes.world_size}: the same global batch of {batch} rows, each row's "
-            f"hidden state carried on, split anew (figures as a run on one process, within "
-            f"floating-point rounding)",
-            file=sys.stderr,
-        )
+    batch = upgraded_state(saved.trainer_state)["task"]["hidden"][0].shape[1]
+    distributed.note_resumed_on(
+        paths.latest,
+        saved.info.get("processes", 1),
+        f"the same global batch of {batch} rows, each row's hidden state carried on, split "
+        f"anew (figures as a run on one process, within floating-point rounding)",
+    )
     return Start(prepared, saved.config, saved.model_state, saved.trainer_state, run)
 
 

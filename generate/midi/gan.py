@@ -84,10 +84,25 @@ class ChordGAN(nn.Module):
         self.generator = Generator(config)
         self.critic = Critic(config)
 
-    def critic_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, float]:
-        """WGAN-GP critic loss, and the Wasserstein estimate (real - fake scores)."""
-        real_score, fake_score = self.critic(real).mean(), self.critic(fake).mean()
-        mix = torch.rand(real.shape[0], 1, 1, device=real.device)
+    def critic_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        mix: Tensor | None = None,
+        critic: nn.Module | None = None,
+    ) -> tuple[Tensor, float]:
+        """WGAN-GP critic loss, and the Wasserstein estimate (real - fake scores).
+
+        ``mix`` (B, 1, 1): where between each real and fake roll the penalty is taken (drawn
+        here when not given).  ``critic`` scores the rolls (a DDP wrapper of ``self.critic``
+        under torchrun); the penalty always goes through ``self.critic`` itself, as DDP does
+        not take the double backward it needs.  The penalty's gradients join the scores' in
+        the same backward, so DDP averages their sum.
+        """
+        scores = (critic or self.critic)(torch.cat([real, fake]))  # the critic has no batch norm
+        real_score, fake_score = scores[: len(real)].mean(), scores[len(real) :].mean()
+        if mix is None:
+            mix = torch.rand(real.shape[0], 1, 1, device=real.device)
         between = (mix * real + (1 - mix) * fake).requires_grad_(True)
         grads = torch.autograd.grad(self.critic(between).sum(), between, create_graph=True)[0]
         penalty = ((grads.flatten(1).norm(dim=1) - 1) ** 2).mean()

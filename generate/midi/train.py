@@ -44,7 +44,7 @@ from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig
 from stave import distributed, plots
 from stave.cli import non_negative_int, output_error, positive_float, positive_int
-from stave.devices import DEVICE_HELP
+from stave.devices import DEVICE_HELP, PRECISION_CHOICES, PRECISION_HELP, autocast
 from stave.training import (
     Loop,
     LoopConfig,
@@ -63,7 +63,7 @@ from stave.training import (
 DEFAULT_STEPS = 3000  # the budget of a run that names none
 DEFAULT_LR = {"midi-lstm": 2e-3, "chord-gan": 2e-4}
 BUDGET = ("max_steps", "minutes")
-CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "device", "out", "resume")
+CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "device", "precision", "out", "resume")
 NET_OPTIONS = {"midi-lstm": ("hidden_size", "dense_size"), "chord-gan": ("steps", "noise_dim")}
 
 
@@ -79,6 +79,7 @@ class MidiTrainConfig:
     transpose: int = 3  # GAN augmentation: up to this many semitones up or down
     critic_steps: int = 5  # GAN: critic updates per generator update
     seed: int = 0
+    precision: str = "fp32"  # of the training steps: fp32 or bf16 (autocast)
 
 
 class MidiTask(ABC):
@@ -185,8 +186,9 @@ class MidiLSTMTask(MidiTask):
 
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         self.lstm.train()
-        pred, _ = self.net(batch[:, :-1])
-        loss, parts = self.lstm.loss(pred, batch[:, 1:])
+        with autocast(batch.device, self.cfg.precision):
+            pred, _ = self.net(batch[:, :-1])
+        loss, parts = self.lstm.loss(pred.float(), batch[:, 1:])
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -226,30 +228,62 @@ class ChordGANTask(MidiTask):
         info = {"pieces": len(rolls), "steps_per_beat": ROLL_STEPS_PER_BEAT}
         super().__init__(out, self.gan, net, optimizers, cfg.seed, info)
         self.rolls, self.net, self.cfg = rolls, net, cfg
+        # Under torchrun every process draws the same global batch of rolls, noise and
+        # penalty points (the same generators) and trains on its rows; generator and critic
+        # are wrapped in DDP (made when they are on their device).  Batch norm in the
+        # generator keeps each process's statistics on CPUs (gloo), synchronised on CUDA.
+        self.processes = distributed.current()
+        self.rows = distributed.rows(cfg.batch_size, self.processes)
+        self._nets: tuple[torch.nn.Module, torch.nn.Module] | None = None
+
+    @property
+    def nets(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The generator and the critic as a training step calls them."""
+        if self._nets is None:
+            generator, critic = self.gan.generator, self.gan.critic
+            if self.processes.distributed:
+                if next(generator.parameters()).device.type == "cuda":
+                    generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+                generator, critic = (
+                    DistributedDataParallel(generator),
+                    DistributedDataParallel(critic),
+                )
+            self._nets = (generator, critic)
+        return self._nets
 
     def next_batch(self) -> list[torch.Tensor]:
-        """The real rolls of one step's critic updates."""
+        """The real rolls of one step's critic updates (this process's rows of each)."""
         rolls, cfg = self.rolls, self.cfg
         return [
-            roll_segments(rolls, cfg.batch_size, self.net.steps, cfg.transpose, self.rng)
+            roll_segments(rolls, cfg.batch_size, self.net.steps, cfg.transpose, self.rng)[self.rows]
             for _ in range(cfg.critic_steps)
         ]
 
     def train_step(self, batch: list[torch.Tensor]) -> dict[str, float]:
         gan, opt_c, opt_g = self.gan, self.optimizers["critic"], self.optimizers["generator"]
-        size, noise = self.cfg.batch_size, self.net.noise_dim
+        generator, critic = self.nets
+        size, noise, rows = self.cfg.batch_size, self.net.noise_dim, self.rows
+        precision = self.cfg.precision
         gan.train()
         for real in batch:
-            fake = gan.generator(torch.randn(size, noise, device=real.device)).detach()
-            c_loss, distance = gan.critic_loss(real, fake)
+            device = real.device
+            with torch.no_grad(), autocast(device, precision):
+                fake = gan.generator(torch.randn(size, noise, device=device)[rows]).float()
+            mix = torch.rand(size, 1, 1, device=device)[rows]
+            with autocast(device, precision):
+                c_loss, distance = gan.critic_loss(real, fake, mix, critic)
             opt_c.zero_grad(set_to_none=True)
             c_loss.backward()
             opt_c.step()
-        g_loss = gan.generator_loss(gan.generator(torch.randn(size, noise, device=real.device)))
+        with autocast(device, precision):
+            # the critic itself, not its DDP wrapper: only the generator's gradients are kept
+            g_loss = gan.generator_loss(generator(torch.randn(size, noise, device=device)[rows]))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        return {"critic": c_loss.item(), "generator": g_loss.item(), "wasserstein": distance}
+        return distributed.mean_figures(
+            {"critic": c_loss.item(), "generator": g_loss.item(), "wasserstein": distance}
+        )
 
     def validate(self) -> Validation:
         return Validation(None)  # a GAN has no held-out loss worth the name: every save is kept
@@ -302,6 +336,11 @@ def _run(
         except RuntimeError as err:  # a network of other sizes than this command line's
             raise CheckpointError(f"{out / 'latest.pt'}: does not fit the network ({err})") from err
         loop.load_state_dict(upgraded_state(saved.trainer_state))
+        distributed.note_resumed_on(
+            out / "latest.pt",
+            saved.info.get("processes", 1),
+            f"the same global batch of {cfg.batch_size}, split anew",
+        )
         if new_lr is not None:
             task.set_learning_rate(new_lr)
     elif (out / "latest.pt").exists():
@@ -332,6 +371,7 @@ def train_midi(
     else:
         task = ChordGANTask(out, pieces, net, cfg)
     task.info["train_config"] = dataclasses.asdict(cfg)
+    task.info["processes"] = distributed.current().world_size
     if source is not None:
         task.info["data"] = source
     return _run(task, cfg, resume, new_lr, device)
@@ -434,6 +474,7 @@ def parser() -> argparse.ArgumentParser:
         "--threads", type=positive_int, help="torch CPU threads (default: torch's choice)"
     )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32", help=PRECISION_HELP)
     return p
 
 
@@ -507,15 +548,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps % 8:
         p.error("--steps must be a multiple of 8")
     out = args.out or Path("runs") / args.model
-    if distributed.launched() and args.model == "chord-gan":
-        print(
-            "error: the chord GAN does not train across processes yet: run it without "
-            "torchrun (the char-LSTM, the recognizer and the MIDI-event LSTM do)",
-            file=sys.stderr,
-        )
-        return 2
     return distributed.run(
-        args.device, lambda processes, device: _train_main(args, given, out, processes, device)
+        args.device,
+        lambda processes, device: _train_main(args, given, out, processes, device),
+        args.precision,
     )
 
 
@@ -541,6 +577,7 @@ def _train_main(
         config.max_steps, config.minutes = args.max_steps, args.minutes
         config.eval_every, config.seed = args.eval_every, args.seed
         config.learning_rate = args.lr or DEFAULT_LR[args.model]
+        config.precision = args.precision
         if config.max_steps is None and config.minutes is None:
             config.max_steps = DEFAULT_STEPS
         net: MidiLSTMConfig | ChordGANConfig = (
