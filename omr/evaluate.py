@@ -4,13 +4,23 @@
     python -m omr.evaluate ../shared/data/cpms-train --pieces omr/weights/cpms-test-pieces.txt
 
 Each image ``NAME.png``/``.jpg``/... with a truth ``NAME.txt`` beside it (one stave-text line
-per stave) is read as ``omr.extract`` reads it.  Reported per split: symbol error rate and pitch
-error rate as ``stave/STAVE-FORMAT.md`` defines them (all of a file's staves joined, so a
-missed or extra stave costs its symbols) and the share of files whose stave count is right.
+per stave) is read as ``omr.extract`` reads it.  Reported per split (``omr.metrics``), in percent:
+
+- ``SER`` and ``pitch``: symbol and pitch error rates as ``stave/STAVE-FORMAT.md`` defines
+  them (all of a file's staves joined, so a missed or extra stave costs its symbols);
+- ``sounding``: the error rate of the MIDI pitches a player hears (clef, key signature and
+  printed accidentals held to the bar line, as MuseScore plays the MusicXML);
+- ``tokens``: the full-token error rate (every token, headers and bar lines too, but printed
+  accidentals); ``bars``: bar lines wrong (one is right where it follows as many notes and
+  rests as in the truth), over the truth's;
+- per stave: ``key`` and ``time`` signatures right (time: of the staves where the truth or
+  the reading prints one), ``exact``: read entirely right, every token and accidental;
+- ``count``: the files whose number of staves read is right.
 The split of a file is the ``split`` column of ``manifest.csv`` in a folder built by
 ``omr.dataset``, else the folder's name.  ``--pieces`` keeps only the named pieces (the
 manifest's ``source``; for photos the name before the last ``-``): held-out pieces.
-The last line printed is ``ser=X pitch_ser=Y staves_right=Z`` over all files.
+The last line printed is ``ser=X pitch_ser=Y staves_right=Z sounding_ser=... token_ser=...
+bar_ser=... key=... time=... exact=...`` over all files (fractions).
 
 A truth that is no stave text (malformed, not UTF-8, empty) or an image that cannot be read
 is reported on stderr and left out of the figures, which say how many were; the exit
@@ -26,13 +36,13 @@ import csv
 import io
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from omr.extract import add_reader_arguments, load_reader
-from omr.metrics import errors
+from omr.metrics import Counts, score
 from omr.pieces import build_piece, photo_piece
 from omr.read.load import IMAGE_SUFFIXES
 from omr.read.pipeline import read_files
@@ -54,19 +64,42 @@ class Case:
 @dataclass
 class Tally:
     files: int = 0
-    staves_right: int = 0
-    symbol_edits: int = 0
-    symbols: int = 0
-    pitch_edits: int = 0
-    pitches: int = 0
+    staves_right: int = 0  # files whose number of staves read is right
+    counts: Counts = field(default_factory=Counts)
 
     @property
     def ser(self) -> float:
-        return self.symbol_edits / max(1, self.symbols)
+        return self.counts.rate("symbol_edits", "symbols")
 
     @property
     def pitch_ser(self) -> float:
-        return self.pitch_edits / max(1, self.pitches)
+        return self.counts.rate("pitch_edits", "pitches")
+
+    @property
+    def sounding_ser(self) -> float:
+        return self.counts.rate("sounding_edits", "sounding")
+
+    @property
+    def token_ser(self) -> float:
+        return self.counts.rate("token_edits", "tokens")
+
+    @property
+    def bar_ser(self) -> float:
+        return self.counts.rate("bar_edits", "bars")
+
+    @property
+    def key_share(self) -> float:
+        return self.counts.rate("keys_right", "keys")
+
+    @property
+    def time_share(self) -> float:
+        """Of the staves where the truth or the reading prints a time signature (1 where
+        none does)."""
+        return self.counts.rate("times_right", "times") if self.counts.times else 1.0
+
+    @property
+    def exact_share(self) -> float:
+        return self.counts.rate("staves_exact", "staves")
 
     @property
     def staves_share(self) -> float:
@@ -196,32 +229,33 @@ def evaluate(
             unreadable.append(reading.error)
             tqdm.write(f"failed: {reading.error} (left out of the figures)", file=sys.stderr)
             continue
-        read = [t for line in reading.lines for t in line]
-        truth = [t for line in case.truth for t in line]
-        se, sn, pe, pn = errors(read, truth)
+        counts = score(reading.lines, case.truth)
         for key in (case.split, "all"):
             t = tallies.setdefault(key, Tally())
             t.files += 1
             t.staves_right += len(reading.lines) == len(case.truth)
-            t.symbol_edits += se
-            t.symbols += sn
-            t.pitch_edits += pe
-            t.pitches += pn
+            t.counts = t.counts + counts
         rows.append(
             [
                 str(case.image),
                 case.split,
                 len(case.truth),
                 len(reading.lines),
-                se,
-                sn,
+                counts.symbol_edits,
+                counts.symbols,
+                counts.sounding_edits,
+                counts.token_edits,
+                counts.staves_exact,
                 reading.error or " / ".join(write_line(line) for line in reading.lines),
             ]
         )
     return tallies
 
 
-REPORT_COLUMNS = ["file", "split", "truth_staves", "read_staves", "symbol_edits", "symbols", "read"]
+REPORT_COLUMNS = [
+    "file", "split", "truth_staves", "read_staves", "symbol_edits", "symbols",
+    "sounding_edits", "token_edits", "staves_exact", "read",
+]  # fmt: skip
 
 
 def write_report(path: Path, rows: Sequence[Sequence[object]]) -> None:
@@ -231,6 +265,22 @@ def write_report(path: Path, rows: Sequence[Sequence[object]]) -> None:
     writer.writerow(REPORT_COLUMNS)
     writer.writerows(rows)
     atomic.write_text(path, text.getvalue())
+
+
+COLUMNS = (
+    ("SER", "ser"), ("pitch", "pitch_ser"), ("sounding", "sounding_ser"),
+    ("tokens", "token_ser"), ("bars", "bar_ser"), ("key", "key_share"),
+    ("time", "time_share"), ("exact", "exact_share"), ("count", "staves_share"),
+)  # fmt: skip
+
+
+def table(tallies: dict[str, Tally]) -> str:
+    """The figures per split, ``all`` last: error rates and shares in percent."""
+    lines = [f"{'split':<14}{'files':>6}" + "".join(f"{h:>10}" for h, _ in COLUMNS)]
+    for split, t in sorted(tallies.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        cells = "".join(f"{100 * getattr(t, attr):>9.2f}%" for _, attr in COLUMNS)
+        lines.append(f"{split:<14}{t.files:>6}{cells}")
+    return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -299,17 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     if not tallies:
         print("error: none of the images could be read", file=sys.stderr)
         return 1
-    print(f"{'split':<14}{'files':>7}{'SER':>9}{'pitch SER':>11}{'staves right':>14}")
-    for split, t in sorted(tallies.items(), key=lambda kv: (kv[0] == "all", kv[0])):
-        print(
-            f"{split:<14}{t.files:>7}{100 * t.ser:>8.2f}%{100 * t.pitch_ser:>10.2f}%"
-            f"{100 * t.staves_share:>13.1f}%"
-        )
+    print(table(tallies))
     left_out = len(problems) + len(unreadable)
     if left_out:
         print(f"{left_out} files left out: their truth or image could not be read (see above)")
     a = tallies["all"]
-    print(f"ser={a.ser:.4f} pitch_ser={a.pitch_ser:.4f} staves_right={a.staves_share:.4f}")
+    print(
+        f"ser={a.ser:.4f} pitch_ser={a.pitch_ser:.4f} staves_right={a.staves_share:.4f} "
+        f"sounding_ser={a.sounding_ser:.4f} token_ser={a.token_ser:.4f} bar_ser={a.bar_ser:.4f} "
+        f"key={a.key_share:.4f} time={a.time_share:.4f} exact={a.exact_share:.4f}"
+    )
     if args.report is not None:
         try:
             write_report(args.report, rows)

@@ -6,8 +6,13 @@
 For each input file ``NAME`` (images, and PDFs page after page; folders are searched
 recursively): ``OUT/NAME.txt`` with one stave-text line per stave in reading order,
 ``OUT/NAME.musicxml``, and ``OUT/corpus.txt`` with every file's lines (a blank line between
-files), ready for ``python -m generate.train --corpus``.  A PDF whose text layer is stave text
-(like ``ground-truth.pdf`` of ``omr.dataset``) is read as text, not recognized.
+files), ready for ``python -m generate.train --corpus``.  ``--preview`` adds
+``OUT/NAME.preview.png`` (each page with its staves outlined and numbered, each stave read
+engraved under it); ``--report`` adds ``OUT/report.csv`` (per stave: the recognizer's
+confidence, bars that do not fill their time signature; five-line groups not read) and a
+warning on stderr for each thing that looks wrong, naming the file and the stave.  A PDF
+whose text layer is stave text (like ``ground-truth.pdf`` of ``omr.dataset``) is read as
+text, not recognized.
 
 A file that cannot be read (damaged, empty, encrypted, too large, no staff on it, no regular
 file) is reported on stderr and the others are still written; the exit status is 1 when any
@@ -55,6 +60,19 @@ def parser() -> argparse.ArgumentParser:
         default=min(4, os.cpu_count() or 1),
         help="processes finding staves (%(default)s: this machine's cores, at most 4)",
     )
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        help="also OUT/NAME.preview.png: the page with every stave found outlined and "
+        "numbered, each stave read engraved under it (default: none)",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also OUT/report.csv: each stave's confidence and what looks wrong (bars that "
+        "do not fill the time signature, five lines not read), warned of on stderr "
+        "(default: none)",
+    )
     add_reader_arguments(p)
     return p
 
@@ -100,7 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = extract(
-            args.inputs, args.out, reader, args.format, args.jobs, args.beam, not args.quiet
+            args.inputs,
+            args.out,
+            reader,
+            args.format,
+            args.jobs,
+            args.beam,
+            not args.quiet,
+            args.preview,
+            args.report,
         )
     except OSError as err:  # the output folder: a file in the way, read-only, disk full
         return report_output_error(err)

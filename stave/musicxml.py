@@ -131,6 +131,24 @@ class _Reader:
         return p
 
 
+def stave_pitches(tokens: Sequence[Token]) -> list[pitch.Pitch]:
+    """The pitch of each note of one stave as ``staves_to_score`` reads it (a stave starts
+    with no accidentals held; a bar line or a new key clears them)."""
+    reader, out = _Reader(), []
+    for tok in tokens:
+        if isinstance(tok, Clef):
+            reader.clef = tok.name
+        elif isinstance(tok, Key):
+            if tok.fifths != reader.key:
+                reader.bar_accidentals.clear()
+            reader.key = tok.fifths
+        elif isinstance(tok, Bar):
+            reader.bar_accidentals.clear()
+        elif isinstance(tok, Note):
+            out.append(reader.pitch_of(tok))
+    return out
+
+
 def staves_to_score(staves: Sequence[Sequence[Token]], title: str | None = None) -> stream.Score:
     """One piece (a list of stave lines) as a one-part music21 score, a system per stave."""
     reader = _Reader()

@@ -20,8 +20,9 @@ from omr.metrics import errors
 from omr.model.checkpoint import RecognizerCheckpoint, save_checkpoint
 from omr.model.network import Recognizer, RecognizerConfig
 from omr.model.vocab import SymbolVocab
-from omr.read import pipeline
+from omr.read import pipeline, report
 from omr.read.assemble import Context, piece_lines, with_header
+from omr.read.preview import COLOURS as preview_colours
 from omr.read.recognize import StaveReader, default_weights
 from stave.stavetext import Clef, Key, Note, parse_line, write_line
 from tests.conftest import open_in_musescore
@@ -313,3 +314,77 @@ def test_musicxml_that_cannot_be_written_is_reported_not_raised(tmp_path: Path) 
     error = pipeline.write_musicxml("clef:G2 key:0 2:4 oops\n", "bad", tmp_path / "bad")
     assert error is not None and "oops" in error
     assert not (tmp_path / "bad.musicxml").exists()
+
+
+def test_preview_outlines_each_stave_and_engraves_what_was_read(
+    tmp_path: Path, shipped: StaveReader
+) -> None:
+    names = ["clean/00002.png", "synthesized/00000.png", "clean/00000.png"]
+    page = stacked_page(names, gap=150)
+    cv2.imwrite(str(tmp_path / "page.png"), page)
+    summary = pipeline.extract(
+        [tmp_path / "page.png"], tmp_path / "out", shipped, progress=False, preview=True
+    )
+    assert summary.failed == 0 and summary.staves == 3
+    image = cv2.imread(str(tmp_path / "out" / "page.preview.png"))
+    scale = pipeline.PICTURE_WIDTH / page.shape[1]  # the page is kept at most 1200 px wide
+    assert image.shape[1] == pipeline.PICTURE_WIDTH
+    shown = round(page.shape[0] * scale)
+    assert image.shape[0] > shown + 3 * 60  # three engravings under the page
+    middles, top = [], 150  # of each pasted stave, on the page
+    for name in names:
+        height = cv2.imread(str(SAMPLE / name), cv2.IMREAD_GRAYSCALE).shape[0]
+        middles.append(top + height / 2)
+        top += height + 150
+    for k in range(len(names)):
+        colour = np.array(preview_colours[k], np.uint8)
+        rows = np.flatnonzero((image[:shown] == colour).all(axis=2).any(axis=1)) / scale
+        assert len(rows), f"stave {k + 1} has no outline"
+        # the outline (the crop the recognizer reads: the lines and room for ledger lines)
+        # is around the pasted stave, and no other
+        inside = [rows.min() < m < rows.max() for m in middles]
+        assert inside == [j == k for j in range(len(names))], (k, rows.min(), rows.max(), middles)
+    # the engravings: ink below the page
+    assert (image[shown:] < 128).any(axis=2).sum() > 1000
+
+
+def test_report_warns_of_bars_that_do_not_fill_their_time() -> None:
+    lines = [
+        parse_line("clef:G2 time:3/4 2:4 | 2:2. | 2:2 | 3:4"),  # a pickup, a full bar, a short one
+        parse_line("clef:G2 3:2 | 4:2. |"),  # the bar across the line break is full
+        parse_line("clef:G2 time:2/4 r:2 | 2:4 2:4 2:4 |"),  # a new time: the second bar is long
+    ]
+    problems, checked = report.bar_problems(lines)
+    assert [(p.stave, p.bar, p.quarters) for p in problems] == [(0, 3, 2.0), (2, 2, 3.0)]
+    assert checked == [3, 2, 2]
+    assert str(problems[0]) == "bar 3 holds 2 quarters, time:3/4 wants 3"
+    rows, warnings = report.rows("page.png", [1, 1, 2], [0.9, 0.8, 0.7], lines, [(1, 300.0)])
+    assert warnings == [
+        "page.png stave 1: bar 3 holds 2 quarters, time:3/4 wants 3",
+        "page.png stave 3: bar 2 holds 3 quarters, time:2/4 wants 2",
+        "page.png page 2: five lines near y=300 were not read (a stave of another size?)",
+    ]
+    assert rows[1] == ["page.png", 1, 2, "0.8000", 2, ""]
+
+
+def test_report_finds_a_stave_of_another_size_left_unread(
+    tmp_path: Path, shipped: StaveReader, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = stacked_page(["clean/00002.png", "clean/00000.png"], gap=200)
+    small = cv2.imread(str(SAMPLE / "clean/00001.png"), cv2.IMREAD_GRAYSCALE)
+    small = cv2.resize(small, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    page = np.vstack([page, np.full((small.shape[0] + 100, page.shape[1]), 255, np.uint8)])
+    y = page.shape[0] - 60 - small.shape[0]
+    page[y : y + small.shape[0], 100 : 100 + small.shape[1]] = small
+    cv2.imwrite(str(tmp_path / "mixed.png"), page)
+    summary = pipeline.extract(
+        [tmp_path / "mixed.png"], tmp_path / "out", shipped, progress=False, report=True
+    )
+    assert summary.staves == 2  # the staff finder reads one size a page
+    err = capsys.readouterr().err
+    assert "mixed.png page 1: five lines near y=" in err, err
+    found_y = float(err.split("near y=")[1].split()[0])
+    assert y < found_y < y + small.shape[0]
+    csv_rows = (tmp_path / "out" / "report.csv").read_text().splitlines()
+    assert csv_rows[0] == "file,page,stave,confidence,bars_checked,problem"
+    assert len(csv_rows) == 1 + 2 + 1  # two staves read, one group unread

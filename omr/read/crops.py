@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from omr.geometry import DEFAULT_CROP, CropShape
-from omr.read.staff import find_staves
+from omr.read.staff import Staff, find_staves
 
 # Bumped whenever the staff finder or the crop changes what a stave looks like: crops cached
 # by an older version (omr.train's cache) are then made again.  2: curved staves straightened;
@@ -22,8 +22,13 @@ CROP_VERSION = 6
 
 def stave_crops(gray: np.ndarray, shape: CropShape) -> list[np.ndarray]:
     """Every stave on a page, top to bottom, cut out and scaled as ``shape`` says."""
+    return page_staves(gray, shape)[1]
+
+
+def page_staves(gray: np.ndarray, shape: CropShape) -> tuple[list[Staff], list[np.ndarray]]:
+    """Every stave on a page, top to bottom, and its crop as ``stave_crops`` makes it."""
     staves = find_staves(gray, ledger_room=shape.ledger_room)
-    return [fit_height(s.image, shape.height) for s in staves]
+    return staves, [fit_height(s.image, shape.height) for s in staves]
 
 
 def main_staff_crop(gray: np.ndarray, shape: CropShape) -> np.ndarray | None:

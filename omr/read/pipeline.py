@@ -16,19 +16,35 @@ from multiprocessing import get_context
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from omr.geometry import CropShape
+from omr.read import preview
+from omr.read import report as checks
 from omr.read.assemble import format_line, piece_lines
-from omr.read.crops import stave_crops
+from omr.read.crops import page_staves
 from omr.read.load import LoadError, TextPages, find_inputs, load
 from omr.read.recognize import StaveReader
+from omr.read.staff import unread_groups
 from stave import atomic
 from stave.cli import output_error
 from stave.musicxml import ConversionError, staves_to_score, write_score
 from stave.stavetext import StaveTextError, Token, parse_line, write_line
+
+
+@dataclass(frozen=True)
+class Detail:
+    """What a reading keeps beyond the staves' tokens: page pictures with each stave's
+    outline (for ``--preview``), and five-line groups left unread (for ``--report``)."""
+
+    pictures: bool = False
+    unread: bool = False
+
+
+PICTURE_WIDTH = 1200  # px: pages are kept for previews at most this wide
 
 
 @dataclass
@@ -41,6 +57,12 @@ class Found:
     pages: int = 0
     error: str | None = None
     missed: bool = False  # read, but no staff found
+    # With ``Detail``: each stave's page and outline (4 corners, in its page's picture),
+    # the page pictures (grey), and the (page, y) of groups not read.
+    outlines: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    pictures: list[np.ndarray] = field(default_factory=list)
+    scales: list[float] = field(default_factory=list)  # each picture's size over its page's
+    unread: list[tuple[int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -55,9 +77,14 @@ class FileReading:
     # The file was read but no staff found on it (a miss of the staff finder, which an
     # evaluation scores), as against a file that could not be read at all.
     missed: bool = False
+    confidence: list[float] = field(default_factory=list)  # per stave (``read_scored``)
+    outlines: list[tuple[int, np.ndarray]] = field(default_factory=list)  # as ``Found``'s
+    pictures: list[np.ndarray] = field(default_factory=list)
+    scales: list[float] = field(default_factory=list)
+    unread: list[tuple[int, float]] = field(default_factory=list)
 
 
-def find(path: Path, shape: CropShape) -> Found:
+def find(path: Path, shape: CropShape, detail: Detail = Detail()) -> Found:
     """Load a file and crop every stave on it as ``shape`` says (stages 1 and 2)."""
     try:
         loaded = load(path)
@@ -65,11 +92,26 @@ def find(path: Path, shape: CropShape) -> Found:
         return Found(path, error=str(err))
     if isinstance(loaded, TextPages):
         return Found(path, text_lines=loaded.lines)
-    crops: list[np.ndarray] = []
+    found = Found(path)
+    crops = found.crops
     try:
-        for page in loaded:  # a PDF's pages are rendered one at a time
-            crops.extend(stave_crops(page.image, shape))
-            del page
+        for index, page in enumerate(loaded):  # a PDF's pages are rendered one at a time
+            staves, page_crops = page_staves(page.image, shape)
+            crops.extend(page_crops)
+            if detail.pictures:
+                scale = min(1.0, PICTURE_WIDTH / page.image.shape[1])
+                found.scales.append(scale)
+                found.pictures.append(
+                    cv2.resize(page.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                    if scale < 1
+                    else page.image.copy()
+                )
+                found.outlines.extend(
+                    (index, s.outline(page.image.shape, shape.ledger_room) * scale) for s in staves
+                )
+            if detail.unread:
+                found.unread.extend((index, y) for y in unread_groups(page.image, staves))
+            del page, staves
     except LoadError as err:  # a page of a PDF that cannot be rendered
         return Found(path, error=str(err))
     if not crops:
@@ -77,11 +119,12 @@ def find(path: Path, shape: CropShape) -> Found:
             where = f"on any of its {len(loaded)} pages"
         else:
             where = "on its page" if path.suffix.lower() == ".pdf" else "in the image"
-        return Found(path, pages=len(loaded), error=f"{path}: no staff found {where}", missed=True)
-    return Found(path, crops, pages=len(loaded))
+        found.error, found.missed = f"{path}: no staff found {where}", True
+    found.pages = len(loaded)
+    return found
 
 
-def _find_job(args: tuple[Path, CropShape]) -> Found:
+def _find_job(args: tuple[Path, CropShape, Detail]) -> Found:
     try:
         return find(*args)
     except Exception as err:  # OpenCV on a pathological image: report the file, go on
@@ -95,12 +138,12 @@ def _worker() -> None:
     torch.set_num_threads(1)
 
 
-def _found(paths: Sequence[Path], shape: CropShape, jobs: int) -> Iterator[Found]:
+def _found(paths: Sequence[Path], shape: CropShape, jobs: int, detail: Detail) -> Iterator[Found]:
     if jobs <= 1 or len(paths) <= 1:  # in this process: its torch threads are left alone
-        yield from (_find_job((p, shape)) for p in paths)
+        yield from (_find_job((p, shape, detail)) for p in paths)
         return
     with get_context("fork").Pool(jobs, initializer=_worker) as pool:
-        yield from pool.imap(_find_job, [(p, shape) for p in paths], chunksize=1)
+        yield from pool.imap(_find_job, [(p, shape, detail) for p in paths], chunksize=1)
 
 
 BATCH_STAVES = 32  # staves of consecutive files read in one pass of the recognizer
@@ -112,6 +155,7 @@ def read_files(
     jobs: int = 1,
     beam: int = 0,
     progress: bool = True,
+    detail: Detail = Detail(),
 ) -> Iterator[FileReading]:
     """Read each file, in the order given: staff finding in ``jobs`` worker processes, the
     recognizer in this one, over the staves of consecutive files together (a batch of
@@ -123,23 +167,34 @@ def read_files(
     def flush() -> Iterator[FileReading]:
         nonlocal staves
         crops = [c for f in pending for c in f.crops]
-        tokens = iter(reader.read(crops, beam=beam))
+        scored = iter(reader.read_scored(crops, beam=beam))
         for f in pending:
-            mine = [next(tokens) for _ in f.crops]
+            mine = [next(scored) for _ in f.crops]
             staves += len(mine)
-            yield FileReading(f.source, piece_lines(mine), f.pages, False)
+            yield FileReading(
+                f.source,
+                piece_lines([tokens for tokens, _ in mine]),
+                f.pages,
+                False,
+                confidence=[c for _, c in mine],
+                outlines=f.outlines,
+                pictures=f.pictures,
+                scales=f.scales,
+                unread=f.unread,
+            )
         bar.set_postfix(staves=staves)
         pending.clear()
 
     try:
-        for found in _found(paths, reader.shape, jobs):
+        for found in _found(paths, reader.shape, jobs, detail):
             bar.update()
             if found.error is not None or found.text_lines is not None:
                 yield from flush()  # keep the order of the files
                 if found.error is not None:
                     yield FileReading(
-                        found.source, [], found.pages, False, found.error, found.missed
-                    )
+                        found.source, [], found.pages, False, found.error, found.missed,
+                        pictures=found.pictures, scales=found.scales, unread=found.unread,
+                    )  # fmt: skip
                 else:
                     lines = [parse_line(t) for t in found.text_lines or []]
                     yield FileReading(found.source, lines, 0, True)
@@ -261,9 +316,13 @@ def extract(
     jobs: int = 1,
     beam: int = 0,
     progress: bool = True,
+    preview: bool = False,
+    report: bool = False,
 ) -> ExtractSummary:
     """Read every input and write ``OUT/NAME.txt``, ``OUT/NAME.musicxml`` and
-    ``OUT/corpus.txt``; failures are reported on stderr and counted."""
+    ``OUT/corpus.txt``; failures are reported on stderr and counted.  ``preview``: also
+    ``OUT/NAME.preview.png`` (``omr.read.preview``); ``report``: ``OUT/report.csv`` and
+    warnings on stderr (``omr.read.report``)."""
     start = time.perf_counter()
     paths = find_inputs(list(inputs))
     plan = output_plan(paths, inputs)
@@ -279,9 +338,15 @@ def extract(
         get_context("fork").Pool(jobs, initializer=_worker) if jobs > 1 and len(paths) > 1 else None
     )
     writing: list[tuple[Path, AsyncResult[str | None] | str | None]] = []
+    report_rows: list[list[object]] = []
+    detail = Detail(pictures=preview, unread=report)
     try:
-        for reading in read_files(paths, reader, jobs, beam, progress):
+        for reading in read_files(paths, reader, jobs, beam, progress, detail):
             name = next(names)  # read_files keeps the order of the paths
+            if preview and (reading.error is None or reading.missed):
+                _write_preview(reading, out / f"{name}.preview.png")
+            if report:
+                report_rows.extend(_report(reading))
             if reading.error is not None:
                 failed += 1
                 tqdm.write(f"failed: {reading.error}", file=sys.stderr)
@@ -328,4 +393,34 @@ def extract(
             writers.close()
             writers.join()
     atomic.write_text(out / "corpus.txt", "\n".join(corpus))
+    if report:
+        atomic.write_text(out / "report.csv", checks.csv_text(report_rows))
     return ExtractSummary(len(paths), failed, staves, pages, time.perf_counter() - start)
+
+
+def _write_preview(reading: FileReading, target: Path) -> None:
+    """``target``, the preview of one file read (its failure is reported, not raised)."""
+    image = preview.picture(
+        reading.pictures,
+        reading.outlines,
+        reading.lines,
+        reading.confidence,
+        reading.unread,
+        reading.scales,
+        note=reading.error or "",
+    )
+    try:
+        atomic.write_bytes(target, preview.png(image))
+    except OSError as err:
+        tqdm.write(f"failed: {reading.source}: {output_error(err)}", file=sys.stderr)
+
+
+def _report(reading: FileReading) -> list[list[object]]:
+    """The report's rows of one file, its warnings said on stderr."""
+    pages = [page + 1 for page, _ in reading.outlines]
+    rows, warnings = checks.rows(
+        str(reading.source), pages, reading.confidence, reading.lines, reading.unread
+    )
+    for warning in warnings:
+        tqdm.write(f"warning: {warning}", file=sys.stderr)
+    return rows

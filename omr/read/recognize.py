@@ -70,9 +70,16 @@ class StaveReader:
     ) -> list[list[Token]]:
         """Tokens for each crop, in the order given.  ``beam`` > 1 decodes by prefix beam
         search of that width, otherwise greedily."""
+        return [tokens for tokens, _ in self.read_scored(crops, beam, batch_size)]
+
+    def read_scored(
+        self, crops: Sequence[np.ndarray], beam: int = 0, batch_size: int = 32
+    ) -> list[tuple[list[Token], float]]:
+        """``read``, each crop's tokens with a confidence: the probability of the network's
+        best CTC path, per frame (its geometric mean over the frames, 0 to 1)."""
         ready = [self.prepare(c) for c in crops]
         order = sorted(range(len(ready)), key=lambda i: ready[i].shape[1])
-        out: list[list[Token]] = [[] for _ in ready]
+        out: list[tuple[list[Token], float]] = [([], 0.0) for _ in ready]
         with torch.inference_mode():
             for chosen in similar_widths([ready[i].shape[1] for i in order], order, batch_size):
                 images, widths = batch([ready[i] for i in chosen])
@@ -82,7 +89,8 @@ class StaveReader:
                 for row, i in enumerate(chosen):
                     lp = log_probs[row, : lengths[row]]
                     ids = beam_search(lp, beam) if beam > 1 else greedy(lp)
-                    out[i] = self.vocab.assemble(ids)
+                    confidence = float(np.exp(lp.max(axis=1).mean())) if len(lp) else 0.0
+                    out[i] = (self.vocab.assemble(ids), confidence)
         return out
 
 

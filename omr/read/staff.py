@@ -56,6 +56,22 @@ class Staff:
     def page_space(self) -> float:
         return (self.lines[-1] - self.lines[0]) / 4
 
+    def outline(self, page_shape: tuple[int, int], room: float) -> np.ndarray:
+        """The four corners (4, 2) of the stave on the page as given (before deskewing),
+        ``room`` staff spaces above and below its lines: top-left, top-right, bottom-right,
+        bottom-left, as (x, y) pixels."""
+        margin = room * self.page_space
+        top, bottom = self.lines[0] - margin, self.lines[-1] + margin
+        corners = np.array(
+            [[self.left, top], [self.right, top], [self.right, bottom], [self.left, bottom]],
+            dtype=np.float64,
+        )
+        if abs(self.angle) < 1e-3:
+            return corners
+        h, w = page_shape
+        back = cv2.invertAffineTransform(cv2.getRotationMatrix2D((w / 2, h / 2), self.angle, 1.0))
+        return corners @ back[:, :2].T + back[:, 2]
+
 
 def _covers(group: Group, other: Group, space: float) -> bool:
     """Whether ``other`` is a part of ``group``'s stave (or lies on it)."""
@@ -220,3 +236,34 @@ def find_staves(
         image = straighten(gray, group, target_space, ledger_room)
         staves.append(Staff(group.lines, group.left, group.right, angle, image, target_space))
     return staves
+
+
+OTHER_SIZES = (0.5, 0.7, 1.4, 2.0)  # staff spaces tried, as factors of the page's
+
+
+def unread_groups(gray: np.ndarray, staves: list[Staff]) -> list[float]:
+    """Five-line groups on a page that ``find_staves`` did not read: it reads the staves of
+    one staff size a page, so groups are looked for at other sizes (``OTHER_SIZES``) too.
+    Returns the y (pixels, deskewed page) of each such group's middle line, top to bottom;
+    nothing when the page had no stave to measure its size by."""
+    if not staves:
+        return []
+    space = float(np.median([s.page_space for s in staves]))
+    angle = staves[0].angle
+    level = rotate(gray, angle) if abs(angle) > 1e-3 else gray
+    dark, contrast = darkness(level)
+    taken = [(s.lines[0] - s.page_space, s.lines[-1] + s.page_space) for s in staves]
+    found: list[float] = []
+    for factor in OTHER_SIZES:
+        guess = space * factor
+        if guess < 3:
+            continue
+        for group in _groups(dark, contrast, guess):
+            if _lines_stand_out(dark, group) < LINE_EVIDENCE:
+                continue
+            a, b = group.lines[0], group.lines[-1]
+            if any(a < hi and b > lo for lo, hi in taken):
+                continue
+            taken.append((a - guess, b + guess))
+            found.append(float(group.lines[2]))
+    return sorted(found)
