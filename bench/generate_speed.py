@@ -10,6 +10,8 @@ times in one run; the median of each is compared.
 Sampling: ``CharLSTM.generate`` (the folded ``Stepper``) with 1 and with 64 samples in
 parallel, against the plain network stepped one character at a time through nn.LSTM, with
 the same weights, softmax and draw.
+Parts: one forward and backward of each part of the network alone (the first layer plain
+and folded, the upper layers, the head), what folding can save and what it cannot.
 Processes: ``generate.train`` on the same corpus and global batch, one process with
 ``--processes`` threads against ``torchrun --nproc_per_node=PROCESSES`` with one thread
 each (DDP over gloo), timed by the checkpoint's training seconds (start-up and the final
@@ -119,6 +121,38 @@ def sampling(cfg: CharLSTMConfig, num: int, length: int) -> tuple[float, float]:
     return ours, base
 
 
+def layer_times(cfg: CharLSTMConfig, batch: int, seq: int, rounds: int) -> dict[str, float]:
+    """Milliseconds of one forward and backward, part by part, on one batch: what folding
+    the embedding can save (the first layer) and what it cannot (the rest)."""
+    torch.manual_seed(0)
+    v, e, h = cfg.vocab_size, cfg.embed_dim, cfg.hidden_size
+    idx = torch.randint(0, v, (batch, seq))
+    embedded = torch.randn(batch, seq, e, requires_grad=True)
+    onehot = nn.functional.one_hot(idx, v).float()
+    hidden = torch.randn(batch, seq, h, requires_grad=True)
+    first, folded = nn.LSTM(e, h, batch_first=True), nn.LSTM(v, h, batch_first=True)
+    upper = nn.LSTM(h, h, cfg.num_layers - 1, batch_first=True)
+    head, target = nn.Linear(h, v), torch.randint(0, v, (batch * seq,))
+    parts = {
+        "first layer, plain": lambda: first(embedded)[0].sum().backward(),
+        "first layer, folded": lambda: folded(onehot)[0].sum().backward(),
+        "upper layers": lambda: upper(hidden)[0].sum().backward(),
+        "head and loss": lambda: nn.functional.cross_entropy(
+            head(hidden).reshape(-1, v), target
+        ).backward(),
+    }
+    out = {}
+    for name, run in parts.items():
+        run()  # warm up
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            run()
+            times.append(1000 * (time.perf_counter() - start))
+        out[name] = statistics.median(times)
+    return out
+
+
 def processes_rate(corpus: Path, out: Path, processes: int, threads: int, args) -> float:
     """Training chars/s of ``generate.train`` on ``processes`` (torchrun when more than 1)."""
     train_args = [
@@ -175,6 +209,11 @@ def main() -> None:
         )
     o, b = statistics.median(ours_cps), statistics.median(plain_cps)
     print(f"train_chars_per_s stavegen={o:,.0f} plain={b:,.0f} ratio={o / b:.3f}")
+    parts = layer_times(cfg, tcfg.batch_size, tcfg.seq_len, args.rounds)
+    print(
+        "forward+backward_ms "
+        + " ".join(f"{k.replace(' ', '_').replace(',', '')}={v:.0f}" for k, v in parts.items())
+    )
     for num in (1, 64):
         rates = [sampling(cfg, num, args.sample_length) for _ in range(args.rounds)]
         o, b = statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
