@@ -21,7 +21,7 @@ from omr.model.checkpoint import RecognizerCheckpoint, save_checkpoint
 from omr.model.network import Recognizer, RecognizerConfig
 from omr.model.vocab import SymbolVocab
 from omr.read import pipeline, report
-from omr.read.assemble import Context, piece_lines, with_header
+from omr.read.assemble import Context, fit_time, piece_lines, with_header
 from omr.read.preview import COLOURS as preview_colours
 from omr.read.recognize import StaveReader, default_weights
 from stave.stavetext import Clef, Key, Note, parse_line, write_line
@@ -388,3 +388,26 @@ def test_report_finds_a_stave_of_another_size_left_unread(
     csv_rows = (tmp_path / "out" / "report.csv").read_text().splitlines()
     assert csv_rows[0] == "file,page,stave,confidence,bars_checked,problem"
     assert len(csv_rows) == 1 + 2 + 1  # two staves read, one group unread
+
+
+def test_a_time_signature_is_fitted_to_the_bars_that_follow() -> None:
+    def fitted(text: str) -> str:
+        return write_line(fit_time(parse_line(text)))
+
+    # 6/8 read where every bar holds three eighths: 3/8 (the pickup does not count)
+    assert fitted("time:6/8 2:8 | 2:8 3:8 4:8 | 2:4. | 3:8 3:8 3:8 |") == (
+        "time:3/8 2:8 | 2:8 3:8 4:8 | 2:4. | 3:8 3:8 3:8 |"
+    )
+    assert fitted("time:2/4 2:4 2:4 2:4 | 2:2. |") == "time:3/4 2:4 2:4 2:4 | 2:2. |"
+    # bars that fit, disagree, or are twice the metre (a bar line missed) are left alone
+    for kept in (
+        "time:3/4 2:2. | 2:4 2:2 |",
+        "time:3/4 2:2 | 2:1 | 2:2. |",
+        "time:2/4 2:1 | 2:1 |",
+        "time:4/4 2:8 |",  # one eighth: no metre of that length
+    ):
+        assert fitted(kept) == kept
+    # each time signature by its own bars
+    assert fitted("time:2/4 2:2. | 2:2. | time:3/4 2:2 | 2:2 |") == (
+        "time:3/4 2:2. | 2:2. | time:2/4 2:2 | 2:2 |"
+    )

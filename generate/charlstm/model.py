@@ -75,15 +75,16 @@ class CharLSTM(nn.Module):
         cfg, layers = self.config, self.lstm.all_weights  # [[w_ih, w_hh, b_ih, b_hh], ...]
         h, c = self.initial_state(idx.size(0)) if state is None else state
         w_ih, w_hh, b_ih, b_hh = layers[0]
-        folded = w_ih @ self.embed.weight.t()  # (4H, V): each character's gate inputs
+        folded: Tensor = w_ih @ self.embed.weight.t()  # (4H, V): each character's gate inputs
         onehot = F.one_hot(idx, cfg.vocab_size).to(folded.dtype)  # (B, T, V)
+        first: list[Tensor] = [folded, w_hh, b_ih, b_hh]
         x, h1, c1 = torch.lstm(
-            onehot, (h[:1], c[:1]), [folded, w_hh, b_ih, b_hh], True, 1, 0.0, self.training,
+            onehot, (h[:1], c[:1]), first, True, 1, 0.0, self.training,
             False, True,
         )  # fmt: skip
         if cfg.num_layers == 1:
             return x, (h1, c1)
-        rest = [w for layer in layers[1:] for w in layer]
+        rest: list[Tensor] = [w for layer in layers[1:] for w in layer]
         p = self.lstm.dropout
         x = F.dropout(x, p, self.training)  # nn.LSTM's dropout after every layer but the last
         x, h2, c2 = torch.lstm(

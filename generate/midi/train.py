@@ -240,7 +240,8 @@ class ChordGANTask(MidiTask):
     def nets(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The generator and the critic as a training step calls them."""
         if self._nets is None:
-            generator, critic = self.gan.generator, self.gan.critic
+            generator: torch.nn.Module = self.gan.generator
+            critic: torch.nn.Module = self.gan.critic
             if self.processes.distributed:
                 if next(generator.parameters()).device.type == "cuda":
                     generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)

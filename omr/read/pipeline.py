@@ -138,7 +138,9 @@ def _worker() -> None:
     torch.set_num_threads(1)
 
 
-def _found(paths: Sequence[Path], shape: CropShape, jobs: int, detail: Detail) -> Iterator[Found]:
+def _found(
+    paths: Sequence[Path], shape: CropShape, jobs: int, detail: Detail = Detail()
+) -> Iterator[Found]:
     if jobs <= 1 or len(paths) <= 1:  # in this process: its torch threads are left alone
         yield from (_find_job((p, shape, detail)) for p in paths)
         return

@@ -77,8 +77,9 @@ def picture(
             colour = COLOURS[k % len(COLOURS)]
             corners = np.round(outlines[k][1]).astype(np.int32)
             cv2.polylines(image, [corners], True, colour, 2)  # no smoothing: exact colours
-            x, y = int(corners[0][0]), int(corners[0][1])
-            cv2.putText(image, str(k + 1), (max(2, x - 4), max(18, y - 6)), FONT, 0.7, colour, 2)
+            left, top = int(corners[0][0]), int(corners[0][1])
+            place = (max(2, left - 4), max(18, top - 6))
+            cv2.putText(image, str(k + 1), place, FONT, 0.7, colour, 2)
         for p, y in unread:
             if p == index:
                 row = round(y * (scales[p] if p < len(scales) else 1.0))
