@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,17 @@ def write_payload(path: Path, payload: dict[str, Any]) -> None:
     atomic.write_bytes(path, buffer.getvalue())
 
 
+def _cut_short(path: Path) -> bool:
+    """Whether ``path`` starts as a zip archive (as PyTorch writes checkpoints) but has no
+    end: a file cut short."""
+    try:
+        with path.open("rb") as f:
+            start = f.read(4)
+        return start == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
 def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:
     """A checkpoint file's payload, after checking it is one of ours, of this format and
     version; ``CheckpointError`` naming the file otherwise."""
@@ -50,6 +62,16 @@ def read_payload(path: Path, fmt: str, version: int) -> dict[str, Any]:
         text = str(err)
         if "Weights only load failed" in text:
             why = "it holds Python objects, not plain data: refused, as loading it could run code"
+        elif _cut_short(path):  # torch's zip reader says this in a paragraph, or not at all
+            why = (
+                f"cut short or damaged ({path.stat().st_size:,} bytes: the end of its zip "
+                "archive is missing, as after an interrupted copy or a full disk)"
+            )
+        elif not zipfile.is_zipfile(path):
+            why = (
+                f"not a PyTorch checkpoint ({path.stat().st_size:,} bytes, not the zip "
+                "archive torch.save writes)"
+            )
         else:
             first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
             detail = f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__

@@ -101,6 +101,15 @@ def test_damaged_checkpoints_give_clear_errors(tmp_path: Path) -> None:
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a stavegen checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+    # a checkpoint cut short: one line saying so, not the zip reader's paragraph
+    shipped = Path(__file__).resolve().parents[1] / "generate" / "weights" / "midi-lstm.pt"
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(shipped.read_bytes()[:5000])
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(cut)
+    message = str(caught.value)
+    assert "cut short or damaged (5,000 bytes: the end of its zip archive is missing" in message
+    assert "miniz" not in message and "\n" not in message and len(message) < 250
 
 
 @pytest.mark.slow
@@ -171,6 +180,24 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path: Path, tiny_co
     assert ckpt.vocab == load_checkpoint(tmp_path / "a" / "latest.pt").vocab
     # It starts where the first run ended, not from scratch.
     assert tuned.state.curves["bpc"][0][1] < first.state.curves["bpc"][0][1] - 1.0
+
+
+def test_init_from_names_the_characters_outside_its_vocabulary(
+    tmp_path: Path, tiny_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(tmp_path / "a", [str(tiny_corpus)], SMALL, config(max_steps=2), val_fraction=0.2)
+    other = tmp_path / "other.abc"
+    other.write_text(tiny_corpus.read_text().replace("T:", "T:Ça ñ ").replace("K:", "%é\nK:"))
+    capsys.readouterr()
+    train(
+        tmp_path / "b", [str(other)], {}, config(max_steps=1), val_fraction=0.2,
+        init_from=tmp_path / "a" / "latest.pt",
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "training characters are outside the vocabulary" in err
+    assert "read as the unknown symbol" in err
+    for c in "Çñé":
+        assert repr(c) in err, err
 
 
 def test_a_run_saved_before_the_one_loop_resumes_exactly(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections import Counter
 from pathlib import Path
 
 from generate.charlstm import corpus, data
@@ -52,7 +53,14 @@ def prepare_corpus(
     )
     prepared = data.prepare(train, val, found_kind, out, " ".join(spec), vocab)
     if vocab is not None:
-        unknown = sum(1 for p in train for c in p.text if c not in prepared.vocab.index)
-        if unknown:
-            print(f"{unknown} training characters are outside the vocabulary", file=sys.stderr)
+        outside = Counter(c for p in train for c in p.text if c not in prepared.vocab.index)
+        if outside:
+            shown = ", ".join(f"{c!r} ({n})" for c, n in outside.most_common(10))
+            more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
+            print(
+                f"note: {sum(outside.values())} training characters are outside the "
+                f"vocabulary of {len(prepared.vocab)} symbols, read as the unknown symbol: "
+                f"{shown}{more}",
+                file=sys.stderr,
+            )
     return prepared
