@@ -131,12 +131,12 @@ def layer_times(cfg: CharLSTMConfig, batch: int, seq: int, rounds: int) -> dict[
     onehot = nn.functional.one_hot(idx, v).float()
     hidden = torch.randn(batch, seq, h, requires_grad=True)
     first, folded = nn.LSTM(e, h, batch_first=True), nn.LSTM(v, h, batch_first=True)
-    upper = nn.LSTM(h, h, cfg.num_layers - 1, batch_first=True)
+    upper = nn.LSTM(h, h, max(1, cfg.num_layers - 1), batch_first=True)
     head, target = nn.Linear(h, v), torch.randint(0, v, (batch * seq,))
     parts = {
         "first layer, plain": lambda: first(embedded)[0].sum().backward(),
         "first layer, folded": lambda: folded(onehot)[0].sum().backward(),
-        "upper layers": lambda: upper(hidden)[0].sum().backward(),
+        "upper layers": lambda: upper(hidden)[0].sum().backward() if cfg.num_layers > 1 else None,
         "head and loss": lambda: nn.functional.cross_entropy(
             head(hidden).reshape(-1, v), target
         ).backward(),

@@ -32,15 +32,16 @@ def edit_distance(a: Sequence[object], b: Sequence[object]) -> int:
     return prev[-1]
 
 
+def _symbol(t: Note | Rest) -> str:
+    """``3+:8``, ``r:4``: a note's position (its accidental left out) or a rest, and its
+    duration (a missing one counts as 4)."""
+    where = position_text(t.step) if isinstance(t, Note) else "r"
+    return f"{where}:{t.duration or Duration(4)}"
+
+
 def symbols(tokens: Sequence[Token]) -> list[str]:
     """Note and rest symbols for SER: ``3+:8``, ``r:4`` (missing durations count as 4)."""
-    out = []
-    for t in tokens:
-        if isinstance(t, Note):
-            out.append(f"{position_text(t.step)}:{t.duration or Duration(4)}")
-        elif isinstance(t, Rest):
-            out.append(f"r:{t.duration or Duration(4)}")
-    return out
+    return [_symbol(t) for t in tokens if isinstance(t, Note | Rest)]
 
 
 def pitches(tokens: Sequence[Token]) -> list[str]:
@@ -95,15 +96,7 @@ def sounding_pitches(tokens: Sequence[Token]) -> list[int]:
 
 def full_tokens(tokens: Sequence[Token]) -> list[str]:
     """Every token as text, printed accidentals left out (a missing duration counts as 4)."""
-    out = []
-    for t in tokens:
-        if isinstance(t, Note):
-            out.append(f"{position_text(t.step)}:{t.duration or Duration(4)}")
-        elif isinstance(t, Rest):
-            out.append(f"r:{t.duration or Duration(4)}")
-        else:
-            out.append(write_token(t))
-    return out
+    return [_symbol(t) if isinstance(t, Note | Rest) else write_token(t) for t in tokens]
 
 
 def bar_places(tokens: Sequence[Token]) -> list[int]:
@@ -143,9 +136,9 @@ def score(read: Sequence[Sequence[Token]], truth: Sequence[Sequence[Token]]) -> 
             write_token(t) for t in truth_line
         ]
         c.keys += 1
-        # a stave with no key token reads as key:0 (STAVE-FORMAT.md)
+        # a stave with no key token reads as key:0 (STAVE-FORMAT.md); a missed one is wrong
         keys = [_signature(line, Key)[:1] or ["key:0"] for line in (read_line, truth_line)]
-        c.keys_right += keys[0] == keys[1]
+        c.keys_right += k < len(read) and keys[0] == keys[1]
         times_read, times_truth = _signature(read_line, Time), _signature(truth_line, Time)
         if times_read or times_truth:
             c.times += 1

@@ -68,7 +68,9 @@ def check_precision(device: torch.device, precision: str) -> None:
 
 
 def autocast(device: torch.device | str, precision: str) -> AbstractContextManager[object]:
-    """The context a training step's forward pass runs in for ``--precision``."""
+    """The context a training step's forward pass runs in for ``--precision``
+    (``DeviceError`` for one the device does not run, as ``check_precision``)."""
+    check_precision(torch.device(device), precision)
     if precision == "fp32":
         return nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)

@@ -93,6 +93,11 @@ class Time:
     numerator: int
     denominator: int
 
+    @property
+    def quarters(self) -> float:
+        """Quarter notes in a full bar."""
+        return self.numerator * 4 / self.denominator
+
 
 Token = Note | Rest | Bar | Clef | Key | Time
 

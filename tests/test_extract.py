@@ -388,6 +388,7 @@ def test_report_finds_a_stave_of_another_size_left_unread(
     csv_rows = (tmp_path / "out" / "report.csv").read_text().splitlines()
     assert csv_rows[0] == "file,page,stave,confidence,bars_checked,problem"
     assert len(csv_rows) == 1 + 2 + 1  # two staves read, one group unread
+    assert [row.split(",")[1:3] for row in csv_rows[1:3]] == [["1", "1"], ["1", "2"]]
 
 
 def test_a_time_signature_is_fitted_to_the_bars_that_follow() -> None:
@@ -404,7 +405,8 @@ def test_a_time_signature_is_fitted_to_the_bars_that_follow() -> None:
         "time:3/4 2:2. | 2:4 2:2 |",
         "time:3/4 2:2 | 2:1 | 2:2. |",
         "time:2/4 2:1 | 2:1 |",
-        "time:4/4 2:8 |",  # one eighth: no metre of that length
+        "time:4/4 2:8 | 2:8 |",  # eighths: no metre of that length
+        "time:4/4 2:4 2:4 2:4 |",  # one bar (a pickup?): too little to go by
     ):
         assert fitted(kept) == kept
     # each time signature by its own bars

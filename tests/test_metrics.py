@@ -53,5 +53,7 @@ def test_a_missed_stave_counts_wholly_wrong() -> None:
     c = score(truth[:1], truth)
     assert (c.staves, c.staves_exact, c.keys, c.keys_right) == (2, 1, 2, 1)
     assert (c.sounding_edits, c.bar_edits, c.bars) == (1, 1, 2)
+    # a stave missed in C major has no key right either
+    assert score([], [parse_line("clef:G2 key:0 2:1 |")]).keys_right == 0
     extra = score([*truth, parse_line("clef:G2 time:2/4 2:2 |")], truth)
     assert (extra.times, extra.times_right, extra.bar_edits) == (2, 1, 1)

@@ -109,14 +109,20 @@ class CharLSTM(nn.Module):
         stop: Callable[[Tensor], Tensor] | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Sample B sequences in parallel, carrying the hidden state (the prefix runs once).
+        """Sample B sequences in parallel, carrying the hidden state (the prefix runs once),
+        in eval mode (no dropout) whatever the module's mode, which is left as it was.
 
         idx (B, T): the primer, already encoded.  ``banned`` holds token ids never sampled
         (the unknown symbol).  ``stop`` gets each step's new tokens (B,) and returns a (B,)
         bool of sequences that have finished; sampling ends when all have.  A temperature
         at or near 0 takes the argmax.  Returns the new tokens (B, n), n <= max_new_tokens.
         """
-        logits, _, state = self(idx, state)
+        training = self.training
+        self.eval()
+        try:
+            logits, _, state = self(idx, state)
+        finally:
+            self.train(training)
         last = logits[:, -1, :]  # (B, V)
         step = Stepper(self, state)
         done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)

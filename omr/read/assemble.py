@@ -89,24 +89,24 @@ def bar_lengths(tokens: Sequence[Token]) -> list[float]:
 
 def fit_time(tokens: Sequence[Token]) -> list[Token]:
     """The stave with each time signature fitted to the bars that follow it (up to the next
-    one): where at least two thirds of them hold the same length and it is not the
-    signature's, the numerator becomes the one that length gives with the same denominator
-    (one of ``NUMERATORS``).  A first bar shorter than the rest is a pickup and does not
-    count; bars twice as long as the signature are taken for a bar line missed, not a
-    metre.  Measured on 600 built staves held out (``omr.evaluate``): time signatures right
-    on 67.8% of staves without it, 89.3% with it, none made wrong."""
+    one): where two or more bars are closed and at least two thirds of them hold the same
+    length, not the signature's, the numerator becomes the one that length gives with the
+    same denominator (one of ``NUMERATORS``).  A first bar shorter than the rest is a pickup
+    and does not count; bars twice as long as the signature are taken for a bar line
+    missed, not a metre.  Measured on 600 built staves held out (``omr.evaluate``): time
+    signatures right on 67.8% of staves without it, 85.3% with it, none made wrong."""
     out = list(tokens)
     places = [i for i, t in enumerate(out) if isinstance(t, Time)] + [len(out)]
     for here, end in pairwise(places):
         time = out[here]
         assert isinstance(time, Time)
         lengths = bar_lengths(out[here + 1 : end])
-        if len(lengths) > 1 and lengths[0] < max(lengths):
+        if len(lengths) < 2:
+            continue  # one bar, perhaps a pickup: too little to go by
+        if lengths[0] < max(lengths):
             lengths = lengths[1:]  # a pickup
-        if not lengths:
-            continue
         length, count = Counter(lengths).most_common(1)[0]
-        wanted = time.numerator * 4 / time.denominator
+        wanted = time.quarters
         if count < 2 * len(lengths) / 3 or abs(length - wanted) < 1e-6:
             continue
         if abs(length - 2 * wanted) < 1e-6:

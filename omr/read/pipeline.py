@@ -57,6 +57,7 @@ class Found:
     pages: int = 0
     error: str | None = None
     missed: bool = False  # read, but no staff found
+    pages_of: list[int] = field(default_factory=list)  # each stave's page (0-based)
     # With ``Detail``: each stave's page and outline (4 corners, in its page's picture),
     # the page pictures (grey), and the (page, y) of groups not read.
     outlines: list[tuple[int, np.ndarray]] = field(default_factory=list)
@@ -78,6 +79,7 @@ class FileReading:
     # evaluation scores), as against a file that could not be read at all.
     missed: bool = False
     confidence: list[float] = field(default_factory=list)  # per stave (``read_scored``)
+    pages_of: list[int] = field(default_factory=list)  # each stave's page (0-based)
     outlines: list[tuple[int, np.ndarray]] = field(default_factory=list)  # as ``Found``'s
     pictures: list[np.ndarray] = field(default_factory=list)
     scales: list[float] = field(default_factory=list)
@@ -98,6 +100,7 @@ def find(path: Path, shape: CropShape, detail: Detail = Detail()) -> Found:
         for index, page in enumerate(loaded):  # a PDF's pages are rendered one at a time
             staves, page_crops = page_staves(page.image, shape)
             crops.extend(page_crops)
+            found.pages_of.extend([index] * len(page_crops))
             if detail.pictures:
                 scale = min(1.0, PICTURE_WIDTH / page.image.shape[1])
                 found.scales.append(scale)
@@ -179,6 +182,7 @@ def read_files(
                 f.pages,
                 False,
                 confidence=[c for _, c in mine],
+                pages_of=f.pages_of,
                 outlines=f.outlines,
                 pictures=f.pictures,
                 scales=f.scales,
@@ -419,7 +423,7 @@ def _write_preview(reading: FileReading, target: Path) -> None:
 
 def _report(reading: FileReading) -> list[list[object]]:
     """The report's rows of one file, its warnings said on stderr."""
-    pages = [page + 1 for page, _ in reading.outlines]
+    pages = [page + 1 for page in reading.pages_of]
     rows, warnings = checks.rows(
         str(reading.source), pages, reading.confidence, reading.lines, reading.unread
     )

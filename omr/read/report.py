@@ -20,14 +20,10 @@ class BarProblem:
     quarters: float
     time: Time
 
-    @property
-    def wanted(self) -> float:
-        return self.time.numerator * 4 / self.time.denominator
-
     def __str__(self) -> str:
         return (
             f"bar {self.bar} holds {self.quarters:g} quarters, "
-            f"{write_token(self.time)} wants {self.wanted:g}"
+            f"{write_token(self.time)} wants {self.time.quarters:g}"
         )
 
 
@@ -51,9 +47,8 @@ def bar_problems(lines: Sequence[Sequence[Token]]) -> tuple[list[BarProblem], li
             elif isinstance(tok, Bar) and quarters > 0:
                 if time is not None:
                     checked[k] += 1
-                    wanted = time.numerator * 4 / time.denominator
-                    short_pickup = first and quarters < wanted
-                    if abs(quarters - wanted) > 1e-6 and not short_pickup:
+                    short_pickup = first and quarters < time.quarters
+                    if abs(quarters - time.quarters) > 1e-6 and not short_pickup:
                         problems.append(BarProblem(k, bar, quarters, time))
                 bar += 1
                 quarters, first = 0.0, False
