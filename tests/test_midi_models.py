@@ -27,7 +27,7 @@ from generate.midi.io import (
     write_midi,
 )
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, interval_penalty
-from generate.midi.metrics import measure, pitch_class_histogram
+from generate.midi.metrics import chord_rate, measure, pitch_class_histogram
 from generate.midi.train import MidiTrainConfig, train_midi
 from generate.ship import ship
 from tests.conftest import open_in_musescore
@@ -197,6 +197,27 @@ def test_measures_tell_music_from_noise() -> None:
     assert m_chords.polyphony == 1.0 and m_chords.empty_bars == 0.0 and m_chords.pch_distance == 0.0
     assert m_noise.upc > 8 and m_noise.in_scale < 0.9 and m_noise.pch_distance > 0.3
     assert pitch_class_histogram([chords]).sum() == pytest.approx(1.0)
+    assert m_chords.chords == 1.0 and m_noise.chords < 0.3
+    # the same music a tone higher: other keys, the same scale degrees
+    higher = np.roll(chords, 2, axis=1)
+    m_higher = measure([higher], 4, reference=[chords])
+    assert m_higher.pch_distance > 0.3 and m_higher.key_pch_distance == pytest.approx(0.0)
+    assert m_noise.key_pch_distance > 0.2
+
+
+def test_chord_rate_knows_triads_and_sevenths() -> None:
+    def rate(*steps: tuple[int, ...]) -> float:
+        roll = np.zeros((len(steps), 88), np.uint8)
+        for t, pitches in enumerate(steps):
+            roll[t, [p - LOWEST for p in pitches]] = 1
+        return chord_rate([roll])
+
+    assert rate((60, 64, 67, 72)) == 1.0  # C major, the root doubled
+    assert rate((57, 60, 64), (59, 62, 65), (60, 64, 68)) == 1.0  # minor, diminished, augmented
+    assert rate((55, 59, 62, 65), (48, 64, 70)) == 1.0  # G7; C7 without its fifth
+    assert rate((60, 62, 64), (60, 61, 62, 63)) == 0.0  # clusters
+    assert rate((60, 67), (60, 64, 67)) == 1.0  # two pitch classes do not count
+    assert np.isnan(rate((60,), (60, 67)))
 
 
 @pytest.mark.slow

@@ -2,8 +2,10 @@
 (``generate.midi.metrics``) of generated pieces, beside the same measures of the training data
 and of a random baseline with the data's note density and range.
 
-The data row's pitch-class histogram distance compares one half of the data with the other
-(what two samples of the same music differ by); the other rows compare with the whole data.
+The data row's pitch-class histogram distances (as they are and key-normalised) compare one
+half of the data with the other (what two samples of the same music differ by); the other
+rows compare with the whole data.  The chord rate is the share of steps of three or more
+pitch classes that form a triad or a seventh chord.
 """
 
 from __future__ import annotations
