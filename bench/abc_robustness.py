@@ -1,0 +1,133 @@
+"""Bits per character of ABC tunes as people write them: the same tunes in other spellings.
+
+    python bench/abc_robustness.py FILE.abc [FILE.abc ...] [--checkpoint PATH] [--tunes 100]
+
+Each tune is scored as written (the baseline) and rewritten each way below, by the shipped
+ABC model or ``--checkpoint``; each variant's bits per character are printed beside the
+baseline's, with their ratio.  The measure is the file as given (issue 18): no variant is
+normalised back before scoring.  The variants:
+
+- ``no chords``: chord symbols (``"Am"``) removed, the melody line alone;
+- ``X: 1``: a space after every field's colon in the header (``T: Title``);
+- ``fields reordered``: the header's fields after ``X:`` in reverse order, ``K:`` kept last;
+- ``L: spelled out``: ``L:1/8`` added where a tune has no ``L:`` (the default it means);
+- ``one line``: each tune's music lines joined into one (line breaks are layout in ABC);
+- ``spaced bars``: a space on either side of every bar line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from generate.charlstm.scoring import file_bits
+from generate.checkpoint import default_checkpoint, load_char_lstm
+from stave.abc import read_text
+
+FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
+X_LINE = re.compile(r"^X:", re.MULTILINE)
+
+
+def raw_tunes(text: str) -> list[str]:
+    """Each tune of an ABC file as written: from its ``X:`` line to the first blank line
+    (``stave.abc.split_abc`` normalises them; the measure here is the text as given)."""
+    starts = [m.start() for m in X_LINE.finditer(text)] + [len(text)]
+    tunes = []
+    for a, b in pairwise(starts):
+        tune = re.split(r"\n[ \t]*\n", text[a:b], maxsplit=1)[0].strip()
+        if "\n" in tune:
+            tunes.append(tune)
+    return tunes
+
+
+def _header_and_body(tune: str) -> tuple[list[str], list[str]]:
+    """The header's lines (``X:`` to ``K:``) and the rest."""
+    lines = tune.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("K:"):
+            return lines[: i + 1], lines[i + 1 :]
+    return lines, []
+
+
+def no_chords(tune: str) -> str:
+    return re.sub(r'"[^"\n]*"', "", tune)
+
+
+def spaced_fields(tune: str) -> str:
+    head, body = _header_and_body(tune)
+    head = [FIELD.sub(lambda m: f"{m.group(1)}: {m.group(2)}", line) for line in head]
+    return "\n".join(head + body)
+
+
+def reordered_fields(tune: str) -> str:
+    head, body = _header_and_body(tune)
+    if len(head) < 3 or not head[0].startswith("X:") or not head[-1].startswith("K:"):
+        return tune
+    return "\n".join([head[0], *reversed(head[1:-1]), head[-1], *body])
+
+
+def spelled_length(tune: str) -> str:
+    head, body = _header_and_body(tune)
+    if any(line.startswith("L:") for line in head) or len(head) < 2:
+        return tune
+    return "\n".join([*head[:-1], "L:1/8", head[-1], *body])
+
+
+def one_line(tune: str) -> str:
+    head, body = _header_and_body(tune)
+    music = [line.strip() for line in body if line.strip() and not line.startswith("%")]
+    return "\n".join([*head, " ".join(music)]) if music else tune
+
+
+def spaced_bars(tune: str) -> str:
+    head, body = _header_and_body(tune)
+    spaced = [re.sub(r"\s*(\|\]|\|\||:\||\|:|\|)\s*", r" \1 ", line).strip() for line in body]
+    return "\n".join(head + spaced)
+
+
+VARIANTS: dict[str, Callable[[str], str]] = {
+    "no chords": no_chords,
+    "X: 1": spaced_fields,
+    "fields reordered": reordered_fields,
+    "L: spelled out": spelled_length,
+    "one line": one_line,
+    "spaced bars": spaced_bars,
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("files", type=Path, nargs="+", help="ABC files whose tunes are scored")
+    p.add_argument("--checkpoint", type=Path, help="char-LSTM (default: the shipped ABC model)")
+    p.add_argument("--tunes", type=int, default=100, help="tunes scored, every k-th of all")
+    args = p.parse_args()
+    model, ckpt = load_char_lstm(args.checkpoint or default_checkpoint("abc"))
+    tunes = [t for f in args.files for t in raw_tunes(read_text(f))]
+    step = max(1, len(tunes) // max(1, args.tunes))
+    tunes = tunes[::step][: args.tunes]
+
+    def rate(texts: list[str]) -> tuple[float, int]:
+        bits = [file_bits(model, ckpt.vocab, t, ckpt.context)[0] for t in texts]
+        joined = np.concatenate(bits)
+        return float(joined.mean(dtype=np.float64)), len(joined)
+
+    base, chars = rate(tunes)
+    print(f"{len(tunes)} tunes of {len(args.files)} file(s); the {ckpt.kind} model")
+    print(f"{'as written':<20}{base:>8.4f} bits/char over {chars:,} chars")
+    for name, rewrite in VARIANTS.items():
+        changed = [rewrite(t) for t in tunes]
+        moved = sum(a != b for a, b in zip(tunes, changed, strict=True))
+        value, n = rate(changed)
+        print(
+            f"{name:<20}{value:>8.4f} bits/char over {n:,} chars, ratio {value / base:.3f} "
+            f"({moved} tunes changed)"
+        )
+
+
+if __name__ == "__main__":
+    main()
