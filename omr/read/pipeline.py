@@ -48,6 +48,19 @@ PICTURE_WIDTH = 1200  # px: pages are kept for previews at most this wide
 
 
 @dataclass
+class Layout:
+    """Where a file's staves were found: each stave's page (0-based), and with ``Detail``
+    the page pictures (grey), each picture's size over its page's, each stave's outline in
+    its page's picture (4 corners) and the (page, y in page pixels) of groups not read."""
+
+    pages_of: list[int] = field(default_factory=list)
+    pictures: list[np.ndarray] = field(default_factory=list)
+    scales: list[float] = field(default_factory=list)
+    outlines: list[np.ndarray] = field(default_factory=list)
+    unread: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
 class Found:
     """What stages 1-2 made of one file: stave crops page after page, or a text layer's lines."""
 
@@ -57,13 +70,7 @@ class Found:
     pages: int = 0
     error: str | None = None
     missed: bool = False  # read, but no staff found
-    pages_of: list[int] = field(default_factory=list)  # each stave's page (0-based)
-    # With ``Detail``: each stave's page and outline (4 corners, in its page's picture),
-    # the page pictures (grey), and the (page, y) of groups not read.
-    outlines: list[tuple[int, np.ndarray]] = field(default_factory=list)
-    pictures: list[np.ndarray] = field(default_factory=list)
-    scales: list[float] = field(default_factory=list)  # each picture's size over its page's
-    unread: list[tuple[int, float]] = field(default_factory=list)
+    layout: Layout = field(default_factory=Layout)
 
 
 @dataclass
@@ -79,11 +86,7 @@ class FileReading:
     # evaluation scores), as against a file that could not be read at all.
     missed: bool = False
     confidence: list[float] = field(default_factory=list)  # per stave (``read_scored``)
-    pages_of: list[int] = field(default_factory=list)  # each stave's page (0-based)
-    outlines: list[tuple[int, np.ndarray]] = field(default_factory=list)  # as ``Found``'s
-    pictures: list[np.ndarray] = field(default_factory=list)
-    scales: list[float] = field(default_factory=list)
-    unread: list[tuple[int, float]] = field(default_factory=list)
+    layout: Layout = field(default_factory=Layout)  # as stages 1-2 found it
 
 
 def find(path: Path, shape: CropShape, detail: Detail = Detail()) -> Found:
@@ -95,25 +98,25 @@ def find(path: Path, shape: CropShape, detail: Detail = Detail()) -> Found:
     if isinstance(loaded, TextPages):
         return Found(path, text_lines=loaded.lines)
     found = Found(path)
-    crops = found.crops
+    crops, layout = found.crops, found.layout
     try:
         for index, page in enumerate(loaded):  # a PDF's pages are rendered one at a time
             staves, page_crops = page_staves(page.image, shape)
             crops.extend(page_crops)
-            found.pages_of.extend([index] * len(page_crops))
+            layout.pages_of.extend([index] * len(page_crops))
             if detail.pictures:
                 scale = min(1.0, PICTURE_WIDTH / page.image.shape[1])
-                found.scales.append(scale)
-                found.pictures.append(
+                layout.scales.append(scale)
+                layout.pictures.append(
                     cv2.resize(page.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
                     if scale < 1
                     else page.image.copy()
                 )
-                found.outlines.extend(
-                    (index, s.outline(page.image.shape, shape.ledger_room) * scale) for s in staves
+                layout.outlines.extend(
+                    s.outline(page.image.shape, shape.ledger_room) * scale for s in staves
                 )
             if detail.unread:
-                found.unread.extend((index, y) for y in unread_groups(page.image, staves))
+                layout.unread.extend((index, y) for y in unread_groups(page.image, staves))
             del page, staves
     except LoadError as err:  # a page of a PDF that cannot be rendered
         return Found(path, error=str(err))
@@ -182,11 +185,7 @@ def read_files(
                 f.pages,
                 False,
                 confidence=[c for _, c in mine],
-                pages_of=f.pages_of,
-                outlines=f.outlines,
-                pictures=f.pictures,
-                scales=f.scales,
-                unread=f.unread,
+                layout=f.layout,
             )
         bar.set_postfix(staves=staves)
         pending.clear()
@@ -199,7 +198,7 @@ def read_files(
                 if found.error is not None:
                     yield FileReading(
                         found.source, [], found.pages, False, found.error, found.missed,
-                        pictures=found.pictures, scales=found.scales, unread=found.unread,
+                        layout=found.layout,
                     )  # fmt: skip
                 else:
                     lines = [parse_line(t) for t in found.text_lines or []]
@@ -406,13 +405,14 @@ def extract(
 
 def _write_preview(reading: FileReading, target: Path) -> None:
     """``target``, the preview of one file read (its failure is reported, not raised)."""
+    layout = reading.layout
     image = preview.picture(
-        reading.pictures,
-        reading.outlines,
+        layout.pictures,
+        list(zip(layout.pages_of, layout.outlines, strict=False)),
         reading.lines,
         reading.confidence,
-        reading.unread,
-        reading.scales,
+        layout.unread,
+        layout.scales,
         note=reading.error or "",
     )
     try:
@@ -423,9 +423,9 @@ def _write_preview(reading: FileReading, target: Path) -> None:
 
 def _report(reading: FileReading) -> list[list[object]]:
     """The report's rows of one file, its warnings said on stderr."""
-    pages = [page + 1 for page in reading.pages_of]
+    pages = [page + 1 for page in reading.layout.pages_of]
     rows, warnings = checks.rows(
-        str(reading.source), pages, reading.confidence, reading.lines, reading.unread
+        str(reading.source), pages, reading.confidence, reading.lines, reading.layout.unread
     )
     for warning in warnings:
         tqdm.write(f"warning: {warning}", file=sys.stderr)
