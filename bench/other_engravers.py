@@ -1,6 +1,6 @@
 """The recognizer on engravers it was not trained on: MuseScore 3 and LilyPond.
 
-    python bench/other_engravers.py BUILD [--count 60] [--keep DIR]
+    python bench/other_engravers.py BUILD [--count 60] [--dpi 300] [--keep DIR]
 
 Takes the first ``--count`` clean staves of a dataset build (``python -m omr.dataset build``;
 use one built with ``--exclude-pieces`` of the training build, so the pieces are unseen),
@@ -8,74 +8,23 @@ writes each truth as MusicXML (``stave.musicxml``) and has MuseScore 3 (``mscore
 page at 300 dpi, title and all) and LilyPond (``musicxml2ly`` + ``lilypond``, 300 dpi, page
 cropped to the music) engrave it.  Each folder is scored like ``omr.evaluate``, beside the
 same staves as this project's Verovio pipeline engraved them (the baseline in the same run):
-symbol error rate, pitch error rate and the share of files with the right stave count.
+symbol error rate, pitch and duration error rates, time signatures right and the share of
+files with the right stave count.
 ``--keep DIR`` keeps the rendered images to look at the failures.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+import cv2
+
+from omr.data.engravers import EngraverMissing, check_installed, lilypond, musescore, on_white
 from omr.evaluate import Case, cases, evaluate
 from omr.read.recognize import StaveReader
 from stave.musicxml import line_to_score, write_score
-
-ENV = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-
-
-def musescore(xmls: list[Path], out: Path) -> list[Path]:
-    """Engrave every MusicXML with one MuseScore run (a conversion job)."""
-    job = [{"in": str(x), "out": str(out / f"{x.stem}.png")} for x in xmls]
-    (out / "job.json").write_text(json.dumps(job))
-    subprocess.run(
-        ["mscore3", "-r", "300", "-j", str(out / "job.json")],
-        env={**ENV, "XDG_RUNTIME_DIR": str(out)},
-        capture_output=True,
-        timeout=60 + 10 * len(xmls),
-        check=False,
-    )
-    made = []
-    for x in xmls:
-        page = out / f"{x.stem}-1.png"  # MuseScore numbers the pages it writes
-        if page.exists():
-            flat = out / f"{x.stem}.png"
-            page.rename(flat)
-            made.append(flat)
-    return made
-
-
-def lilypond(xmls: list[Path], out: Path) -> list[Path]:
-    made = []
-    for x in xmls:
-        ly = out / f"{x.stem}.ly"
-        subprocess.run(
-            ["musicxml2ly", "--no-beaming", "-o", str(ly), str(x)],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        if not ly.exists():
-            continue
-        subprocess.run(
-            ["lilypond", "--png", "-dresolution=300", "-dcrop", "-o", str(out / x.stem), str(ly)],
-            capture_output=True,
-            timeout=120,
-            check=False,
-            cwd=out,
-        )
-        for candidate in (out / f"{x.stem}.cropped.png", out / f"{x.stem}.png"):
-            if candidate.exists():
-                if candidate.name != f"{x.stem}.png":
-                    candidate.rename(out / f"{x.stem}.png")
-                made.append(out / f"{x.stem}.png")
-                break
-    return made
 
 
 def main() -> None:
@@ -83,11 +32,14 @@ def main() -> None:
     p.add_argument("build", type=Path, help="a dataset build (its clean split is used)")
     p.add_argument("--count", type=int, default=60)
     p.add_argument("--checkpoint", type=Path, help="recognizer (default: the shipped one)")
+    p.add_argument("--dpi", type=int, default=300, help="resolution of the engravings")
     p.add_argument("--keep", type=Path, help="keep the rendered pages here")
     args = p.parse_args()
-    missing = [t for t in ("mscore3", "musicxml2ly", "lilypond") if not shutil.which(t)]
-    if missing:
-        raise SystemExit(f"not installed: {', '.join(missing)} (Debian: musescore3, lilypond)")
+    try:
+        for engraver in ("musescore", "lilypond"):
+            check_installed(engraver)
+    except EngraverMissing as err:
+        raise SystemExit(str(err)) from None
     baseline = [c for c in cases(args.build) if c.split == "clean"][: args.count]
     reader = StaveReader.load(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,12 +57,21 @@ def main() -> None:
         for engraver, render in (("musescore3", musescore), ("lilypond", lilypond)):
             folder = root / engraver
             folder.mkdir(exist_ok=True)
-            made = render(xmls, folder)
-            results[engraver] = [
-                Case(png, truths[png.stem].truth, engraver, truths[png.stem].piece) for png in made
-            ]
+            results[engraver] = []
+            for xml, page in render(xmls, folder, args.dpi).items():
+                png = folder / f"{xml.stem}.png"  # on white (MuseScore's page is transparent)
+                image = on_white(page)
+                if image is None:
+                    continue
+                cv2.imwrite(str(png), image)
+                results[engraver].append(
+                    Case(png, truths[xml.stem].truth, engraver, truths[xml.stem].piece)
+                )
         print(f"{len(baseline)} clean staves of {args.build}")
-        print(f"{'engraver':<24}{'pages':>6}{'SER':>9}{'pitch SER':>11}{'staves right':>14}")
+        print(
+            f"{'engraver':<24}{'pages':>6}{'SER':>9}{'pitch SER':>11}{'duration SER':>14}"
+            f"{'time right':>12}{'staves right':>14}"
+        )
         base_ser = None
         for engraver, chosen in results.items():
             if not chosen:
@@ -120,6 +81,7 @@ def main() -> None:
             base_ser = t.ser if base_ser is None else base_ser
             print(
                 f"{engraver:<24}{t.files:>6}{100 * t.ser:>8.2f}%{100 * t.pitch_ser:>10.2f}%"
+                f"{100 * t.duration_ser:>13.2f}%{100 * t.time_share:>11.1f}%"
                 f"{100 * t.staves_share:>13.1f}%  (SER ratio to verovio "
                 f"{t.ser / max(base_ser, 1e-9):.2f})"
             )

@@ -8,6 +8,10 @@
     OUT/ground-truth.pdf                 every truth, one per text line, in manifest order
     OUT/contact-sheet.png                with --contact-sheet
 
+``reengrave SRC OUT --engraver musescore|lilypond`` engraves a build's staves again with
+another engraver (MuseScore 3, LilyPond), at 100 to 300 dpi, titles and all, into a build of
+its own with the same names, pieces and truths (``omr.data.engravers``).
+
 Each ``.txt`` holds exactly one stave-text line.  Every item is drawn from its own generator
 seeded by (seed, split, index), so a seed gives the same bytes whatever ``--jobs`` is, and
 whatever the machines: ``build OUT_K --shard K/N`` on machine K of N (the same seed and
@@ -21,7 +25,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from omr.data.build import DEFAULT_COUNTS, MergeError, Shard, build, contact_sheet, merge
+from omr.data.build import DEFAULT_COUNTS, SPLITS, MergeError, Shard, build, contact_sheet, merge
+from omr.data.engravers import ENGRAVERS, EngraverMissing, reengrave
 from stave.cli import non_negative_int, positive_int, report_output_error
 
 
@@ -83,6 +88,29 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also write contact-sheet.png (default: not written)",
     )
+    r = sub.add_parser(
+        "reengrave",
+        help="the staves of a build engraved by MuseScore 3 or LilyPond, as a build of its own",
+    )
+    r.add_argument("source", type=Path, help="a folder built by omr.dataset build")
+    r.add_argument("out", type=Path, help="output folder")
+    r.add_argument(
+        "--engraver", choices=sorted(ENGRAVERS), required=True, help="the engraver to use"
+    )
+    r.add_argument(
+        "--count", type=positive_int, help="staves to engrave, chosen at random (default: all)"
+    )
+    r.add_argument(
+        "--splits",
+        nargs="+",
+        choices=SPLITS,
+        default=list(SPLITS),
+        help="the source's splits to take (default: all)",
+    )
+    r.add_argument("--seed", type=non_negative_int, default=0, help="seed (%(default)s)")
+    r.add_argument(
+        "--jobs", type=positive_int, default=1, help="engraver runs at once (%(default)s)"
+    )
     s = sub.add_parser("contact-sheet", help="write contact-sheet.png for an existing build")
     s.add_argument("out", type=Path, help="a folder built by omr.dataset build")
     args = p.parse_args(argv)
@@ -92,6 +120,26 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {args.out}: no manifest.csv (not a built dataset)", file=sys.stderr)
                 return 2
             contact_sheet(args.out)
+            return 0
+        if args.command == "reengrave":
+            if not (args.source / "manifest.csv").is_file():
+                print(
+                    f"error: {args.source}: no manifest.csv (not a built dataset)", file=sys.stderr
+                )
+                return 2
+            try:
+                reengrave(
+                    args.source,
+                    args.out,
+                    args.engraver,
+                    args.count,
+                    args.splits,
+                    args.seed,
+                    args.jobs,
+                )
+            except EngraverMissing as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
             return 0
         if args.command == "merge":
             try:

@@ -8,6 +8,8 @@ per stave) is read as ``omr.extract`` reads it.  Reported per split (``omr.metri
 
 - ``SER`` and ``pitch``: symbol and pitch error rates as ``stave/STAVE-FORMAT.md`` defines
   them (all of a file's staves joined, so a missed or extra stave costs its symbols);
+- ``duration``: the error rate of the durations of notes and rests alone (what beams, flags,
+  stems and dots say);
 - ``sounding``: the error rate of the MIDI pitches a player hears (clef, key signature and
   printed accidentals held to the bar line, as MuseScore plays the MusicXML);
 - ``tokens``: the full-token error rate (every token, headers and bar lines too, but printed
@@ -19,8 +21,8 @@ per stave) is read as ``omr.extract`` reads it.  Reported per split (``omr.metri
 The split of a file is the ``split`` column of ``manifest.csv`` in a folder built by
 ``omr.dataset``, else the folder's name.  ``--pieces`` keeps only the named pieces (the
 manifest's ``source``; for photos the name before the last ``-``): held-out pieces.
-The last line printed is ``ser=X pitch_ser=Y staves_right=Z sounding_ser=... token_ser=...
-bar_ser=... key=... time=... exact=...`` over all files (fractions).
+The last line printed is ``ser=X pitch_ser=Y staves_right=Z duration_ser=... sounding_ser=...
+token_ser=... bar_ser=... key=... time=... exact=...`` over all files (fractions).
 
 A truth that is no stave text (malformed, not UTF-8, empty) or an image that cannot be read
 is reported on stderr and left out of the figures, which say how many were; the exit
@@ -74,6 +76,10 @@ class Tally:
     @property
     def pitch_ser(self) -> float:
         return self.counts.rate("pitch_edits", "pitches")
+
+    @property
+    def duration_ser(self) -> float:
+        return self.counts.rate("duration_edits", "durations")
 
     @property
     def sounding_ser(self) -> float:
@@ -268,7 +274,8 @@ def write_report(path: Path, rows: Sequence[Sequence[object]]) -> None:
 
 
 COLUMNS = (
-    ("SER", "ser"), ("pitch", "pitch_ser"), ("sounding", "sounding_ser"),
+    ("SER", "ser"), ("pitch", "pitch_ser"), ("duration", "duration_ser"),
+    ("sounding", "sounding_ser"),
     ("tokens", "token_ser"), ("bars", "bar_ser"), ("key", "key_share"),
     ("time", "time_share"), ("exact", "exact_share"), ("count", "staves_share"),
 )  # fmt: skip
@@ -356,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     a = tallies["all"]
     print(
         f"ser={a.ser:.4f} pitch_ser={a.pitch_ser:.4f} staves_right={a.staves_share:.4f} "
-        f"sounding_ser={a.sounding_ser:.4f} token_ser={a.token_ser:.4f} bar_ser={a.bar_ser:.4f} "
-        f"key={a.key_share:.4f} time={a.time_share:.4f} exact={a.exact_share:.4f}"
+        f"duration_ser={a.duration_ser:.4f} sounding_ser={a.sounding_ser:.4f} "
+        f"token_ser={a.token_ser:.4f} bar_ser={a.bar_ser:.4f} key={a.key_share:.4f} "
+        f"time={a.time_share:.4f} exact={a.exact_share:.4f}"
     )
     if args.report is not None:
         try:

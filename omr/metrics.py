@@ -48,6 +48,12 @@ def pitches(tokens: Sequence[Token]) -> list[str]:
     return [position_text(t.step) for t in tokens if isinstance(t, Note)]
 
 
+def durations(tokens: Sequence[Token]) -> list[str]:
+    """The duration of each note and rest (``8.``; a missing one counts as 4): what the
+    beams, flags, stems and dots say, whatever the position."""
+    return [str(t.duration or Duration(4)) for t in tokens if isinstance(t, Note | Rest)]
+
+
 def errors(output: Sequence[Token], truth: Sequence[Token]) -> tuple[int, int, int, int]:
     """(symbol edits, truth symbols, pitch edits, truth notes) for one stave."""
     s_out, s_truth = symbols(output), symbols(truth)
@@ -67,6 +73,8 @@ class Counts:
     symbols: int = 0
     pitch_edits: int = 0  # note positions
     pitches: int = 0
+    duration_edits: int = 0  # the durations of notes and rests
+    durations: int = 0
     sounding_edits: int = 0  # MIDI pitches as they sound (clef, key, accidentals held)
     sounding: int = 0
     token_edits: int = 0  # every token but printed accidentals
@@ -121,6 +129,8 @@ def score(read: Sequence[Sequence[Token]], truth: Sequence[Sequence[Token]]) -> 
     flat_truth = [t for line in truth for t in line]
     c = Counts()
     c.symbol_edits, c.symbols, c.pitch_edits, c.pitches = errors(flat_read, flat_truth)
+    d_read, d_truth = durations(flat_read), durations(flat_truth)
+    c.duration_edits, c.durations = edit_distance(d_read, d_truth), len(d_truth)
     s_read = [p for line in read for p in sounding_pitches(line)]
     s_truth = [p for line in truth for p in sounding_pitches(line)]
     c.sounding_edits, c.sounding = edit_distance(s_read, s_truth), len(s_truth)

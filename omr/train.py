@@ -32,11 +32,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import v2
 
 from omr.data.training_set import Item, items_from_build, items_from_photos, prepare_crops
-from omr.metrics import errors
+from omr.metrics import Counts, score
 from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
 from omr.model.decode import greedy
 from omr.model.network import Recognizer, RecognizerConfig, transfer_state
-from omr.model.vocab import SymbolVocab
+from omr.model.vocab import SymbolVocab, related_symbols
 from omr.pieces import role
 from omr.read.crops import batch
 from stave import atomic, distributed
@@ -86,9 +86,10 @@ AUGMENT = v2.Compose(
 def evaluate(
     model: Recognizer, vocab: SymbolVocab, data: list[tuple[np.ndarray, str, str]], size: int = 16
 ) -> dict[str, float]:
-    """SER and pitch SER per split (greedy decoding)."""
+    """SER, pitch SER, full-token SER (headers and bar lines too) and the share of staves
+    whose time signature is right, per split (greedy decoding)."""
     model.eval()
-    sums: dict[str, list[int]] = {}
+    sums: dict[str, Counts] = {}
     device = model.head.weight.device
     with torch.no_grad():
         for start in range(0, len(data), size):
@@ -99,15 +100,14 @@ def evaluate(
             lengths = model.output_lengths(widths).tolist()
             for i, (_, truth, split) in enumerate(chunk):
                 read = vocab.assemble(greedy(out[i, : lengths[i]]))
-                e = errors(read, parse_line(truth))
-                acc = sums.setdefault(split, [0, 0, 0, 0])
-                for k in range(4):
-                    acc[k] += e[k]
+                sums[split] = sums.get(split, Counts()) + score([read], [parse_line(truth)])
     model.train()
     result = {}
-    for split, (se, sn, pe, pn) in sums.items():
-        result[f"{split}_ser"] = se / max(1, sn)
-        result[f"{split}_pitch_ser"] = pe / max(1, pn)
+    for split, c in sums.items():
+        result[f"{split}_ser"] = c.rate("symbol_edits", "symbols")
+        result[f"{split}_pitch_ser"] = c.rate("pitch_edits", "pitches")
+        result[f"{split}_token_ser"] = c.rate("token_edits", "tokens")
+        result[f"{split}_time"] = c.rate("times_right", "times") if c.times else 1.0
     return result
 
 
@@ -181,9 +181,9 @@ class RecognizerTask:
 
     def validate(self) -> Validation:
         metrics = evaluate(self.model, self.vocab, self.val_set)
-        ser = float(
-            np.mean([v for k, v in metrics.items() if k.endswith("_ser") and "pitch" not in k])
-        )
+        # best.pt: the lowest mean over the splits of the notes' and rests' SER
+        splits = {k.removesuffix("_time") for k in metrics if k.endswith("_time")}
+        ser = float(np.mean([metrics[f"{split}_ser"] for split in splits]))
         return Validation(ser, metrics)
 
     def state_dict(self) -> dict[str, Any]:
@@ -294,8 +294,20 @@ def train(
     vocab = SymbolVocab.default()
     net_config = RecognizerConfig(len(vocab))
     start_from = None if init_from is None or resume else load_checkpoint(init_from)
+    head_rows = None
     if start_from is not None and start_from.vocab.symbols != vocab.symbols:
-        raise ValueError(f"{init_from}: a recognizer of another vocabulary")
+        head_rows = related_symbols(vocab, start_from.vocab)
+        unrelated = [s for s, rows in zip(vocab.symbols, head_rows[1:], strict=True) if not rows]
+        if len(unrelated) > len(vocab.symbols) // 2:
+            raise ValueError(f"{init_from}: a recognizer of another vocabulary")
+        if distributed.current().main:
+            print(
+                f"note: {init_from} reads {len(start_from.vocab)} symbols, this recognizer "
+                f"{len(vocab)}: each output starts from the old outputs it stands for (a time "
+                "signature's numerator and denominator from the metres that print them)"
+                + (f"; {len(unrelated)} from none: {' '.join(unrelated)}" if unrelated else ""),
+                file=sys.stderr,
+            )
     usable = []
     for item in items:
         try:
@@ -327,7 +339,9 @@ def train(
     torch.manual_seed(config.seed)
     model = Recognizer(net_config)
     if start_from is not None:
-        model.load_state_dict(transfer_state(start_from.model_state, start_from.config, net_config))
+        model.load_state_dict(
+            transfer_state(start_from.model_state, start_from.config, net_config, head_rows)
+        )
     # Channels-last: oneDNN's faster convolutions on the CPU (some 15-20% a step).
     model.to(device)
     model.to(memory_format=torch.channels_last)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import verovio
@@ -220,3 +222,53 @@ def test_shards_merged_are_the_one_build(built: Path, tmp_path: Path) -> None:
         dataset.Shard.parse("3")
     with pytest.raises(ValueError, match="1 <= K <= N"):
         dataset.Shard.parse("4/3")
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
+
+
+@pytest.mark.slow
+def test_reengrave_with_musescore_keeps_names_pieces_and_truths(
+    tmp_path: Path, mscore3: str
+) -> None:
+    from omr.data.engravers import DPIS, reengrave
+    from omr.data.training_set import items_from_build
+    from omr.read.staff import find_staves
+
+    out = tmp_path / "ms"
+    written, failed = reengrave(SAMPLE, out, "musescore", count=5, seed=2, jobs=2)
+    assert written + failed == 5 and written >= 4  # a stave broken over two systems is left out
+    source = {i.image.split("sample/")[1]: i for i in items_from_build(SAMPLE)}
+    items = items_from_build(out)
+    assert len(items) == written
+    rows = list(csv.DictReader((out / "manifest.csv").open(encoding="utf-8")))
+    for item, row in zip(items, rows, strict=True):
+        same = source[row["file"]]
+        assert (item.truth, item.split, item.piece) == (same.truth, same.split, same.piece)
+        settings = json.loads(row["settings"])
+        assert settings["engraver"] == "musescore" and settings["dpi"] in DPIS
+        assert ("degradation" in settings) == (item.split == "real-world")
+        image = cv2.imread(item.image, cv2.IMREAD_GRAYSCALE)
+        assert image is not None and len(find_staves(image)) == 1
+    # not Verovio's drawing of the same stave
+    first = rows[0]["file"]
+    assert (out / first).read_bytes() != (SAMPLE / first).read_bytes()
+
+
+def test_reengrave_names_the_missing_engraver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omr import dataset as command
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mscore3, no lilypond
+    args = ["reengrave", str(SAMPLE), str(tmp_path / "o"), "--engraver"]
+    assert command.main([*args, "musescore"]) == 2
+    assert "apt-get install musescore3" in capsys.readouterr().err
+    assert command.main([*args, "lilypond"]) == 2
+    assert "apt-get install lilypond" in capsys.readouterr().err
+    assert (
+        command.main(["reengrave", str(tmp_path), str(tmp_path / "o"), "--engraver", "lilypond"])
+        == 2
+    )
+    assert "not a built dataset" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

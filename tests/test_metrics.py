@@ -57,3 +57,13 @@ def test_a_missed_stave_counts_wholly_wrong() -> None:
     assert score([], [parse_line("clef:G2 key:0 2:1 |")]).keys_right == 0
     extra = score([*truth, parse_line("clef:G2 time:2/4 2:2 |")], truth)
     assert (extra.times, extra.times_right, extra.bar_edits) == (2, 1, 1)
+
+
+def test_duration_errors_leave_positions_out() -> None:
+    truth = [parse_line("clef:G2 2:8 3:8 r:4 4:16 |")]
+    # every position wrong, every duration right: no duration error
+    c = score([parse_line("clef:G2 5:8 6:8 r:4 1:16 |")], truth)
+    assert (c.duration_edits, c.durations, c.pitch_edits) == (0, 4, 3)
+    # a beamed eighth read as a sixteenth, and a missing duration counted as a quarter
+    c = score([parse_line("clef:G2 2:16 3:8 r 4:16 |")], truth)
+    assert (c.duration_edits, c.durations, c.pitch_edits) == (1, 4, 0)

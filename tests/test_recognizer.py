@@ -30,6 +30,58 @@ def test_vocab_round_trips_random_staves() -> None:
         assert vocab.assemble(vocab.encode(tokens)) == tokens
 
 
+def one_symbol_per_metre() -> SymbolVocab:
+    """The vocabulary of recognizers trained before time signatures were split: one symbol
+    per metre (``time:6/8``) where the numerators and denominators are now."""
+    times = [f"time:{n}/{d}" for d in (2, 4, 8, 16) for n in range(1, 13)] + ["time:1/1"]
+    new = SymbolVocab.default().symbols
+    first = new.index("time:1/")
+    return SymbolVocab((*new[:first], *times, *new[first + 12 + 5 :]))
+
+
+def test_time_signatures_are_read_as_numerator_over_denominator() -> None:
+    vocab = SymbolVocab.default()
+    ix = vocab.index
+    assert vocab.encode(parse_line("time:12/8")) == [ix["time:12/"], ix["time:/8"]]
+    assert write_line(vocab.assemble([ix["time:3/"], ix["time:/8"], ix["2"]])) == "time:3/8 2"
+    # a numerator without its denominator, or a denominator alone, is no time signature
+    lone = [ix["time:3/"], ix["2"], ix["time:/8"], ix["|"], ix["time:6/"]]
+    assert write_line(vocab.assemble(lone)) == "2 |"
+    # metres no recognizer was shown are written with the digits it knows
+    assert vocab.assemble(vocab.encode(parse_line("time:11/16"))) == parse_line("time:11/16")
+    # a recognizer of one symbol per metre still reads and writes its own symbols
+    old = one_symbol_per_metre()
+    assert len(old) == 153 and "time:6/8" in old.index
+    assert old.encode(parse_line("time:6/8 2:4")) == [
+        old.index["time:6/8"],
+        old.index["2"],
+        old.index[":4"],
+    ]
+    assert old.assemble(old.encode(parse_line("time:6/8 2:4"))) == parse_line("time:6/8 2:4")
+
+
+def test_time_outputs_start_from_the_metres_that_print_them() -> None:
+    from omr.model.network import transfer_state
+    from omr.model.vocab import related_symbols
+
+    old, new = one_symbol_per_metre(), SymbolVocab.default()
+    rows = related_symbols(new, old)
+    assert rows[new.index["time:/8"]] == [old.index[f"time:{n}/8"] for n in range(1, 13)]
+    assert rows[new.index["time:1/"]] == [old.index[f"time:1/{d}"] for d in (2, 4, 8, 16, 1)]
+    assert rows[new.index["|"]] == [old.index["|"]] and rows[0] == [0]
+    small = dict(channels=[4, 4, 4, 4], hidden_size=8)
+    source, target = RecognizerConfig(len(old), **small), RecognizerConfig(len(new), **small)
+    state = Recognizer(source).state_dict()
+    carried = transfer_state(state, source, target, rows)
+    Recognizer(target).load_state_dict(carried)  # it fits
+    head = state["head.weight"]
+    assert torch.equal(carried["head.weight"][new.index["|"]], head[old.index["|"]])
+    three = [old.index[f"time:3/{d}"] for d in (2, 4, 8, 16)]
+    assert torch.allclose(carried["head.weight"][new.index["time:3/"]], head[three].mean(0))
+    with pytest.raises(ValueError, match="output rows"):
+        transfer_state(state, source, target, rows[:-1])
+
+
 def test_assemble_drops_what_does_not_fit() -> None:
     vocab = SymbolVocab.default()
     ix = vocab.index
@@ -181,8 +233,27 @@ def test_omr_train_runs_resumes_and_starts_from_other_weights(
         )
         == 0
     )
+    # weights of a recognizer of one symbol per metre carry over, with a note saying how
+    whole = one_symbol_per_metre()
+    config = RecognizerConfig(len(whole))
+    save_checkpoint(
+        tmp_path / "w.pt", RecognizerCheckpoint(config, whole, Recognizer(config).state_dict())
+    )
+    capsys.readouterr()
+    code = main(
+        [
+            *base,
+            "-o",
+            str(tmp_path / "d"),
+            "--max-steps",
+            "1",
+            "--init-from",
+            str(tmp_path / "w.pt"),
+        ]
+    )
+    assert code == 0 and "w.pt reads 153 symbols, this recognizer 121" in capsys.readouterr().err
     # weights of a recognizer with other symbols are refused, naming the file
-    other = SymbolVocab(saved.vocab.symbols[:-1])
+    other = SymbolVocab(tuple(f"x{i}" for i in range(len(saved.vocab.symbols))))
     config = RecognizerConfig(len(other))
     save_checkpoint(
         tmp_path / "o.pt", RecognizerCheckpoint(config, other, Recognizer(config).state_dict())

@@ -2,7 +2,7 @@
 
 Every position from four ledger lines below the staff to four above, every duration from a
 whole note to a 64th with one or two dots, rests, all printed accidentals (doubles too), the
-four clefs with changes inside the line, every key signature and common time signatures.
+four clefs with changes inside the line, every key signature and 24 time signatures.
 Bars are filled exactly to the metre, so beams group as in engraved music.
 """
 
@@ -12,8 +12,19 @@ import numpy as np
 
 from stave.stavetext import CLEFS, Bar, Clef, Duration, Key, Note, Rest, Time, Token
 
-TIMES = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (5, 4), (3, 2), (7, 8))
-TIME_WEIGHTS = (0.2, 0.16, 0.12, 0.12, 0.08, 0.06, 0.06, 0.06, 0.05, 0.05, 0.04)
+# Every metre a printed melody is likely to show, the rarer ones often enough to be learned:
+# the recognizer reads a time signature as its numerator and denominator digits, so each
+# digit is seen in many metres.
+TIMES = (
+    (4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (5, 4), (3, 2), (7, 8),
+    (6, 4), (5, 8), (4, 2), (2, 8), (4, 8), (6, 16), (12, 16), (1, 4), (7, 4), (10, 8), (11, 8),
+    (9, 4), (3, 16),
+)  # fmt: skip
+TIME_WEIGHTS = np.array(
+    (14, 11, 10, 10, 7, 7, 6, 6, 4, 4, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1), dtype=float
+)
+TIME_WEIGHTS /= TIME_WEIGHTS.sum()
+TIME_PRINTED = 0.65  # share of staves that start with a time signature
 CLEF_WEIGHTS = (0.5, 0.3, 0.1, 0.1)
 # (base, dots) with weights: quarters and eighths most, 64ths and double dots rare.
 DURATIONS = (
@@ -51,7 +62,7 @@ def random_stave(rng: np.random.Generator) -> tuple[list[Token], float]:
     key = int(rng.integers(-7, 8))
     num, den = TIMES[rng.choice(len(TIMES), p=TIME_WEIGHTS)]
     tokens: list[Token] = [Clef(clef), Key(key)]
-    if rng.random() < 0.5:
+    if rng.random() < TIME_PRINTED:
         tokens.append(Time(num, den))
     bar_quarters = num * 4 / den
     durs = [Duration(b, d) for (b, d), _ in DURATIONS]
@@ -83,5 +94,6 @@ def random_stave(rng: np.random.Generator) -> tuple[list[Token], float]:
                 tokens.append(Note(_step(rng), acc, d))
         if bar < n_bars - 1 or rng.random() < 0.85:
             tokens.append(Bar())
-    compound = den == 8 and num % 3 == 0
-    return tokens, 1.5 if compound else 1.0
+    if num % 3 == 0 and den in (8, 16) and num > 3:  # compound metres: beats of three
+        return tokens, 3 * 4 / den
+    return tokens, 1.0

@@ -133,17 +133,29 @@ def _row_centres(config: RecognizerConfig) -> Tensor:
 
 
 def transfer_state(
-    state: dict[str, Tensor], source: RecognizerConfig, target: RecognizerConfig
+    state: dict[str, Tensor],
+    source: RecognizerConfig,
+    target: RecognizerConfig,
+    head_rows: list[list[int]] | None = None,
 ) -> dict[str, Tensor]:
     """A trained recognizer's weights (``source``) made to fit a network cut for another crop
-    shape (``target``: other height or ledger room, same layers), to start training from.
+    shape (``target``: other height or ledger room, same layers) or with other outputs, to
+    start training from.
 
     The convolutions are kept (the staff space is about as many pixels).  The first LSTM
     layer's input weights, one block per feature row, are resampled at each new row's place
     on the staff from the old rows there (linear between neighbours, the nearest beyond
-    the ends), scaled so the rows together weigh as before.
+    the ends), scaled so the rows together weigh as before.  ``head_rows`` (one list per
+    output of ``target``: the outputs of ``source`` it stands for, see
+    ``omr.model.vocab.related_symbols``) carries the read-out over to another vocabulary:
+    each output starts from the mean of its relatives, one without any at zero weights and
+    the lowest bias of the old outputs (rarely emitted until trained).
     """
-    same = ("num_symbols", "channels", "pools", "hidden_size", "num_layers")
+    same: tuple[str, ...] = ("channels", "pools", "hidden_size", "num_layers")
+    if head_rows is None:
+        same = ("num_symbols", *same)
+    elif len(head_rows) != target.num_symbols:
+        raise ValueError(f"{len(head_rows)} output rows given for {target.num_symbols} outputs")
     differ = [k for k in same if getattr(source, k) != getattr(target, k)]
     if differ:
         raise ValueError(f"recognizers differ in {', '.join(differ)}: weights cannot carry over")
@@ -160,4 +172,13 @@ def transfer_state(
         w = state[name].view(state[name].shape[0], -1, old_rows)  # (4 hidden, C, rows)
         resampled = w[:, :, low] * (1 - frac) + w[:, :, high] * frac
         out[name] = (resampled * (old_rows / new_rows)).reshape(w.shape[0], -1).contiguous()
+    if head_rows is not None:
+        weight, bias = state["head.weight"], state["head.bias"]
+        new_weight = torch.zeros(target.num_symbols, weight.shape[1], dtype=weight.dtype)
+        new_bias = torch.full((target.num_symbols,), float(bias.min()), dtype=bias.dtype)
+        for i, rows in enumerate(head_rows):
+            if rows:
+                new_weight[i] = weight[rows].mean(dim=0)
+                new_bias[i] = bias[rows].mean()
+        out["head.weight"], out["head.bias"] = new_weight, new_bias
     return out

@@ -1,0 +1,266 @@
+"""Engravers other than Verovio: MuseScore 3 and LilyPond (Debian packages ``musescore3`` and
+``lilypond``), to train and to measure on engravings the builder's own Verovio does not make.
+
+``reengrave`` (``python -m omr.dataset reengrave SRC OUT --engraver musescore``) takes the
+staves of a build, writes each truth as MusicXML (``stave.musicxml``), has the engraver draw
+it on a page at a resolution drawn from ``DPIS`` (its title and all), trims the page to what
+is printed and, for the real-world split, makes it look photographed (``omr.data.degrade``).
+The result is a build of its own with the source's file names, splits, pieces and truths, so
+``omr.train --data SRC OUT`` holds out the same pieces of both.  A page whose stave the
+engraver broke over two systems, or that shows no staff, is left out and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from omr.data.degrade import DegradeParams, degrade
+from omr.read.staff import find_staves
+from stave import atomic
+from stave.musicxml import line_to_score, write_score
+
+ENGRAVERS = {"musescore": ("mscore3",), "lilypond": ("musicxml2ly", "lilypond")}
+PACKAGES = {"mscore3": "musescore3", "musicxml2ly": "lilypond", "lilypond": "lilypond"}
+DPIS = (100, 150, 200, 250, 300)
+CHUNK = 40  # staves per engraver run (MuseScore starts in about a second)
+
+
+class EngraverMissing(RuntimeError):
+    """The engraver's programs are not installed; the message names the Debian package."""
+
+
+def check_installed(engraver: str) -> None:
+    missing = [t for t in ENGRAVERS[engraver] if not shutil.which(t)]
+    if missing:
+        packages = sorted({PACKAGES[t] for t in missing})
+        raise EngraverMissing(
+            f"{engraver}: {', '.join(missing)} not found (Debian: apt-get install "
+            f"{' '.join(packages)})"
+        )
+
+
+def musescore(xmls: Sequence[Path], out: Path, dpi: int = 300) -> dict[Path, Path]:
+    """Every MusicXML engraved by one MuseScore 3 run (a conversion job): each score's first
+    page as a PNG in ``out``, by score."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(out))
+    job = [{"in": str(x), "out": str(out / f"{x.stem}.png")} for x in xmls]
+    (out / "job.json").write_text(json.dumps(job))
+    subprocess.run(
+        ["mscore3", "-r", str(dpi), "-j", str(out / "job.json")],
+        env=env,
+        capture_output=True,
+        timeout=60 + 10 * len(xmls),
+        check=False,
+    )
+    made = {}
+    for x in xmls:
+        page = out / f"{x.stem}-1.png"  # MuseScore numbers the pages it writes
+        if page.exists():
+            made[x] = page
+    return made
+
+
+def lilypond(xmls: Sequence[Path], out: Path, dpi: int = 300) -> dict[Path, Path]:
+    """Every MusicXML through ``musicxml2ly`` and ``lilypond`` (the page cropped to the
+    music), by score."""
+    made = {}
+    for x in xmls:
+        ly = out / f"{x.stem}.ly"
+        subprocess.run(
+            ["musicxml2ly", "--no-beaming", "-o", str(ly), str(x)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if not ly.exists():
+            continue
+        subprocess.run(
+            [
+                "lilypond",
+                "--png",
+                f"-dresolution={dpi}",
+                "-dcrop",
+                "-o",
+                str(out / x.stem),
+                str(ly),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+            cwd=out,
+        )
+        for candidate in (out / f"{x.stem}.cropped.png", out / f"{x.stem}.png"):
+            if candidate.exists():
+                made[x] = candidate
+                break
+    return made
+
+
+RUNNERS = {"musescore": musescore, "lilypond": lilypond}
+
+
+def on_white(path: Path) -> np.ndarray | None:
+    """An engraver's PNG (grey, colour, or with a transparent page) as grey ink on white."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    if image.ndim == 2:
+        return np.asarray(image, np.uint8)
+    colour = image[..., :3].astype(np.float32)
+    if image.shape[2] == 4:
+        alpha = image[..., 3:4].astype(np.float32) / 255.0
+        colour = colour * alpha + 255.0 * (1.0 - alpha)
+    return cv2.cvtColor(colour.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+
+
+def trim(gray: np.ndarray, margin: int) -> np.ndarray | None:
+    """The page cut to what is printed on it, ``margin`` pixels of paper around; None for
+    a blank page."""
+    ys, xs = np.nonzero(gray < 160)
+    if ys.size == 0:
+        return None
+    h, w = gray.shape
+    top, bottom = max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)
+    left, right = max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)
+    return gray[top:bottom, left:right]
+
+
+@dataclass(frozen=True)
+class Stave:
+    """One stave of the source build: its file (``split/NNNNN.png``), split, source, truth."""
+
+    file: str
+    split: str
+    source: str
+    truth: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    engraver: str
+    dpi: int
+    seed: int
+    staves: tuple[Stave, ...]
+
+
+def _rng(seed: int, stave: Stave) -> np.random.Generator:
+    return np.random.default_rng([seed, *stave.file.encode()])
+
+
+def engrave_chunk(chunk: Chunk) -> list[tuple[Stave, bytes | str, dict[str, object]]]:
+    """Each stave of the chunk as PNG bytes with its settings, or a line saying why not."""
+    out: list[tuple[Stave, bytes | str, dict[str, object]]] = []
+    with tempfile.TemporaryDirectory(prefix="stavegen-engrave-") as tmp:
+        folder = Path(tmp)
+        xmls: dict[Path, Stave] = {}
+        for k, stave in enumerate(chunk.staves):
+            try:
+                (xml,) = write_score(
+                    line_to_score(stave.truth), folder / f"s{k:04d}", ("musicxml",)
+                )
+            except Exception as err:  # music21 fails in many ways; report the stave, go on
+                out.append((stave, f"no MusicXML ({type(err).__name__}: {err})", {}))
+                continue
+            xmls[xml] = stave
+        pages = RUNNERS[chunk.engraver](list(xmls), folder, chunk.dpi)
+        for xml, stave in xmls.items():
+            rng = _rng(chunk.seed, stave)
+            gray = on_white(pages[xml]) if xml in pages else None
+            if gray is None:
+                out.append((stave, f"{chunk.engraver} drew nothing", {}))
+                continue
+            page = trim(gray, int(rng.uniform(0.05, 0.3) * chunk.dpi))
+            staves = find_staves(page) if page is not None else []
+            if page is None or len(staves) != 1:
+                n = len(staves)
+                out.append((stave, f"{chunk.engraver} drew {n} staves, not one", {}))
+                continue
+            settings: dict[str, object] = {"engraver": chunk.engraver, "dpi": chunk.dpi}
+            image = page
+            if stave.split == "real-world":
+                params = dataclasses.replace(
+                    DegradeParams.sample(rng), neighbour_top=0.0, neighbour_bottom=0.0, bleed=0.0
+                )
+                image, params = degrade(page, rng, params)
+                settings["degradation"] = params.as_dict()
+            ok, buf = cv2.imencode(".png", image)
+            out.append((stave, buf.tobytes() if ok else "PNG encoding failed", settings))
+    return out
+
+
+def read_build(source: Path) -> list[Stave]:
+    rows = list(csv.DictReader((source / "manifest.csv").open(encoding="utf-8")))
+    return [
+        Stave(
+            r["file"],
+            r["split"],
+            r["source"],
+            (source / r["file"]).with_suffix(".txt").read_text(encoding="utf-8").strip(),
+        )
+        for r in rows
+    ]
+
+
+def reengrave(
+    source: Path,
+    out: Path,
+    engraver: str,
+    count: int | None = None,
+    splits: Sequence[str] = ("clean", "synthesized", "real-world"),
+    seed: int = 0,
+    jobs: int = 1,
+) -> tuple[int, int]:
+    """``count`` staves of the build ``source`` (of ``splits``, chosen by ``seed``; all when
+    None) engraved by ``engraver`` into the build ``out``; returns (written, left out)."""
+    check_installed(engraver)
+    staves = [s for s in read_build(source) if s.split in splits]
+    rng = np.random.default_rng([seed, 7])
+    order = rng.permutation(len(staves))[: len(staves) if count is None else count]
+    chosen = sorted((staves[i] for i in order), key=lambda s: s.file)
+    chunks = [
+        Chunk(engraver, int(rng.choice(DPIS)), seed, tuple(chosen[i : i + CHUNK]))
+        for i in range(0, len(chosen), CHUNK)
+    ]
+    for split in splits:
+        (out / split).mkdir(parents=True, exist_ok=True)
+    manifest = io.StringIO()
+    writer = csv.writer(manifest, lineterminator="\n")
+    writer.writerow(["file", "split", "source", "settings"])
+    written, failed = 0, 0
+    bar = tqdm(total=len(chosen), desc=f"engraving ({engraver})", unit="stave", mininterval=1)
+    with get_context("fork").Pool(max(1, jobs)) as pool:
+        for results in pool.imap(engrave_chunk, chunks):
+            for stave, png, settings in results:
+                bar.update()
+                if isinstance(png, str):
+                    failed += 1
+                    print(f"{stave.file}: left out: {png}", file=sys.stderr)
+                    continue
+                atomic.write_bytes(out / stave.file, png)
+                atomic.write_text((out / stave.file).with_suffix(".txt"), stave.truth + "\n")
+                writer.writerow(
+                    [stave.file, stave.split, stave.source, json.dumps(settings, sort_keys=True)]
+                )
+                written += 1
+    bar.close()
+    atomic.write_text(out / "manifest.csv", manifest.getvalue())
+    pieces = sorted({s.source for s in chosen if s.source != "random"})
+    atomic.write_text(out / "pieces.txt", "".join(p + "\n" for p in pieces))
+    print(f"{out}: {written} staves engraved by {engraver}; {failed} left out", file=sys.stderr)
+    return written, failed
