@@ -122,25 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             contact_sheet(args.out)
             return 0
         if args.command == "reengrave":
-            if not (args.source / "manifest.csv").is_file():
-                print(
-                    f"error: {args.source}: no manifest.csv (not a built dataset)", file=sys.stderr
-                )
-                return 2
-            try:
-                reengrave(
-                    args.source,
-                    args.out,
-                    args.engraver,
-                    args.count,
-                    args.splits,
-                    args.seed,
-                    args.jobs,
-                )
-            except EngraverMissing as err:
-                print(f"error: {err}", file=sys.stderr)
-                return 2
-            return 0
+            return _reengrave(args)
         if args.command == "merge":
             try:
                 merge(args.out, args.shards, args.contact_sheet)
@@ -173,6 +155,21 @@ def main(argv: list[str] | None = None) -> int:
         return report_output_error(err)
     planned = len(range(args.shard.index - 1, sum(counts.values()), args.shard.count))
     return 0 if sum(written.values()) == planned else 1
+
+
+def _reengrave(args: argparse.Namespace) -> int:
+    if not (args.source / "manifest.csv").is_file():
+        print(f"error: {args.source}: no manifest.csv (not a built dataset)", file=sys.stderr)
+        return 2
+    try:
+        written, _, failed = reengrave(
+            args.source, args.out, args.engraver, args.count, args.splits, args.seed, args.jobs
+        )
+    except (EngraverMissing, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    # a stave drawn over two systems is left out by design; a failure is an error
+    return 1 if failed or not written else 0
 
 
 def _shard(text: str) -> Shard:

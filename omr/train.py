@@ -182,7 +182,7 @@ class RecognizerTask:
     def validate(self) -> Validation:
         metrics = evaluate(self.model, self.vocab, self.val_set)
         # best.pt: the lowest mean over the splits of the notes' and rests' SER
-        splits = {k.removesuffix("_time") for k in metrics if k.endswith("_time")}
+        splits = {split for _, _, split in self.val_set}
         ser = float(np.mean([metrics[f"{split}_ser"] for split in splits]))
         return Validation(ser, metrics)
 
@@ -350,6 +350,12 @@ def train(
     latest = out / "latest.pt"
     if resume:
         saved = load_checkpoint(latest)
+        if saved.vocab.symbols != vocab.symbols:
+            raise ValueError(
+                f"{latest}: a run of another vocabulary ({len(saved.vocab)} symbols, this "
+                f"recognizer {len(vocab)}; time signatures were one symbol per metre before "
+                "they were split): start a new run with --init-from it"
+            )
         model.load_state_dict(saved.model_state)
         if saved.trainer_state is None:
             raise ValueError(f"{latest} holds no training state to resume")

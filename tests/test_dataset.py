@@ -229,30 +229,58 @@ SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample"
 
 @pytest.mark.slow
 def test_reengrave_with_musescore_keeps_names_pieces_and_truths(
-    tmp_path: Path, mscore3: str
+    tmp_path: Path, mscore3: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from omr.data.engravers import DPIS, reengrave
+    from omr.data import engravers
     from omr.data.training_set import items_from_build
     from omr.read.staff import find_staves
 
+    monkeypatch.setattr(engravers, "CHUNK", 3)  # two engraver runs, at two resolutions
     out = tmp_path / "ms"
-    written, failed = reengrave(SAMPLE, out, "musescore", count=5, seed=2, jobs=2)
-    assert written + failed == 5 and written >= 4  # a stave broken over two systems is left out
-    source = {i.image.split("sample/")[1]: i for i in items_from_build(SAMPLE)}
+    written, left_out, failed = engravers.reengrave(SAMPLE, out, "musescore", 6, seed=2, jobs=2)
+    assert written + left_out == 6 and written >= 5 and failed == 0
+    source = {Path(i.image).relative_to(SAMPLE): i for i in items_from_build(SAMPLE)}
     items = items_from_build(out)
     assert len(items) == written
     rows = list(csv.DictReader((out / "manifest.csv").open(encoding="utf-8")))
+    dpis = set()
     for item, row in zip(items, rows, strict=True):
-        same = source[row["file"]]
+        same = source[Path(row["file"])]
         assert (item.truth, item.split, item.piece) == (same.truth, same.split, same.piece)
         settings = json.loads(row["settings"])
-        assert settings["engraver"] == "musescore" and settings["dpi"] in DPIS
+        assert settings["engraver"] == "musescore" and settings["dpi"] in engravers.DPIS
+        dpis.add(settings["dpi"])
         assert ("degradation" in settings) == (item.split == "real-world")
         image = cv2.imread(item.image, cv2.IMREAD_GRAYSCALE)
         assert image is not None and len(find_staves(image)) == 1
-    # not Verovio's drawing of the same stave
-    first = rows[0]["file"]
-    assert (out / first).read_bytes() != (SAMPLE / first).read_bytes()
+        # not Verovio's drawing of the same stave
+        assert (out / row["file"]).read_bytes() != (SAMPLE / row["file"]).read_bytes()
+    assert len(dpis) == 2
+    assert dataset.read_ground_truth_pdf(out / "ground-truth.pdf") == [i.truth for i in items]
+    # the same bytes from one process
+    again = tmp_path / "again"
+    assert engravers.reengrave(SAMPLE, again, "musescore", 6, seed=2, jobs=1)[0] == written
+    for row in rows:
+        assert (again / row["file"]).read_bytes() == (out / row["file"]).read_bytes()
+    with pytest.raises(ValueError, match="holds a build already"):
+        engravers.reengrave(SAMPLE, out, "musescore", 1)
+    with pytest.raises(ValueError, match="is the source build"):
+        engravers.reengrave(out, out, "musescore", 1)
+
+
+def test_engraved_pages_are_ink_on_white(tmp_path: Path) -> None:
+    from omr.data.engravers import on_white, trim
+
+    page = np.zeros((40, 60, 4), np.uint8)  # MuseScore's page: transparent, ink opaque
+    page[10:20, 15:30] = (0, 0, 0, 255)
+    page[25, 15:30] = (0, 0, 0, 128)  # antialiased: half ink
+    cv2.imwrite(str(tmp_path / "p.png"), page)
+    gray = on_white(tmp_path / "p.png")
+    assert gray is not None and gray.shape == (40, 60)
+    assert gray[0, 0] == 255 and gray[12, 20] == 0 and abs(int(gray[25, 20]) - 127) <= 1
+    cut = trim(gray, 2)
+    assert cut is not None and cut.shape == (16 + 2 * 2, 15 + 2 * 2)  # half ink is ink
+    assert trim(np.full((5, 5), 255, np.uint8), 2) is None
 
 
 def test_reengrave_names_the_missing_engraver(

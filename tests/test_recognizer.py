@@ -252,6 +252,14 @@ def test_omr_train_runs_resumes_and_starts_from_other_weights(
         ]
     )
     assert code == 0 and "w.pt reads 153 symbols, this recognizer 121" in capsys.readouterr().err
+    # a run begun before the split is not resumed with the wrong outputs
+    (tmp_path / "e").mkdir()
+    save_checkpoint(
+        tmp_path / "e" / "latest.pt",
+        RecognizerCheckpoint(config, whole, Recognizer(config).state_dict(), {}),
+    )
+    code = main([*base, "-o", str(tmp_path / "e"), "--max-steps", "2", "--resume"])
+    assert code == 2 and "a run of another vocabulary" in capsys.readouterr().err
     # weights of a recognizer with other symbols are refused, naming the file
     other = SymbolVocab(tuple(f"x{i}" for i in range(len(saved.vocab.symbols))))
     config = RecognizerConfig(len(other))

@@ -123,7 +123,7 @@ def _piece_fragments(args: tuple[fragments.PieceRef, int]) -> list[fragments.Fra
     return fragments.piece_fragments(ref, FRAGMENTS_PER_PIECE, seed)
 
 
-def _imap(fn: Callable[[T], R], items: Sequence[T], jobs: int, desc: str) -> Iterator[R]:
+def imap(fn: Callable[[T], R], items: Sequence[T], jobs: int, desc: str) -> Iterator[R]:
     bar = tqdm(total=len(items), desc=desc, unit="it", dynamic_ncols=True, mininterval=1)
     if jobs <= 1:
         for item in items:
@@ -153,7 +153,7 @@ def plan_fragments(
         if not refs:
             raise RuntimeError(f"music21's corpus gave only {len(out)} fragments, {count} asked")
         used.extend(r.name for r in refs)
-        for frs in _imap(_piece_fragments, [(r, seed) for r in refs], jobs, "reading pieces"):
+        for frs in imap(_piece_fragments, [(r, seed) for r in refs], jobs, "reading pieces"):
             out.extend(frs)
         attempt += 1
     return out[:count]
@@ -300,7 +300,7 @@ def build(
     truths: list[str] = []
     written = dict.fromkeys(SPLITS, 0)
     failed = 0
-    for result in _imap(_render_safe, work, jobs, "engraving"):
+    for result in imap(_render_safe, work, jobs, "engraving"):
         if isinstance(result, str):
             failed += 1
             print(result, file=sys.stderr)

@@ -22,14 +22,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
-from multiprocessing import get_context
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from omr.data.build import MANIFEST_COLUMNS, SPLITS, ground_truth_pdf, imap
 from omr.data.degrade import DegradeParams, degrade
 from omr.read.staff import find_staves
 from stave import atomic
@@ -122,11 +121,11 @@ def on_white(path: Path) -> np.ndarray | None:
         return None
     if image.ndim == 2:
         return np.asarray(image, np.uint8)
-    colour = image[..., :3].astype(np.float32)
-    if image.shape[2] == 4:
-        alpha = image[..., 3:4].astype(np.float32) / 255.0
-        colour = colour * alpha + 255.0 * (1.0 - alpha)
-    return cv2.cvtColor(colour.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+    gray = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_BGR2GRAY)
+    if image.shape[2] == 4:  # ink over paper: grey * alpha + white * (1 - alpha), in integers
+        alpha = image[..., 3].astype(np.uint16)
+        gray = (255 - ((255 - gray.astype(np.uint16)) * alpha + 127) // 255).astype(np.uint8)
+    return gray
 
 
 def trim(gray: np.ndarray, margin: int) -> np.ndarray | None:
@@ -163,49 +162,85 @@ def _rng(seed: int, stave: Stave) -> np.random.Generator:
     return np.random.default_rng([seed, *stave.file.encode()])
 
 
-def engrave_chunk(chunk: Chunk) -> list[tuple[Stave, bytes | str, dict[str, object]]]:
-    """Each stave of the chunk as PNG bytes with its settings, or a line saying why not."""
-    out: list[tuple[Stave, bytes | str, dict[str, object]]] = []
+@dataclass(frozen=True)
+class Result:
+    """A stave engraved (``png``), left out because the engraver did not draw it as one stave
+    (``left_out``), or failed (``failed``), with a line saying why."""
+
+    stave: Stave
+    png: bytes | None = None
+    settings: dict[str, object] = field(default_factory=dict)
+    left_out: str = ""
+    failed: str = ""
+
+
+def engrave_chunk(chunk: Chunk) -> list[Result]:
+    """Each stave of the chunk engraved, or why not.  Staves the engraver's run drew no page
+    for (it stopped or timed out midway) are engraved again one at a time; whatever fails
+    fails for its own stave only."""
+    out: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="stavegen-engrave-") as tmp:
         folder = Path(tmp)
         xmls: dict[Path, Stave] = {}
         for k, stave in enumerate(chunk.staves):
             try:
-                (xml,) = write_score(
-                    line_to_score(stave.truth), folder / f"s{k:04d}", ("musicxml",)
-                )
+                score = line_to_score(stave.truth)
+                (xml,) = write_score(score, folder / f"s{k:04d}", ("musicxml",))
             except Exception as err:  # music21 fails in many ways; report the stave, go on
-                out.append((stave, f"no MusicXML ({type(err).__name__}: {err})", {}))
+                out.append(Result(stave, failed=f"no MusicXML ({type(err).__name__}: {err})"))
                 continue
             xmls[xml] = stave
-        pages = RUNNERS[chunk.engraver](list(xmls), folder, chunk.dpi)
+        pages = _run(chunk.engraver, list(xmls), folder, chunk.dpi)
+        if len(xmls) > 1:
+            for xml in [x for x in xmls if x not in pages]:
+                pages.update(_run(chunk.engraver, [xml], folder, chunk.dpi))
         for xml, stave in xmls.items():
-            rng = _rng(chunk.seed, stave)
-            gray = on_white(pages[xml]) if xml in pages else None
-            if gray is None:
-                out.append((stave, f"{chunk.engraver} drew nothing", {}))
+            if xml not in pages:
+                out.append(Result(stave, failed=f"{chunk.engraver} drew no page"))
                 continue
-            page = trim(gray, int(rng.uniform(0.05, 0.3) * chunk.dpi))
-            staves = find_staves(page) if page is not None else []
-            if page is None or len(staves) != 1:
-                n = len(staves)
-                out.append((stave, f"{chunk.engraver} drew {n} staves, not one", {}))
-                continue
-            settings: dict[str, object] = {"engraver": chunk.engraver, "dpi": chunk.dpi}
-            image = page
-            if stave.split == "real-world":
-                params = dataclasses.replace(
-                    DegradeParams.sample(rng), neighbour_top=0.0, neighbour_bottom=0.0, bleed=0.0
-                )
-                image, params = degrade(page, rng, params)
-                settings["degradation"] = params.as_dict()
-            ok, buf = cv2.imencode(".png", image)
-            out.append((stave, buf.tobytes() if ok else "PNG encoding failed", settings))
+            try:
+                out.append(_finish(chunk, stave, pages[xml]))
+            except Exception as err:  # OpenCV and the degradation: report the stave, go on
+                out.append(Result(stave, failed=f"{type(err).__name__}: {err}"))
     return out
 
 
+def _run(engraver: str, xmls: list[Path], folder: Path, dpi: int) -> dict[Path, Path]:
+    try:
+        return RUNNERS[engraver](xmls, folder, dpi)
+    except (OSError, subprocess.SubprocessError):  # timed out, or could not start
+        return {}
+
+
+def _finish(chunk: Chunk, stave: Stave, png: Path) -> Result:
+    """The engraver's page trimmed, checked to hold one stave, and for the real-world split
+    photographed."""
+    rng = _rng(chunk.seed, stave)
+    gray = on_white(png)
+    page = None if gray is None else trim(gray, int(rng.uniform(0.05, 0.3) * chunk.dpi))
+    if page is None:
+        return Result(stave, failed=f"{chunk.engraver}'s page is unreadable or blank")
+    found = len(find_staves(page))
+    if found != 1:
+        return Result(stave, left_out=f"{chunk.engraver} drew {found} staves, not one")
+    settings: dict[str, object] = {"engraver": chunk.engraver, "dpi": chunk.dpi}
+    image = page
+    if stave.split == "real-world":
+        params = dataclasses.replace(
+            DegradeParams.sample(rng), neighbour_top=0.0, neighbour_bottom=0.0, bleed=0.0
+        )
+        image, params = degrade(page, rng, params)
+        settings["degradation"] = params.as_dict()
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        return Result(stave, failed="PNG encoding failed")
+    return Result(stave, buf.tobytes(), settings)
+
+
 def read_build(source: Path) -> list[Stave]:
-    rows = list(csv.DictReader((source / "manifest.csv").open(encoding="utf-8")))
+    """The staves of a build, as its manifest lists them, with their truths."""
+    with (source / "manifest.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
     return [
         Stave(
             r["file"],
@@ -222,13 +257,19 @@ def reengrave(
     out: Path,
     engraver: str,
     count: int | None = None,
-    splits: Sequence[str] = ("clean", "synthesized", "real-world"),
+    splits: Sequence[str] = SPLITS,
     seed: int = 0,
     jobs: int = 1,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """``count`` staves of the build ``source`` (of ``splits``, chosen by ``seed``; all when
-    None) engraved by ``engraver`` into the build ``out``; returns (written, left out)."""
+    None) engraved by ``engraver`` into the build ``out``; returns how many were written, left
+    out (not drawn as one stave) and failed.  ``ValueError`` when ``out`` is ``source`` or
+    holds a build already."""
     check_installed(engraver)
+    if out.resolve() == source.resolve():
+        raise ValueError(f"{out}: is the source build; engrave into another folder")
+    if (out / "manifest.csv").exists():
+        raise ValueError(f"{out}: holds a build already; engrave into another folder")
     staves = [s for s in read_build(source) if s.split in splits]
     rng = np.random.default_rng([seed, 7])
     order = rng.permutation(len(staves))[: len(staves) if count is None else count]
@@ -241,26 +282,29 @@ def reengrave(
         (out / split).mkdir(parents=True, exist_ok=True)
     manifest = io.StringIO()
     writer = csv.writer(manifest, lineterminator="\n")
-    writer.writerow(["file", "split", "source", "settings"])
-    written, failed = 0, 0
-    bar = tqdm(total=len(chosen), desc=f"engraving ({engraver})", unit="stave", mininterval=1)
-    with get_context("fork").Pool(max(1, jobs)) as pool:
-        for results in pool.imap(engrave_chunk, chunks):
-            for stave, png, settings in results:
-                bar.update()
-                if isinstance(png, str):
-                    failed += 1
-                    print(f"{stave.file}: left out: {png}", file=sys.stderr)
-                    continue
-                atomic.write_bytes(out / stave.file, png)
-                atomic.write_text((out / stave.file).with_suffix(".txt"), stave.truth + "\n")
-                writer.writerow(
-                    [stave.file, stave.split, stave.source, json.dumps(settings, sort_keys=True)]
-                )
-                written += 1
-    bar.close()
+    writer.writerow(MANIFEST_COLUMNS)
+    written: list[Stave] = []
+    left_out, failed = 0, 0
+    desc = f"engraving with {engraver} ({len(chosen)} staves, chunks of {CHUNK})"
+    for results in imap(engrave_chunk, chunks, jobs, desc):
+        for r in results:
+            if r.png is None:
+                left_out += bool(r.left_out)
+                failed += bool(r.failed)
+                print(f"{r.stave.file}: {r.left_out or r.failed}", file=sys.stderr)
+                continue
+            atomic.write_bytes(out / r.stave.file, r.png)
+            atomic.write_text((out / r.stave.file).with_suffix(".txt"), r.stave.truth + "\n")
+            settings = json.dumps(r.settings, sort_keys=True)
+            writer.writerow([r.stave.file, r.stave.split, r.stave.source, settings])
+            written.append(r.stave)
     atomic.write_text(out / "manifest.csv", manifest.getvalue())
-    pieces = sorted({s.source for s in chosen if s.source != "random"})
+    pieces = sorted({s.source for s in written if s.source != "random"})
     atomic.write_text(out / "pieces.txt", "".join(p + "\n" for p in pieces))
-    print(f"{out}: {written} staves engraved by {engraver}; {failed} left out", file=sys.stderr)
-    return written, failed
+    atomic.write_bytes(out / "ground-truth.pdf", ground_truth_pdf([s.truth for s in written]))
+    print(
+        f"{out}: {len(written)} staves engraved by {engraver}; {left_out} left out (not drawn "
+        f"as one stave), {failed} failed",
+        file=sys.stderr,
+    )
+    return len(written), left_out, failed

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from music21 import chord, clef, converter, harmony, interval, pitch, stream
 
+from omr.data.synth import beat_quarters
 from stave import melody
 from stave.abc import music21_abc_paths, read_text, split_abc
 from stave.stavetext import CLEFS, Bar, Clef, Key, Note, Rest, Time, Token
@@ -41,7 +42,7 @@ class PieceRef:
 class Fragment:
     piece: str
     tokens: tuple[Token, ...]
-    beat_quarters: float  # for beaming: 1.5 in compound metres
+    beat_quarters: float  # for beaming: 1.5 in compound metres (``synth.beat_quarters``)
     source: stream.Stream | None = None  # the music21 measures it came from (keep_source)
 
 
@@ -208,7 +209,6 @@ def piece_fragments(
             (t for b in reversed(bars[: start + 1]) for t in reversed(b) if isinstance(t, Time)),
             None,
         )
-        compound = time is not None and time.denominator == 8 and time.numerator % 3 == 0
         source = None
         if keep_source:
             measures = _sounding_measures(part)
@@ -219,5 +219,5 @@ def piece_fragments(
                 measures[start + len(bars[start : start + k]) - 1]
             )
             source = part.measures(first, last + 1, indicesNotNumbers=True)  # end exclusive
-        out.append(Fragment(ref.name, tokens, 1.5 if compound else 1.0, source))
+        out.append(Fragment(ref.name, tokens, beat_quarters(time), source))
     return out

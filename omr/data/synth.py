@@ -2,7 +2,7 @@
 
 Every position from four ledger lines below the staff to four above, every duration from a
 whole note to a 64th with one or two dots, rests, all printed accidentals (doubles too), the
-four clefs with changes inside the line, every key signature and 24 time signatures.
+four clefs with changes inside the line, every key signature and 26 time signatures.
 Bars are filled exactly to the metre, so beams group as in engraved music.
 """
 
@@ -18,10 +18,10 @@ from stave.stavetext import CLEFS, Bar, Clef, Duration, Key, Note, Rest, Time, T
 TIMES = (
     (4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (5, 4), (3, 2), (7, 8),
     (6, 4), (5, 8), (4, 2), (2, 8), (4, 8), (6, 16), (12, 16), (1, 4), (7, 4), (10, 8), (11, 8),
-    (9, 4), (3, 16),
+    (9, 4), (3, 16), (8, 8), (2, 1),
 )  # fmt: skip
 TIME_WEIGHTS = np.array(
-    (14, 11, 10, 10, 7, 7, 6, 6, 4, 4, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1), dtype=float
+    (14, 11, 10, 10, 7, 7, 6, 6, 4, 4, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1), dtype=float
 )
 TIME_WEIGHTS /= TIME_WEIGHTS.sum()
 TIME_PRINTED = 0.65  # share of staves that start with a time signature
@@ -94,6 +94,12 @@ def random_stave(rng: np.random.Generator) -> tuple[list[Token], float]:
                 tokens.append(Note(_step(rng), acc, d))
         if bar < n_bars - 1 or rng.random() < 0.85:
             tokens.append(Bar())
-    if num % 3 == 0 and den in (8, 16) and num > 3:  # compound metres: beats of three
-        return tokens, 3 * 4 / den
-    return tokens, 1.0
+    return tokens, beat_quarters(Time(num, den))
+
+
+def beat_quarters(time: Time | None) -> float:
+    """The beat notes are beamed by, in quarters: three eighths (or sixteenths) in compound
+    metres (3/8, 6/8, 9/8, 12/8, 6/16, ...), else a quarter."""
+    if time is not None and time.denominator in (8, 16) and time.numerator % 3 == 0:
+        return 3 * 4 / time.denominator
+    return 1.0
