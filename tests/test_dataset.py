@@ -15,7 +15,7 @@ from omr.data import build as dataset
 from omr.data import synth
 from omr.data.engrave import EngravingSettings, _geometry, engrave
 from omr.data.fragments import choose_pieces, piece_fragments
-from omr.data.mei import staves_to_mei
+from omr.data.mei import Decorations, staves_to_mei
 from stave.stavetext import Note, Rest, parse_line
 
 GLYPH_FOR_BASE = {1: "E0A2", 2: "E0A3"}  # SMuFL whole and half noteheads; shorter: E0A4
@@ -61,9 +61,9 @@ def test_clean_truth_matches_the_source_as_verovio_engraves_it() -> None:
     assert not wrong, f"{len(wrong)} of {checked} fragments disagree: {wrong[:5]}"
 
 
-def check_engraving(tokens, seed: int) -> None:
+def check_engraving(tokens, seed: int, deco: Decorations | None = None) -> None:
     rng = np.random.default_rng(seed)
-    deco = dataset.decorations(rng, 1.0)
+    deco = deco or dataset.decorations(rng, 1.0)
     e = engrave(staves_to_mei(tokens, rng, deco), EngravingSettings.sample(rng))
     notes = [t for t in tokens if isinstance(t, Note)]
     assert e.notehead_steps() == [n.step for n in notes]
@@ -100,6 +100,16 @@ def test_mei_writes_mid_line_changes_and_open_endings() -> None:
     check_engraving(
         parse_line("clef:G2 key:2 time:6/8 1:8 2:8 3:8 r:4. | clef:F4 key:-3 5:2. | 7:4"), 1
     )
+
+
+def test_finger_numbers_and_endings_are_drawn_and_no_notes() -> None:
+    tokens = parse_line("clef:G2 key:1 time:3/4 2:4 3:8 4:8 5:4 | 4:4 3:4 2:4 | 1+:2. |")
+    deco = Decorations(fingering=1.0, ending=True, chord_symbols=1.0, lyrics=1.0)
+    mei = staves_to_mei(tokens, np.random.default_rng(1), deco)
+    assert mei.count("<fing ") == 8 and mei.count("<ending ") == 1
+    assert 'right="rptend"' in mei.split("<ending ")[1]  # the last bar, closed by a repeat
+    check_engraving(tokens, 1, deco)  # every notehead where the truth says, nothing more
+    assert "<ending " not in staves_to_mei(tokens[:8], None, deco)  # one bar: no ending
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,8 @@ def decorations(rng: np.random.Generator, beat: float) -> Decorations:
         articulations=float(rng.uniform(0, 0.15)) if rng.random() < 0.3 else 0.0,
         first_measure=int(rng.integers(2, 80)) if rng.random() < 0.4 else 1,
         final_barline=str(rng.choice(["single", "single", "single", "end", "dbl"])),
+        fingering=float(rng.uniform(0.1, 0.4)) if rng.random() < 0.15 else 0.0,
+        ending=rng.random() < 0.1,
     )
 
 

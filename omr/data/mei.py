@@ -3,7 +3,8 @@
 The MEI is written from the truth tokens themselves, so the engraving shows exactly what the
 truth says: every note at its staff position, an accidental only where the truth prints one,
 headers where they stand.  What the truth leaves out (beams, ties, slurs, lyrics, chord
-symbols, accents, measure numbers) can be added as decoration, as printed music has it.
+symbols, accents, finger numbers, measure numbers, first-time endings) can be added as
+decoration, as printed music has it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Decorations:
     articulations: float = 0.0
     first_measure: int = 1  # its number is printed when above 1
     final_barline: str = "single"  # "single", "end", "dbl" or "invis" (no closing bar line)
+    fingering: float = 0.0  # a finger number over or under the note
+    ending: bool = False  # the last bar a first-time ending closed by a repeat sign
 
 
 def step_to_pitch(step: int, clef: str) -> tuple[str, int]:
@@ -160,7 +163,8 @@ def _note_controls(
     rng: np.random.Generator,
     deco: Decorations,
 ) -> list[str]:
-    """By chance, a tie or slur from the previous note, and a chord symbol (one a bar)."""
+    """By chance, a tie or slur from the previous note, a finger number, and a chord symbol
+    (one a bar)."""
     made = []
     if prev_note is not None:
         prev_id, prev = prev_note
@@ -168,6 +172,9 @@ def _note_controls(
             made.append(f'<tie startid="#{prev_id}" endid="#{xml_id}"/>')
         elif rng.random() < deco.slurs:
             made.append(f'<slur startid="#{prev_id}" endid="#{xml_id}"/>')
+    if deco.fingering and rng.random() < deco.fingering:
+        place = "above" if rng.random() < 0.7 else "below"
+        made.append(f'<fing startid="#{xml_id}" place="{place}">{rng.integers(1, 6)}</fing>')
     if rng.random() < deco.chord_symbols and not any("<harm" in c for c in controls):
         chord = escape(str(rng.choice(CHORDS)))
         made.append(f'<harm staff="1" startid="#{xml_id}">{chord}</harm>')
@@ -224,6 +231,12 @@ def staves_to_mei(
         n = deco.first_measure + m_index
         last = m_index == len(measures) - 1
         right = deco.final_barline if last and closed else ("invis" if last else "single")
+        # a first-time ending over the last bar, closed by a repeat sign (a bar line in the
+        # truth: stave text writes repeats as bar lines)
+        ending = deco.ending and last and closed and len(measures) > 1
+        if ending:
+            right = "rptend"
+            out.append('<ending n="1" label="1.">')
         layer: list[str] = []
         controls: list[str] = []
         items, pre_def = _measure_items(measure)
@@ -263,5 +276,7 @@ def staves_to_mei(
             + "".join(controls)
             + "</measure>"
         )
+        if ending:
+            out.append("</ending>")
     out.append("</section></score></mdiv></body></music></mei>")
     return "\n".join(out)
