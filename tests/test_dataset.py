@@ -256,7 +256,10 @@ def test_reengrave_with_musescore_keeps_names_pieces_and_truths(
     dpis = set()
     for item, row in zip(items, rows, strict=True):
         same = source[Path(row["file"])]
-        assert (item.truth, item.split, item.piece) == (same.truth, same.split, same.piece)
+        assert (item.split, item.piece) == (same.split, same.piece)
+        # the same music; MuseScore closes the last bar whether the truth does or not
+        assert item.truth == same.truth or item.truth == same.truth + " |"
+        assert item.truth.endswith("|")
         settings = json.loads(row["settings"])
         assert settings["engraver"] == "musescore" and settings["dpi"] in engravers.DPIS
         dpis.add(settings["dpi"])

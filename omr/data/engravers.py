@@ -5,7 +5,8 @@
 staves of a build, writes each truth as MusicXML (``stave.musicxml``), has the engraver draw
 it on a page at a resolution drawn from ``DPIS`` (its title and all), trims the page to what
 is printed and, for the real-world split, makes it look photographed (``omr.data.degrade``).
-The result is a build of its own with the source's file names, splits, pieces and truths, so
+The result is a build of its own with the source's file names, splits, pieces and truths
+(closed by a bar line where MuseScore draws one: ``drawn_truth``), so
 ``omr.train --data SRC OUT`` holds out the same pieces of both.  A page whose stave the
 engraver broke over two systems, or that shows no staff, is left out and counted.
 """
@@ -158,6 +159,14 @@ class Chunk:
     staves: tuple[Stave, ...]
 
 
+def drawn_truth(engraver: str, truth: str) -> str:
+    """The truth of what ``engraver`` draws of the stave ``truth``: MuseScore closes the
+    last bar with a bar line whether the stave text has one or not."""
+    if engraver == "musescore" and not truth.rstrip().endswith("|"):
+        return f"{truth.rstrip()} |"
+    return truth
+
+
 def _rng(seed: int, stave: Stave) -> np.random.Generator:
     return np.random.default_rng([seed, *stave.file.encode()])
 
@@ -234,7 +243,8 @@ def _finish(chunk: Chunk, stave: Stave, png: Path) -> Result:
     ok, buf = cv2.imencode(".png", image)
     if not ok:
         return Result(stave, failed="PNG encoding failed")
-    return Result(stave, buf.tobytes(), settings)
+    drawn = dataclasses.replace(stave, truth=drawn_truth(chunk.engraver, stave.truth))
+    return Result(drawn, buf.tobytes(), settings)
 
 
 def read_build(source: Path) -> list[Stave]:
