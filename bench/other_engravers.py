@@ -82,8 +82,8 @@ def main() -> None:
             print(
                 f"{engraver:<24}{t.files:>6}{100 * t.ser:>8.2f}%{100 * t.pitch_ser:>10.2f}%"
                 f"{100 * t.duration_ser:>13.2f}%{100 * t.time_share:>11.1f}%"
-                f"{100 * t.staves_share:>13.1f}%  (SER ratio to verovio "
-                f"{t.ser / max(base_ser, 1e-9):.2f})"
+                f"{100 * t.staves_share:>13.1f}%"
+                + (f"  (SER ratio to verovio {t.ser / base_ser:.2f})" if base_ser else "")
             )
 
 

@@ -80,10 +80,11 @@ def lilypond(xmls: Sequence[Path], out: Path, dpi: int = 300) -> dict[Path, Path
     """Every MusicXML through ``musicxml2ly`` and ``lilypond`` (the page cropped to the
     music), by score."""
     made = {}
+    out = out.resolve()  # lilypond runs in ``out``: every path it is given must be absolute
     for x in xmls:
         ly = out / f"{x.stem}.ly"
         subprocess.run(
-            ["musicxml2ly", "--no-beaming", "-o", str(ly), str(x)],
+            ["musicxml2ly", "--no-beaming", "-o", str(ly), str(x.resolve())],
             capture_output=True,
             timeout=60,
             check=False,
