@@ -616,8 +616,10 @@ def test_review_cases_of_merge_and_manifests(tmp_path: Path) -> None:
 def test_ctrl_c_in_a_batch_stops_cleanly(tmp_path: Path) -> None:
     src = tmp_path / "in"
     src.mkdir()
-    for i in range(40):
-        shutil.copy(SAMPLE / STAVES[i % 3], src / f"{i:02d}.png")
+    # enough files that the run is still going when the first is written (CI once saw 40
+    # finish inside the 50 ms between the test's looks, and exit 0 before the signal came)
+    for i in range(300):
+        shutil.copy(SAMPLE / STAVES[i % 3], src / f"{i:03d}.png")
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "omr.extract", str(src), "-o", str(out), "--jobs", "2", "--quiet"],
