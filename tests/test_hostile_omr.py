@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -627,6 +628,9 @@ def test_ctrl_c_in_a_batch_stops_cleanly(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # a test run started in the background (`make test &`) ignores SIGINT, and the child
+        # would inherit that: Ctrl-C is what is tested, so it is restored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not list(out.glob("[!.]*.txt")) and time.monotonic() < deadline and proc.poll() is None:
