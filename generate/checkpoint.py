@@ -38,17 +38,18 @@ DEFAULT_MODEL_WEIGHTS = {
     "chord-gan": WEIGHTS_DIR / "chord-gan.pt",
 }
 
-# model type -> (module, config dataclass, nn.Module class); imported when a checkpoint of
-# that type is read, so the char-LSTM's commands never load the MIDI models.
+# model type -> (module, config dataclass, what builds the network from a config: an
+# nn.Module class, or a function choosing by the config's ``arch``); imported when a
+# checkpoint of that type is read, so the char-LSTM's commands never load the MIDI models.
 MODELS: dict[str, tuple[str, str, str]] = {
     "char-lstm": ("generate.charlstm.model", "CharLSTMConfig", "CharLSTM"),
-    "midi-lstm": ("generate.midi.lstm", "MidiLSTMConfig", "MidiLSTM"),
+    "midi-lstm": ("generate.midi.lstm", "MidiLSTMConfig", "network"),
     "chord-gan": ("generate.midi.gan", "ChordGANConfig", "ChordGAN"),
 }
 
 
-def model_classes(model_type: str) -> tuple[type, type[nn.Module]]:
-    """The config dataclass and network class of a model type."""
+def model_classes(model_type: str) -> tuple[type, Callable[[Any], nn.Module]]:
+    """The config dataclass of a model type, and what builds its network from a config."""
     module_name, config_name, network_name = MODELS[model_type]
     module = importlib.import_module(module_name)
     return getattr(module, config_name), getattr(module, network_name)
@@ -154,6 +155,8 @@ _FIELD_RULES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("midi-lstm", "dropout"): (lambda v: v < 1, "below 1"),
     ("chord-gan", "steps"): (lambda v: v % 8 == 0, "a multiple of 8"),
     ("chord-gan", "generator_channels"): (lambda v: v % 8 == 0, "a multiple of 8"),
+    ("midi-lstm", "arch"): (lambda v: v in ("seed", "softmax"), "seed or softmax"),
+    ("chord-gan", "arch"): (lambda v: v in ("seed", "voices"), "seed or voices"),
 }
 
 
@@ -175,6 +178,8 @@ def _config(model_type: str, fields: Any) -> Any:
         if kind == "int":
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
             what = "a whole number of at least 1"
+        elif kind == "str":
+            ok, what = isinstance(value, str), "text"
         else:
             ok = (
                 isinstance(value, (int, float))

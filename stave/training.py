@@ -84,6 +84,7 @@ class Validation:
 
     metric: float | None  # lower is better; None: nothing to measure, every save is the best
     figures: dict[str, float] = field(default_factory=dict)
+    kept: tuple[str, ...] = ()  # figures kept as curves beside "validation"
 
 
 class Task(Protocol):
@@ -181,12 +182,14 @@ class Loop(Generic[TaskT]):
         """Validate, keep the curve and the best metric, and have the task save."""
         found = self.task.validate()
         metric = None if found.metric is None else self.reduce({"metric": found.metric})["metric"]
-        validation = Validation(metric, self.reduce(found.figures))
+        validation = Validation(metric, self.reduce(found.figures), found.kept)
         is_best = metric is None or metric < self.state.best
         if metric is not None:
             if is_best:
                 self.state.best = metric
             self.state.record("validation", metric)
+        for name in found.kept:
+            self.state.record(name, validation.figures[name])
         # A task's state may be gathered from every process (the char-LSTM's hidden rows),
         # so every process makes it; the main one writes it.
         self._saving = self.state_dict()

@@ -13,9 +13,15 @@ import torch
 from generate import evaluate as gen_evaluate
 from generate import sample as gen_sample
 from generate import train as gen_train
-from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, load_checkpoint
+from generate.checkpoint import (
+    DEFAULT_MODEL_WEIGHTS,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from generate.midi.data import chorale_voices, voice_segments
 from generate.midi.events import event_array
-from generate.midi.gan import ChordGANConfig
+from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.io import (
     LOWEST,
     MidiError,
@@ -26,7 +32,7 @@ from generate.midi.io import (
     roll_notes,
     write_midi,
 )
-from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, interval_penalty
+from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, MidiSoftmaxLSTM, interval_penalty
 from generate.midi.metrics import chord_rate, measure, pitch_class_histogram
 from generate.midi.train import MidiTrainConfig, train_midi
 from generate.ship import ship
@@ -237,3 +243,136 @@ def test_shipped_checkpoints_sample_and_measure(
     assert gen_evaluate.main(["--model", "chord-gan", "--max-pieces", "6", "--num", "4"]) == 0
     printed = capsys.readouterr().out
     assert "chord-gan" in printed and "random baseline" in printed and "training data" in printed
+
+
+def test_events_top_first_put_the_melody_before_its_harmony() -> None:
+    chord = [NoteEvent(48, 80, 0.0, 1.0), NoteEvent(67, 80, 0.0, 1.0), NoteEvent(60, 80, 0.0, 1.0)]
+    later = [NoteEvent(69, 80, 1.0, 1.0)]
+    pitches = event_array(chord + later, top_first=True)[:, 0] * 12 + 60
+    assert np.round(pitches).tolist() == [67, 60, 48, 69]
+    deltas = event_array(chord + later, top_first=True)[:, 2]
+    assert deltas.tolist() == [0.0, 0.0, 0.0, 0.25]  # a beat is a quarter of the scale
+
+
+def test_softmax_lstm_targets_favour_consonant_keys() -> None:
+    model = MidiSoftmaxLSTM(MidiLSTMConfig(arch="softmax", hidden_size=16, embed_size=8))
+    targets = model.key_targets
+    assert torch.allclose(targets.sum(dim=1), torch.ones(88))
+    c4 = 60 - LOWEST
+    row = targets[c4]
+    assert int(row.argmax()) == c4 and row[c4] > 0.85  # mostly the true key
+    # a fifth and an octave away weigh more than a second or a tritone away
+    assert row[c4 + 7] > 5 * row[c4 + 2] and row[c4 + 12] > row[c4 + 6]
+    assert row[c4 + 36] < row[c4 + 12] / 10  # faded over about an octave
+
+
+def test_softmax_lstm_learns_a_scale_and_samples_it() -> None:
+    torch.manual_seed(0)
+    config = MidiLSTMConfig(arch="softmax", hidden_size=64, num_layers=1, embed_size=16)
+    model = MidiSoftmaxLSTM(config)
+    events = torch.from_numpy(event_array(scale_piece(), top_first=True)).unsqueeze(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        pred, _ = model(events[:, :-1], None, events[:, 1:])
+        loss, figures = model.loss(pred, events[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert figures["interval"] < 0.1  # the seed's pitch penalty of a key drawn from it
+    made = model.generate(events[0, :8], 16, temperature=0.0)
+    keys = np.round(made[:, 0].numpy() * 12 + 60).astype(int).tolist()
+    assert keys == [p.pitch for p in scale_piece()][8:24]
+    assert np.allclose(made[:, 2].numpy(), 0.5 / 4)  # eighths, as in the data
+    drawn = model.generate(events[0, :8], 64, temperature=1.0, generator=torch.Generator())
+    assert drawn.shape == (64, 3) and bool(torch.isfinite(drawn).all())
+
+
+def test_voice_gan_draws_at_most_four_keys_a_step() -> None:
+    torch.manual_seed(0)
+    config = ChordGANConfig(arch="voices", steps=16, noise_dim=8, generator_channels=16)
+    gan = ChordGAN(config)
+    soft = gan.generator(torch.randn(3, 8)).detach()
+    assert soft.shape == (3, 16, 88) and float(soft.min()) >= 0 and float(soft.max()) <= 1
+    rolls = gan.generate(5)
+    assert rolls.shape == (5, 16, 88)
+    assert set(torch.unique(rolls).tolist()) <= {0.0, 1.0}
+    assert int(rolls.sum(-1).max()) <= 4
+    assert gan.critic(rolls).shape == (5,)  # the seed's critic, unchanged
+
+
+def test_chorale_voices_start_on_a_bar_line() -> None:
+    from music21 import corpus
+
+    pieces = chorale_voices(limit=12, key_normalised=True, progress=False)
+    assert 5 <= len(pieces) <= 12
+    for voices in pieces:
+        assert voices.shape[1] == 4 and voices.dtype == np.uint8
+        sounding = voices[voices < 88].astype(int) + LOWEST
+        assert sounding.min() >= 36 and sounding.max() <= 84  # voices, not noise
+    # A chorale that begins with a one-beat pickup: three beats of silence before it.
+    path = sorted(str(p) for p in corpus.getComposer("bach"))[2]
+    first = corpus.parse(path).parts[0].getElementsByClass("Measure").first()
+    assert first.number == 0 and first.duration.quarterLength == 1.0
+    third = chorale_voices(limit=3, key_normalised=False, progress=False)[-1]
+    assert (third[:6] == 88).all() and (third[6] < 88).all()
+    segs = voice_segments([third], 4, 16, 0, np.random.default_rng(0))
+    assert segs.shape == (4, 16, 88) and float(segs.sum(-1).max()) <= 4
+
+
+def test_train_refuses_a_design_of_the_other_model(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        gen_train.main(["--model", "midi-lstm", "--arch", "voices"])
+    assert "not a design of midi-lstm" in capsys.readouterr().err
+
+
+def test_checkpoints_from_before_the_designs_load_as_the_seed(tmp_path: Path) -> None:
+    for model in ("midi-lstm", "chord-gan"):
+        ckpt = load_checkpoint(DEFAULT_MODEL_WEIGHTS[model])
+        assert ckpt.config.arch == "seed"
+    ckpt = load_checkpoint(DEFAULT_MODEL_WEIGHTS["midi-lstm"])
+    ckpt.config = MidiLSTMConfig(**{**ckpt.config.__dict__, "arch": "transformer"})
+    save_checkpoint(tmp_path / "odd.pt", ckpt)
+    with pytest.raises(CheckpointError, match=r"config\.arch is 'transformer'"):
+        load_checkpoint(tmp_path / "odd.pt")
+
+
+def test_voice_gan_trains_resumes_and_samples_through_the_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "gan"
+    common = ["--model", "chord-gan", "-o", str(run), "--max-pieces", "12", "--threads", "1"]
+    small = ["--steps", "16", "--noise-dim", "8", "--batch-size", "8", "--eval-every", "2"]
+    assert gen_train.main([*common, *small, "--max-steps", "4"]) == 0
+    first = load_checkpoint(run / "latest.pt")
+    assert first.config.arch == "voices"  # the default design
+    assert first.info["data"]["key_normalised"] is True
+    assert gen_train.main([*common, "--keys", "transposed", "--resume", "--max-steps", "6"]) == 2
+    assert "--keys transposed" in capsys.readouterr().err
+    assert gen_train.main([*common, "--resume", "--max-steps", "6"]) == 0
+    again = load_checkpoint(run / "latest.pt")
+    assert again.config == first.config
+    assert again.trainer_state is not None and again.trainer_state["loop"]["step"] == 6
+    out = tmp_path / "samples"
+    ckpt = str(run / "latest.pt")
+    rc = gen_sample.main(
+        ["--model", "chord-gan", "--checkpoint", ckpt, "--num", "1", "--seed", "0", "-o", str(out)]
+    )
+    assert rc == 0
+    notes = read_midi(out / "sample-001.mid")
+    starts: dict[float, int] = {}
+    for n in notes:
+        starts[n.start] = starts.get(n.start, 0) + 1
+    assert notes and max(starts.values()) <= 4  # four voices
+
+
+def test_the_seed_designs_still_train_through_the_commands(tmp_path: Path) -> None:
+    src = tmp_path / "midi"
+    src.mkdir()
+    write_midi(src / "p.mid", scale_piece(3))
+    run = tmp_path / "run"
+    args = ["--model", "midi-lstm", "--arch", "seed", "--midi-dir", str(src), "-o", str(run)]
+    assert gen_train.main([*args, "--max-steps", "4", "--eval-every", "2"]) == 0
+    ckpt = load_checkpoint(run / "latest.pt")
+    assert ckpt.config.arch == "seed" and ckpt.config.hidden_size == 48
+    assert ckpt.info["data"]["pieces"] == "events"  # in the seed's order: pitch upwards
+    assert isinstance(ckpt.build_model(), MidiLSTM)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from generate.midi.events import ROLL_STEPS_PER_BEAT, event_array
 from generate.midi.io import (
     KEYS,
+    LOWEST,
     NoteEvent,
     midi_files,
     music21_pieces,
@@ -54,14 +55,89 @@ def chordified_rolls(limit: int | None = None, progress: bool = True) -> list[np
     return rolls
 
 
-def data_source(model: str, midi_dir: Path | None, max_pieces: int | None) -> dict[str, Any]:
-    """What a run's data is made from: events or rolls, of which MIDI folder (absolute; None:
-    the Bach chorales of music21), at most how many pieces."""
-    return {
-        "pieces": "events" if model == "midi-lstm" else "rolls",
+VOICES = 4  # soprano, alto, tenor, bass
+SILENT = KEYS  # a voice's value at a step where it does not sound
+BAR_BEATS = 4  # the voice GAN's pieces are in 4/4, bars from step 0
+
+
+def chorale_voices(
+    limit: int | None = None, key_normalised: bool = True, progress: bool = True
+) -> list[np.ndarray]:
+    """The voice GAN's data: music21's Bach chorales in four parts and 4/4, each as (T, 4)
+    uint8, the key (0-87, ``SILENT`` for none) each voice sounds at each eighth, soprano
+    first; step 0 is the start of a bar (a pickup is preceded by silence).
+    ``key_normalised``: each chorale transposed by the fewest semitones that take its key
+    signature to none (C major or A minor)."""
+    from music21 import corpus, key, meter, stream
+
+    pieces = []
+    paths = sorted(str(p) for p in corpus.getComposer("bach"))[:limit]
+    for path in tqdm(paths, desc="Bach chorales", unit="piece", disable=not progress):
+        try:
+            score = corpus.parse(path)
+            parts = list(score.parts)
+            metre = score.recurse().getElementsByClass(meter.TimeSignature).first()
+            if len(parts) != VOICES or metre is None or metre.ratioString != "4/4":
+                continue
+            signature = score.recurse().getElementsByClass(key.KeySignature).first()
+            shift = 0
+            if key_normalised and signature is not None:
+                shift = -((signature.sharps * 7) % 12)  # semitones down to C
+                shift += 12 if shift < -6 else 0  # the nearer way
+            bar_one = parts[0].getElementsByClass(stream.Measure).first()
+            pad = 0.0  # a pickup bar (numbered 0) is preceded by the rest of its bar
+            if bar_one is not None and bar_one.number == 0:
+                pad = (BAR_BEATS - float(bar_one.duration.quarterLength)) % BAR_BEATS
+            steps = int(np.ceil((float(score.highestTime) + pad) * ROLL_STEPS_PER_BEAT))
+            voices = np.full((steps, VOICES), SILENT, np.uint8)
+            for v, part in enumerate(parts):
+                for n in part.flatten().notes:
+                    top = max(p.midi for p in n.pitches) + shift
+                    start = float(n.offset) + pad
+                    a = round(start * ROLL_STEPS_PER_BEAT)
+                    b = max(a + 1, round((start + float(n.quarterLength)) * ROLL_STEPS_PER_BEAT))
+                    if LOWEST <= top < LOWEST + KEYS:
+                        voices[a:b, v] = top - LOWEST
+        except Exception as err:  # a corpus file music21 cannot read: leave it out
+            tqdm.write(f"skipped: {path}: {type(err).__name__}: {err}", file=sys.stderr)
+            continue
+        pieces.append(voices)
+    return pieces
+
+
+def voice_roll(voices: np.ndarray) -> np.ndarray:
+    """(T, 4) voices -> (T, 88) binary piano roll (a key sounds when any voice has it)."""
+    roll = np.zeros((len(voices), KEYS + 1), np.uint8)
+    np.put_along_axis(roll, voices.astype(np.int64), 1, axis=1)
+    return roll[:, :KEYS]
+
+
+PIECES = {  # what a run's data.npz holds, by model and network design
+    ("midi-lstm", "seed"): "events",  # notes in order of time, then pitch upwards
+    ("midi-lstm", "softmax"): "events top first",  # notes in order of time, then downwards
+    ("chord-gan", "seed"): "rolls",  # chordified
+    ("chord-gan", "voices"): "voices",
+}
+
+
+def data_source(
+    model: str,
+    midi_dir: Path | None,
+    max_pieces: int | None,
+    arch: str = "seed",
+    key_normalised: bool = False,
+) -> dict[str, Any]:
+    """What a run's data is made from: which kind of pieces (``PIECES``), of which MIDI
+    folder (absolute; None: the Bach chorales of music21), at most how many pieces, and
+    (voices only) whether each is transposed to no key signature."""
+    source = {
+        "pieces": PIECES[model, arch],
         "midi_dir": None if midi_dir is None else str(Path(midi_dir).resolve()),
         "max_pieces": max_pieces,
     }
+    if source["pieces"] == "voices":
+        source["key_normalised"] = key_normalised
+    return source
 
 
 def _inputs(midi_dir: Path | None) -> list[Any]:
@@ -91,7 +167,8 @@ def _read_cache(cache: Path) -> tuple[list[np.ndarray], dict[str, Any] | None]:
 def _described(source: dict[str, Any]) -> str:
     where = source["midi_dir"] or "the Bach chorales of music21"
     limit = "" if source["max_pieces"] is None else f", at most {source['max_pieces']} pieces"
-    return f"{source['pieces']} of {where}{limit}"
+    keys = ", transposed to C major or A minor" if source.get("key_normalised") else ""
+    return f"{source['pieces']} of {where}{limit}{keys}"
 
 
 def prepare(
@@ -101,6 +178,8 @@ def prepare(
     max_pieces: int | None,
     resume: bool = False,
     progress: bool = True,
+    arch: str = "seed",
+    key_normalised: bool = False,
 ) -> list[np.ndarray]:
     """The run's data (cached in ``out/data.npz``): event arrays or rolls, one per piece.
 
@@ -109,7 +188,13 @@ def prepare(
     and makes it again otherwise.
     """
     cache = out / "data.npz"
-    source = data_source(model, midi_dir, max_pieces)
+    source = data_source(model, midi_dir, max_pieces, arch, key_normalised)
+    kind = source["pieces"]
+    if kind == "voices" and midi_dir is not None:
+        raise ValueError(
+            "the voice GAN reads four-part chorales from music21's corpus, not MIDI files "
+            "(a MIDI file does not say which voice a note is in): use --arch seed with --midi-dir"
+        )
     if midi_dir is not None and not Path(midi_dir).is_dir():
         raise ValueError(f"{midi_dir}: no such folder of MIDI files")
     if cache.exists():
@@ -132,11 +217,17 @@ def prepare(
             raise ValueError(f"{midi_dir}: no MIDI files (.mid, .midi) in it")
         pieces = read_midi_folder(midi_dir, progress)[:max_pieces]
         arrays = [
-            event_array(p) if model == "midi-lstm" else piano_roll(p, ROLL_STEPS_PER_BEAT)
+            event_array(p, kind == "events top first")
+            if model == "midi-lstm"
+            else piano_roll(p, ROLL_STEPS_PER_BEAT)
             for p in pieces
         ]
     elif model == "midi-lstm":
-        arrays = [event_array(p) for p in music21_pieces(max_pieces, progress)]
+        arrays = [
+            event_array(p, kind == "events top first") for p in music21_pieces(max_pieces, progress)
+        ]
+    elif kind == "voices":
+        arrays = chorale_voices(max_pieces, key_normalised, progress)
     else:
         arrays = chordified_rolls(max_pieces, progress)
     arrays = [a for a in arrays if len(a) > 1]
@@ -191,4 +282,25 @@ def roll_segments(
         if keys.size and keys.min() + shift >= 0 and keys.max() + shift < KEYS:
             seg = np.roll(seg, shift, axis=1)
         out[i] = seg
+    return torch.from_numpy(out)
+
+
+def voice_segments(
+    pieces: list[np.ndarray], size: int, steps: int, transpose: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """(size, steps, 88) rolls of ``steps`` eighths of four-part pieces, each starting on a
+    bar line, transposed by up to ``transpose`` semitones where the notes stay on the
+    keyboard."""
+    bar = BAR_BEATS * ROLL_STEPS_PER_BEAT
+    out = np.zeros((size, steps, KEYS), np.float32)
+    usable = [v for v in pieces if len(v) >= steps]
+    for i in range(size):
+        v = usable[int(rng.integers(len(usable)))]
+        a = bar * int(rng.integers(0, (len(v) - steps) // bar + 1))
+        roll = voice_roll(v[a : a + steps])
+        shift = int(rng.integers(-transpose, transpose + 1)) if transpose else 0
+        keys = np.flatnonzero(roll.any(axis=0))
+        if shift and keys.size and keys.min() + shift >= 0 and keys.max() + shift < KEYS:
+            roll = np.roll(roll, shift, axis=1)
+        out[i] = roll
     return torch.from_numpy(out)

@@ -23,8 +23,12 @@ def midi_pitch(normalized: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(normalized) * PITCH_SCALE + PITCH_CENTRE), 0, 127)
 
 
-def event_array(notes: Sequence[NoteEvent]) -> np.ndarray:
-    """(N, 3) float32: pitch, velocity, time since the previous note, normalized."""
+def event_array(notes: Sequence[NoteEvent], top_first: bool = False) -> np.ndarray:
+    """(N, 3) float32: pitch, velocity, time since the previous note, normalized.  Notes
+    are in order of time; notes starting together are in the order given, or with
+    ``top_first`` from the highest down (a melody, then its harmony under it)."""
+    if top_first:
+        notes = sorted(notes, key=lambda n: (n.start, -n.pitch))
     starts = np.array([n.start for n in notes])
     delta = np.diff(starts, prepend=starts[0] if len(starts) else 0.0)
     return np.stack(

@@ -1,10 +1,20 @@
-"""The piano-roll chord GAN: a generator from noise to a piano-roll segment and a critic.  No
+"""The piano-roll chord GAN, in two designs (``ChordGANConfig.arch``), with one critic.  No
 file I/O here.
 
 A segment is ``steps`` time steps by 88 keys (1 = the key sounds).  The critic's first layer
 is a convolution over all 88 pitches at one time step (32 channels): it sees a chord at a
 time; then convolutions across time see the progression.  Trained as a Wasserstein GAN with
 gradient penalty (WGAN-GP), which stays stable without tricks.
+
+``seed`` (``Generator``): noise to a roll, each key of each step sounding with its own
+probability (binarized at 0.5 when sampled).  ``voices`` (``VoiceGenerator``): the music's
+structure built in.  Four voices (soprano, alto, tenor, bass) each sound one key or none at
+each step, as a distribution over the 88 keys and silence; the roll the critic sees is the
+keys any voice sounds (``1 - prod(1 - p)``, exact for a chosen key, smooth for the
+generator's gradients, as in WGAN-GP's own text model).  The segment is made bar by bar:
+the noise becomes one vector per bar, a GRU carries the progression across bars, and each
+bar is drawn by the same bar decoder, which knows where in the bar each step is.  Sampled,
+each voice takes its likeliest key.
 """
 
 from __future__ import annotations
@@ -16,14 +26,67 @@ from torch import Tensor, nn
 
 from generate.midi.io import KEYS
 
+ARCHS = ("seed", "voices")
+BAR_STEPS = 8  # eighths in a bar of 4/4
+VOICES = 4
+
 
 @dataclass
 class ChordGANConfig:
+    arch: str = "seed"  # checkpoints from before there were two designs hold the seed's
     steps: int = 32  # time steps per segment (eighth notes: four bars of 4/4)
     noise_dim: int = 64
     generator_channels: int = 256
     critic_channels: int = 32  # of the first, all-pitches layer
     gradient_penalty: float = 10.0
+
+
+class VoiceGenerator(nn.Module):
+    def __init__(self, config: ChordGANConfig) -> None:
+        super().__init__()
+        c = config.generator_channels
+        self.bars = config.steps // BAR_STEPS
+        self.project = nn.Sequential(nn.Linear(config.noise_dim, c * self.bars), nn.ReLU())
+        self.progression = nn.GRU(c, c, batch_first=True)
+        self.position = nn.Parameter(torch.randn(BAR_STEPS, c) * 0.1)  # step within the bar
+        self.bar = nn.Sequential(  # per step of a bar: the bar's vector and the position
+            nn.Linear(2 * c, c),
+            nn.ReLU(),
+            nn.Linear(c, c),
+            nn.ReLU(),
+        )
+        self.smooth = nn.Sequential(nn.Conv1d(c, c, 3, padding=1), nn.ReLU())  # across steps
+        self.voices = nn.Linear(c, VOICES * (KEYS + 1))  # each voice: a key or silence
+        self.channels = c
+
+    def voice_logits(self, z: Tensor) -> Tensor:
+        """z (B, noise_dim) -> logits (B, steps, 4, 89): each voice's key (or silence)."""
+        b, c = z.shape[0], self.channels
+        bars = self.project(z).view(b, self.bars, c)
+        bars, _ = self.progression(bars)  # (B, bars, C)
+        x = torch.cat(
+            [
+                bars[:, :, None, :].expand(b, self.bars, BAR_STEPS, c),
+                self.position.expand(b, self.bars, BAR_STEPS, c),
+            ],
+            dim=-1,
+        )
+        x = self.bar(x).reshape(b, self.bars * BAR_STEPS, c)
+        x = self.smooth(x.transpose(1, 2)).transpose(1, 2)
+        return self.voices(x).view(b, self.bars * BAR_STEPS, VOICES, KEYS + 1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """z (B, noise_dim) -> (B, steps, 88): how surely each key sounds in some voice."""
+        p = torch.softmax(self.voice_logits(z), dim=-1)[..., :KEYS]
+        return 1 - torch.prod(1 - p, dim=2)
+
+    @torch.no_grad()
+    def sample(self, z: Tensor) -> Tensor:
+        """Binary rolls (B, steps, 88): each voice's likeliest key (silence: none)."""
+        choice = self.voice_logits(z).argmax(-1)  # (B, steps, 4)
+        roll = torch.zeros(*choice.shape[:2], KEYS + 1, device=z.device)
+        roll.scatter_(2, choice, 1.0)
+        return roll[..., :KEYS]
 
 
 class Generator(nn.Module):
@@ -80,8 +143,12 @@ class ChordGAN(nn.Module):
 
     def __init__(self, config: ChordGANConfig) -> None:
         super().__init__()
+        if config.arch not in ARCHS:
+            raise ValueError(f"unknown arch {config.arch!r} (known: {', '.join(ARCHS)})")
         self.config = config
-        self.generator = Generator(config)
+        self.generator: Generator | VoiceGenerator = (
+            VoiceGenerator(config) if config.arch == "voices" else Generator(config)
+        )
         self.critic = Critic(config)
 
     def critic_loss(
@@ -117,4 +184,6 @@ class ChordGAN(nn.Module):
         """``n`` binarized segments (n, steps, 88)."""
         self.eval()
         z = torch.randn(n, self.config.noise_dim, generator=generator)
+        if isinstance(self.generator, VoiceGenerator):
+            return self.generator.sample(z)
         return (self.generator(z) > 0.5).float()

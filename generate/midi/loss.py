@@ -21,6 +21,21 @@ OCTAVE_WEIGHT = 0.05  # per squared octave of distance: the right octave is stil
 _RADIANS = 2 * np.pi / 12  # one semitone on the circle of the octave
 
 
+def consonance(semitones: Tensor) -> Tensor:
+    """The wells of ``interval_penalty`` without its octave term: 1 at the unison and the
+    octaves, 0.8 at fourths and fifths, about half at thirds and sixths, near 0 at seconds,
+    the tritone and sevenths (any shape)."""
+    if not semitones.is_floating_point():
+        semitones = semitones.float()
+    kappa = 1.0 / (WELL_WIDTH * _RADIANS) ** 2  # von Mises concentration for that width
+    wells = torch.zeros_like(semitones)
+    for interval, depth in WELLS:
+        wells = wells + depth * torch.exp(
+            kappa * (torch.cos((semitones - interval) * _RADIANS) - 1)
+        )
+    return wells
+
+
 def interval_penalty(semitones: Tensor) -> Tensor:
     """The pitch penalty for a prediction ``semitones`` away from the truth (any shape).
 
@@ -30,10 +45,4 @@ def interval_penalty(semitones: Tensor) -> Tensor:
     the truth, low at consonances."""
     if not semitones.is_floating_point():
         semitones = semitones.float()
-    kappa = 1.0 / (WELL_WIDTH * _RADIANS) ** 2  # von Mises concentration for that width
-    wells = torch.zeros_like(semitones)
-    for interval, depth in WELLS:
-        wells = wells + depth * torch.exp(
-            kappa * (torch.cos((semitones - interval) * _RADIANS) - 1)
-        )
-    return 1 - wells + OCTAVE_WEIGHT * (semitones / 12) ** 2
+    return 1 - consonance(semitones) + OCTAVE_WEIGHT * (semitones / 12) ** 2

@@ -31,7 +31,7 @@ from generate.midi.io import (
     roll_notes,
     write_midi,
 )
-from generate.midi.lstm import MidiLSTM
+from generate.midi.lstm import MidiLSTM, MidiSoftmaxLSTM
 from generate.sample import add_run_arguments, prepare_output, set_threads
 from stave import musicxml
 from stave.cli import non_negative_float, positive_int, report_output_error
@@ -44,11 +44,11 @@ MODEL_NAMES = {"midi-lstm": "MIDI-event LSTM", "chord-gan": "chord GAN"}
 
 
 def lstm_pieces(
-    model: MidiLSTM,
+    model: MidiLSTM | MidiSoftmaxLSTM,
     primers: list[np.ndarray],
     num: int,
     length: int,
-    pitch_noise: float,
+    temperature: float,
     seed: int | None,
 ) -> list[list[NoteEvent]]:
     """``num`` continuations of primers (taken in turn from the data the model was trained
@@ -68,7 +68,7 @@ def lstm_pieces(
                 ],
                 1,
             ).astype(np.float32)
-        events = model.generate(torch.from_numpy(primer), length, pitch_noise, gen).numpy()
+        events = model.generate(torch.from_numpy(primer), length, temperature, gen).numpy()
         pieces.append(events_to_notes(events))
     return pieces
 
@@ -175,8 +175,8 @@ def _main(argv: list[str] | None = None) -> int:
         "--temperature",
         type=non_negative_float,
         default=1.0,
-        help="LSTM: semitones of noise on each predicted pitch, 0 or more (0: the network's "
-        "own choice; default: %(default)s)",
+        help="LSTM: sampling temperature, 0 or more (0: always the likeliest; the seed "
+        "design: semitones of noise on each predicted pitch; default: %(default)s)",
     )
     p.add_argument(
         "--random-primer",
@@ -193,7 +193,7 @@ def _main(argv: list[str] | None = None) -> int:
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if isinstance(model, MidiLSTM):
+    if isinstance(model, (MidiLSTM, MidiSoftmaxLSTM)):
         pieces = lstm_pieces(model, primers, args.num, args.length, args.temperature, args.seed)
     else:
         assert isinstance(model, ChordGAN)

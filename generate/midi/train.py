@@ -38,10 +38,19 @@ from generate.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from generate.midi.data import data_source, event_windows, prepare, roll_segments, split
-from generate.midi.events import ROLL_STEPS_PER_BEAT
+from generate.midi.data import (
+    data_source,
+    event_windows,
+    prepare,
+    roll_segments,
+    split,
+    voice_segments,
+)
+from generate.midi.events import PITCH_SCALE, ROLL_STEPS_PER_BEAT
 from generate.midi.gan import ChordGAN, ChordGANConfig
-from generate.midi.lstm import MidiLSTM, MidiLSTMConfig
+from generate.midi.loss import interval_penalty
+from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, MidiSoftmaxLSTM, network
+from generate.midi.metrics import measure
 from stave import distributed, plots
 from stave.cli import non_negative_int, output_error, positive_float, positive_int
 from stave.devices import DEVICE_HELP, PRECISION_CHOICES, PRECISION_HELP, autocast
@@ -61,10 +70,18 @@ from stave.training import (
 )
 
 DEFAULT_STEPS = 3000  # the budget of a run that names none
+VALIDATION_SEGMENTS = 64  # GAN: segments generated at each validation
 DEFAULT_LR = {"midi-lstm": 2e-3, "chord-gan": 2e-4}
 BUDGET = ("max_steps", "minutes")
 CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "device", "precision", "out", "resume")
-NET_OPTIONS = {"midi-lstm": ("hidden_size", "dense_size"), "chord-gan": ("steps", "noise_dim")}
+NET_OPTIONS = {
+    "midi-lstm": ("arch", "hidden_size", "dense_size", "num_layers"),
+    "chord-gan": ("arch", "steps", "noise_dim"),
+}
+ARCH_CHOICES = {"midi-lstm": ("seed", "softmax"), "chord-gan": ("seed", "voices")}
+DEFAULT_ARCH = {"midi-lstm": "softmax", "chord-gan": "voices"}
+# The softmax LSTM's sizes where the command line names none (the seed's are its config's).
+SOFTMAX_LSTM = MidiLSTMConfig(arch="softmax", hidden_size=256, num_layers=2, dropout=0.2)
 
 
 @dataclass
@@ -77,6 +94,7 @@ class MidiTrainConfig:
     eval_every: int = 200
     val_fraction: float = 0.05
     transpose: int = 3  # GAN augmentation: up to this many semitones up or down
+    key_normalised: bool = False  # voice GAN: pieces transposed to no key signature
     critic_steps: int = 5  # GAN: critic updates per generator update
     seed: int = 0
     precision: str = "fp32"  # of the training steps: fp32 or bf16 (autocast)
@@ -155,7 +173,7 @@ class MidiLSTMTask(MidiTask):
         self, out: Path, pieces: list[np.ndarray], net: MidiLSTMConfig, cfg: MidiTrainConfig
     ) -> None:
         self.train_set, val_set = split(pieces, cfg.val_fraction, cfg.seed)
-        self.lstm = MidiLSTM(net)
+        self.lstm: MidiLSTM | MidiSoftmaxLSTM = network(net)  # type: ignore[assignment]
         opt: torch.optim.Optimizer = torch.optim.Adam(self.lstm.parameters(), lr=cfg.learning_rate)
         info = {
             "pieces": len(pieces),
@@ -169,7 +187,7 @@ class MidiLSTMTask(MidiTask):
         self.rows = distributed.rows(cfg.batch_size, self.processes)
         self._net: torch.nn.Module | None = None
         self.val_batch = event_windows(
-            val_set or self.train_set, 64, cfg.seq_len, np.random.default_rng(1)
+            val_set or self.train_set, 256, cfg.seq_len, np.random.default_rng(1)
         )
 
     def next_batch(self) -> torch.Tensor:
@@ -187,8 +205,8 @@ class MidiLSTMTask(MidiTask):
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         self.lstm.train()
         with autocast(batch.device, self.cfg.precision):
-            pred, _ = self.net(batch[:, :-1])
-        loss, parts = self.lstm.loss(pred.float(), batch[:, 1:])
+            pred, _ = self.net(batch[:, :-1], None, batch[:, 1:])
+        loss, parts = self.lstm.loss(pred, batch[:, 1:])
         opt = self.optimizers["adam"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -200,9 +218,22 @@ class MidiLSTMTask(MidiTask):
         self.lstm.eval()
         with torch.no_grad():
             val = self.val_batch.to(next(self.lstm.parameters()).device)
-            pred, _ = self.lstm(val[:, :-1])
-            loss = self.lstm.loss(pred, val[:, 1:])[0].item()
-        return Validation(loss, {"validation": loss})
+            pred, _ = self.lstm(val[:, :-1], None, val[:, 1:])
+            loss, parts = self.lstm.loss(pred, val[:, 1:])
+            # The two designs' common measure: the seed's pitch penalty of the prediction
+            # (of a key drawn from it, for the softmax design), against repeating the
+            # last note.
+            repeat = interval_penalty((val[:, 1:, 0] - val[:, :-1, 0]) * PITCH_SCALE).mean()
+        return Validation(
+            loss.item(),
+            {
+                "validation": loss.item(),
+                "val_interval": parts["interval"],
+                "val_interval_likeliest": parts["interval_likeliest"],
+                "val_interval_repeat": repeat.item(),
+            },
+            kept=("val_interval", "val_interval_likeliest", "val_interval_repeat"),
+        )
 
 
 class ChordGANTask(MidiTask):
@@ -215,6 +246,7 @@ class ChordGANTask(MidiTask):
     ) -> None:
         if not any(len(r) >= net.steps for r in rolls):
             raise ValueError(f"no piece is {net.steps} steps long")
+        self.segments = voice_segments if net.arch == "voices" else roll_segments
         self.gan = ChordGAN(net)
         betas = (0.5, 0.9)
         optimizers: dict[str, torch.optim.Optimizer] = {
@@ -225,9 +257,17 @@ class ChordGANTask(MidiTask):
                 self.gan.critic.parameters(), lr=cfg.learning_rate, betas=betas
             ),
         }
-        info = {"pieces": len(rolls), "steps_per_beat": ROLL_STEPS_PER_BEAT}
+        info = {
+            "pieces": len(rolls),
+            "steps_per_beat": ROLL_STEPS_PER_BEAT,
+            "key_normalised": cfg.key_normalised,
+        }
         super().__init__(out, self.gan, net, optimizers, cfg.seed, info)
         self.rolls, self.net, self.cfg = rolls, net, cfg
+        reference = self.segments(
+            rolls, VALIDATION_SEGMENTS * 4, net.steps, 0, np.random.default_rng(1)
+        )
+        self.reference = list(reference.numpy())
         # Under torchrun every process draws the same global batch of rolls, noise and
         # penalty points (the same generators) and trains on its rows; generator and critic
         # are wrapped in DDP (made when they are on their device).  Batch norm in the
@@ -256,7 +296,7 @@ class ChordGANTask(MidiTask):
         """The real rolls of one step's critic updates (this process's rows of each)."""
         rolls, cfg = self.rolls, self.cfg
         return [
-            roll_segments(rolls, cfg.batch_size, self.net.steps, cfg.transpose, self.rng)[self.rows]
+            self.segments(rolls, cfg.batch_size, self.net.steps, cfg.transpose, self.rng)[self.rows]
             for _ in range(cfg.critic_steps)
         ]
 
@@ -287,7 +327,23 @@ class ChordGANTask(MidiTask):
         )
 
     def validate(self) -> Validation:
-        return Validation(None)  # a GAN has no held-out loss worth the name: every save is kept
+        """What a listener would notice, measured on segments of a fixed noise against
+        segments of the data (``generate.midi.metrics``): the key-normalised pitch-class
+        histogram distance plus a quarter of the share of full steps that are no chord
+        (lower is better) picks ``best.pt``; both are kept as curves, with the in-scale
+        rate."""
+        made = self.gan.generate(VALIDATION_SEGMENTS, torch.Generator().manual_seed(0))
+        self.gan.train()
+        rolls = list(made.cpu().numpy())
+        m = measure(rolls, ROLL_STEPS_PER_BEAT, reference=self.reference)
+        chords = 0.0 if np.isnan(m.chords) else m.chords
+        figures = {
+            "val_key_pch": m.key_pch_distance,
+            "val_chords": chords,
+            "val_in_scale": m.in_scale,
+        }
+        metric = m.key_pch_distance + 0.25 * (1 - chords)
+        return Validation(metric, {"validation": metric, **figures}, kept=tuple(figures))
 
 
 def upgraded_state(saved: dict[str, Any]) -> dict[str, Any]:
@@ -393,6 +449,19 @@ def parser() -> argparse.ArgumentParser:
         help="the MIDI-event LSTM or the piano-roll chord GAN (required)",
     )
     p.add_argument(
+        "--arch",
+        choices=sorted({a for archs in ARCH_CHOICES.values() for a in archs}),
+        help="network design: midi-lstm seed|softmax (default softmax), chord-gan "
+        "seed|voices (default voices); seed is the reference design (see the README)",
+    )
+    p.add_argument(
+        "--keys",
+        choices=("normalised", "transposed"),
+        default="normalised",
+        help="voice GAN: chorales transposed to C major or A minor, or kept in their keys and "
+        "transposed at random by up to 5 semitones each way (default: %(default)s)",
+    )
+    p.add_argument(
         "--midi-dir",
         type=Path,
         help="folder of MIDI files, read recursively (default: music21's Bach chorales)",
@@ -444,14 +513,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hidden-size",
         type=positive_int,
-        default=lstm.hidden_size,
-        help="LSTM units (default: %(default)s)",
+        help=f"LSTM units (default: {lstm.hidden_size} seed, {SOFTMAX_LSTM.hidden_size} softmax)",
+    )
+    p.add_argument(
+        "--num-layers",
+        type=positive_int,
+        help=f"LSTM layers (default: {lstm.num_layers} seed, {SOFTMAX_LSTM.num_layers} softmax)",
     )
     p.add_argument(
         "--dense-size",
         type=positive_int,
         default=lstm.dense_size,
-        help="units of the LSTM's dense layer (default: %(default)s)",
+        help="units of the seed LSTM's dense layer (default: %(default)s)",
     )
     p.add_argument(
         "--steps",
@@ -498,6 +571,8 @@ def run_options(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, Any] | None
     source = ckpt.info.get("data")
     if source is not None:
         options.update(midi_dir=source["midi_dir"], max_pieces=source["max_pieces"])
+        if "key_normalised" in source:
+            options["keys"] = "normalised" if source["key_normalised"] else "transposed"
     return options, trained
 
 
@@ -548,6 +623,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.steps % 8:
         p.error("--steps must be a multiple of 8")
+    if args.arch is not None and args.arch not in ARCH_CHOICES[args.model]:
+        p.error(
+            f"--arch {args.arch} is not a design of {args.model} "
+            f"(choose from {', '.join(ARCH_CHOICES[args.model])})"
+        )
     out = args.out or Path("runs") / args.model
     return distributed.run(
         args.device,
@@ -581,21 +661,55 @@ def _train_main(
         config.precision = args.precision
         if config.max_steps is None and config.minutes is None:
             config.max_steps = DEFAULT_STEPS
-        net: MidiLSTMConfig | ChordGANConfig = (
-            dataclasses.replace(lstm, hidden_size=args.hidden_size, dense_size=args.dense_size)
-            if args.model == "midi-lstm"
-            else dataclasses.replace(gan, steps=args.steps, noise_dim=args.noise_dim)
-        )
+        arch = args.arch or (saved_net.arch if saved_net else DEFAULT_ARCH[args.model])
+        if args.arch is None and saved_net is None and arch == "voices" and args.midi_dir:
+            arch = "seed"  # a MIDI file does not say which voice a note is in
+            print(
+                "note: --midi-dir trains the seed design of the chord GAN (the voices design "
+                "reads four-part chorales from music21's corpus)",
+                file=sys.stderr,
+            )
+        net: MidiLSTMConfig | ChordGANConfig
+        if args.model == "midi-lstm":
+            base = lstm if arch == "seed" else SOFTMAX_LSTM
+            net = dataclasses.replace(
+                base,
+                arch=arch,
+                hidden_size=args.hidden_size or base.hidden_size,
+                num_layers=args.num_layers or base.num_layers,
+                dense_size=args.dense_size,
+            )
+        else:
+            net = dataclasses.replace(gan, arch=arch, steps=args.steps, noise_dim=args.noise_dim)
         if saved_net is not None:  # the run's network, whatever else the defaults now say
             net = dataclasses.replace(
-                saved_net, **{dest: getattr(args, dest) for dest in NET_OPTIONS[args.model]}
+                saved_net,
+                **{
+                    dest: getattr(args, dest)
+                    for dest in NET_OPTIONS[args.model]
+                    if getattr(args, dest, None) is not None
+                },
             )
+        voices = args.model == "chord-gan" and net.arch == "voices"
+        config.key_normalised = voices and args.keys == "normalised"
+        if voices:
+            config.transpose = 0 if config.key_normalised else 5
         distributed.rows(config.batch_size, processes)  # refused now if it does not split
         with distributed.main_first():  # it prepares the data; the others read it
             if processes.main:
                 check_output_folder(out)
-            data = prepare(args.model, out, args.midi_dir, args.max_pieces, args.resume)
-        source = data_source(args.model, args.midi_dir, args.max_pieces)
+            data = prepare(
+                args.model,
+                out,
+                args.midi_dir,
+                args.max_pieces,
+                args.resume,
+                arch=net.arch,
+                key_normalised=config.key_normalised,
+            )
+        source = data_source(
+            args.model, args.midi_dir, args.max_pieces, net.arch, config.key_normalised
+        )
         new_lr = config.learning_rate if args.resume and "lr" in given else None
         loop, reason = train_midi(out, data, net, config, args.resume, source, new_lr, device)
     except (ValueError, CheckpointError) as err:
