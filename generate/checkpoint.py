@@ -153,6 +153,7 @@ def _checked(payload: dict[str, Any]) -> Checkpoint:
 _FIELD_RULES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("char-lstm", "dropout"): (lambda v: v < 1, "below 1"),
     ("midi-lstm", "dropout"): (lambda v: v < 1, "below 1"),
+    ("midi-lstm", "soften"): (lambda v: v <= 1, "at most 1"),
     ("chord-gan", "steps"): (lambda v: v % 8 == 0, "a multiple of 8"),
     ("chord-gan", "generator_channels"): (lambda v: v % 8 == 0, "a multiple of 8"),
     ("midi-lstm", "arch"): (lambda v: v in ("seed", "softmax"), "seed or softmax"),

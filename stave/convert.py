@@ -122,9 +122,11 @@ def soundfont() -> Path | None:
     return next((Path(p) for p in SOUNDFONTS if Path(p).exists()), None)
 
 
-def render_wav(midi_path: Path, wav_path: Path, peak_dbfs: float = PEAK_DBFS) -> bool:
-    """Audio through FluidSynth, its loudest sample at ``peak_dbfs``; False (nothing
-    written) when FluidSynth or a soundfont is missing."""
+def render_wav(
+    midi_path: Path, wav_path: Path, peak_dbfs: float = PEAK_DBFS, rate: int = 44100
+) -> bool:
+    """Audio through FluidSynth at ``rate`` samples a second, its loudest sample at
+    ``peak_dbfs``; False (nothing written) when FluidSynth or a soundfont is missing."""
     fluidsynth = shutil.which("fluidsynth")
     font = soundfont()
     if fluidsynth is None or font is None:
@@ -139,7 +141,7 @@ def render_wav(midi_path: Path, wav_path: Path, peak_dbfs: float = PEAK_DBFS) ->
                 "-F",
                 str(tmp),
                 "-r",
-                "44100",
+                str(rate),
                 str(font),
                 str(midi_path),
             ],

@@ -198,9 +198,12 @@ def midi(tmp_path: Path, out: str, processes: int, *extra: str) -> subprocess.Co
 
 
 @pytest.mark.slow
-def test_the_midi_lstm_on_two_gloo_processes_ends_where_one_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("arch", ["seed", "softmax"])
+def test_the_midi_lstm_on_two_gloo_processes_ends_where_one_does(tmp_path: Path, arch: str) -> None:
     src = midi_folder(tmp_path / "midi", pieces=4)
     common = [*MIDI_TINY, "--midi-dir", str(src), "--max-steps", "10", "--device", "cpu"]
+    # Dropout masks are drawn per process: without it, two processes are one.
+    common += ["--arch", arch, "--dropout", "0"]
     one = midi(tmp_path, "one", 1, *common)
     assert one.returncode == 0, one.stderr
     two = midi(tmp_path, "two", 2, *common)
@@ -238,6 +241,23 @@ def test_the_chord_gan_trains_on_two_gloo_processes_and_resumes_on_one(tmp_path:
     assert alone.returncode == 0, alone.stderr
     assert "was trained on 2 process(es), it goes on on 1: the same global batch" in alone.stderr
     assert load_checkpoint(tmp_path / "two" / "latest.pt").trainer_state["loop"]["step"] == 8
+
+
+@pytest.mark.slow
+def test_the_voice_gan_trains_on_two_gloo_processes(tmp_path: Path) -> None:
+    """The default design of the chord GAN, on music21's chorales: one process prepares the
+    data, both train on their rows of the same global batch and validate alike."""
+    common = [
+        "--model", "chord-gan", "--max-pieces", "12", "--steps", "16", "--noise-dim", "8",
+        "--batch-size", "4", "--eval-every", "2", "--device", "cpu",
+    ]  # fmt: skip
+    two = midi(tmp_path, "two", 2, *common, "--max-steps", "4")
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("stopped (budget) at step 4") == 1
+    saved = load_checkpoint(tmp_path / "two" / "latest.pt")
+    assert saved.config.arch == "voices" and saved.info["processes"] == 2
+    curves = saved.trainer_state["loop"]["curves"]
+    assert [s for s, _ in curves["val_chords"]] == [2, 4]
 
 
 @pytest.mark.parametrize(
@@ -327,6 +347,12 @@ def test_bf16_on_cuda_trains_the_four_models_and_the_char_lstm_ends_near_fp32(
             "--max-steps", "4", "--device", "cuda", "--precision", "bf16",
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
+    proc = midi(
+        tmp_path, "voices", 1, "--model", "chord-gan", "--max-pieces", "12", "--steps", "16",
+        "--batch-size", "4", "--max-steps", "4", "--eval-every", "2", "--device", "cuda",
+        "--precision", "bf16",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr  # validation samples on the device
     proc = omr_train(
         tmp_path, "omr", 1, "--max-steps", "4", "--device", "cuda", "--precision", "bf16"
     )

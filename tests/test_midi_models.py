@@ -19,7 +19,7 @@ from generate.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from generate.midi.data import chorale_voices, voice_segments
+from generate.midi.data import chorale_voices, event_windows, voice_segments
 from generate.midi.events import event_array
 from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.io import (
@@ -376,3 +376,18 @@ def test_the_seed_designs_still_train_through_the_commands(tmp_path: Path) -> No
     assert ckpt.config.arch == "seed" and ckpt.config.hidden_size == 48
     assert ckpt.info["data"]["pieces"] == "events"  # in the seed's order: pitch upwards
     assert isinstance(ckpt.build_model(), MidiLSTM)
+
+
+def test_event_windows_transpose_whole_windows_on_the_keyboard() -> None:
+    notes = [NoteEvent(60 + (i % 2) * 7, 90, i * 0.5, 0.5) for i in range(40)]  # C4, G4, ...
+    rng = np.random.default_rng(0)
+    windows = event_windows([event_array(notes)], 64, 16, rng, transpose=6).numpy()
+    keys = np.round(windows[:, :, 0] * 12 + 60).astype(int)
+    shifts = np.minimum(keys[:, 0], keys[:, 1]) - 60  # each window's lower note is C4 moved
+    assert set(shifts.tolist()) == set(range(-6, 7))  # every shift up to 6 either way
+    assert ((keys.max(axis=1) - keys.min(axis=1)) == 7).all()  # the whole window alike
+    assert np.allclose(windows[:, :, 1], 90 / 127)  # velocity and time untouched
+    assert np.allclose(windows[:, 1:, 2], 0.5 / 4)
+    low = [NoteEvent(22, 90, i * 0.5, 0.5) for i in range(40)]  # at the keyboard's bottom
+    kept = event_windows([event_array(low)], 64, 8, rng, transpose=6).numpy()[:, :, 0]
+    assert (np.round(kept * 12 + 60) >= 21).all()  # never off the keyboard

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from generate.midi.events import ROLL_STEPS_PER_BEAT, event_array
+from generate.midi.events import PITCH_CENTRE, PITCH_SCALE, ROLL_STEPS_PER_BEAT, event_array
 from generate.midi.io import (
     KEYS,
     LOWEST,
@@ -76,8 +76,10 @@ def chorale_voices(
         try:
             score = corpus.parse(path)
             parts = list(score.parts)
-            metre = score.recurse().getElementsByClass(meter.TimeSignature).first()
-            if len(parts) != VOICES or metre is None or metre.ratioString != "4/4":
+            metres = {
+                m.ratioString for m in score.recurse().getElementsByClass(meter.TimeSignature)
+            }
+            if len(parts) != VOICES or metres != {"4/4"}:
                 continue
             signature = score.recurse().getElementsByClass(key.KeySignature).first()
             shift = 0
@@ -85,9 +87,8 @@ def chorale_voices(
                 shift = -((signature.sharps * 7) % 12)  # semitones down to C
                 shift += 12 if shift < -6 else 0  # the nearer way
             bar_one = parts[0].getElementsByClass(stream.Measure).first()
-            pad = 0.0  # a pickup bar (numbered 0) is preceded by the rest of its bar
-            if bar_one is not None and bar_one.number == 0:
-                pad = (BAR_BEATS - float(bar_one.duration.quarterLength)) % BAR_BEATS
+            # A pickup bar is preceded by the rest of its bar (music21 numbers it 0 or 1).
+            pad = float(bar_one.paddingLeft) if bar_one is not None else 0.0
             steps = int(np.ceil((float(score.highestTime) + pad) * ROLL_STEPS_PER_BEAT))
             voices = np.full((steps, VOICES), SILENT, np.uint8)
             for v, part in enumerate(parts):
@@ -251,10 +252,15 @@ def split(pieces: list[np.ndarray], fraction: float, seed: int) -> tuple[list, l
 
 
 def event_windows(
-    pieces: list[np.ndarray], size: int, length: int, rng: np.random.Generator
+    pieces: list[np.ndarray],
+    size: int,
+    length: int,
+    rng: np.random.Generator,
+    transpose: int = 0,
 ) -> torch.Tensor:
     """(size, length + 1, 3) random windows of consecutive events (short pieces padded by
-    repeating their end)."""
+    repeating their end), each transposed by up to ``transpose`` semitones where its notes
+    stay on the keyboard."""
     out = np.empty((size, length + 1, 3), np.float32)
     weights = np.array([len(p) for p in pieces], float)
     for i, j in enumerate(rng.choice(len(pieces), size, p=weights / weights.sum())):
@@ -263,6 +269,11 @@ def event_windows(
             p = np.concatenate([p, np.repeat(p[-1:], length + 2 - len(p), axis=0)])
         a = int(rng.integers(0, len(p) - length))
         out[i] = p[a : a + length + 1]
+        if transpose:
+            shift = int(rng.integers(-transpose, transpose + 1))
+            keys = out[i, :, 0] * PITCH_SCALE + PITCH_CENTRE + shift
+            if keys.min() >= LOWEST and keys.max() < LOWEST + KEYS:
+                out[i, :, 0] += shift / PITCH_SCALE
     return torch.from_numpy(out)
 
 

@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(model, (MidiLSTM, MidiSoftmaxLSTM)):
             data_notes = data_pieces(args.midi_dir, args.max_pieces)
             data = [piano_roll(n, STEPS_PER_BEAT) for n in data_notes]
-            primers = [event_array(n)[:16] for n in data_notes]
+            top_first = isinstance(model, MidiSoftmaxLSTM)  # as the design was trained
+            primers = [event_array(n, top_first)[:16] for n in data_notes]
             made = lstm_pieces(model, primers, args.num, 128, args.temperature, args.seed)
             generated = [piano_roll(n, STEPS_PER_BEAT) for n in made]
             baseline = [

@@ -183,7 +183,9 @@ class ChordGAN(nn.Module):
     def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` binarized segments (n, steps, 88)."""
         self.eval()
+        # Drawn on the CPU (the same noise for a seed on any device), then moved.
         z = torch.randn(n, self.config.noise_dim, generator=generator)
+        z = z.to(next(self.parameters()).device)
         if isinstance(self.generator, VoiceGenerator):
             return self.generator.sample(z)
         return (self.generator(z) > 0.5).float()

@@ -14,8 +14,8 @@ and time delta add their mean squared errors, weighted at 20% of the pitch term.
 ``softmax`` (``MidiSoftmaxLSTM``): the same idea in a network that can learn it.  Each event
 is read as classes (the key, the time since the previous note in sixteenths, a velocity
 band) and the next one predicted as three distributions: first its time delta, then its key
-given that delta (a note sounding with the last one is harmony under it, one after it a
-new melody note), then its velocity.  The key's target is the true key softened toward
+and its velocity given that delta (a note sounding with the last one is harmony under it,
+one after it a new melody note).  The key's target is the true key softened toward
 consonant intervals by the seed's interval kernel (``generate.midi.loss.consonance``, faded
 over about an octave): a wrong key a fifth or an octave away costs less than one a second
 away.  Notes that start
@@ -129,8 +129,9 @@ class MidiSoftmaxLSTM(nn.Module):
         """events (B, T, 3) normalized, and the events that follow each (B, T, 3), whose
         deltas the key and velocity are predicted given -> logits of (delta (B, T, 17),
         key (B, T, 88), velocity (B, T, 8)), new state."""
+        if following is None:
+            raise ValueError("the softmax design predicts each key given its delta: pass following")
         x, state = self.hidden(events, state)
-        assert following is not None, "the softmax design predicts each key given its delta"
         return self.heads(x, event_classes(following)[1]), state
 
     def hidden(
@@ -183,8 +184,8 @@ class MidiSoftmaxLSTM(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Continue ``primer`` (T0, 3) by ``length`` events (normalized, (length, 3)): each
-        event's delta drawn first, then its key given the delta, then its velocity, each
-        from its distribution at ``temperature`` (0: the likeliest)."""
+        event's delta drawn first, then its key and its velocity given the delta, each from
+        its distribution at ``temperature`` (0: the likeliest)."""
         self.eval()
         x, state = self.hidden(primer.unsqueeze(0))
         h = x[:, -1]

@@ -52,7 +52,13 @@ from generate.midi.loss import interval_penalty
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, MidiSoftmaxLSTM, network
 from generate.midi.metrics import measure
 from stave import distributed, plots
-from stave.cli import non_negative_int, output_error, positive_float, positive_int
+from stave.cli import (
+    non_negative_float,
+    non_negative_int,
+    output_error,
+    positive_float,
+    positive_int,
+)
 from stave.devices import DEVICE_HELP, PRECISION_CHOICES, PRECISION_HELP, autocast
 from stave.training import (
     Loop,
@@ -75,7 +81,7 @@ DEFAULT_LR = {"midi-lstm": 2e-3, "chord-gan": 2e-4}
 BUDGET = ("max_steps", "minutes")
 CHANGEABLE_ON_RESUME = ("lr", "eval_every", "threads", "device", "precision", "out", "resume")
 NET_OPTIONS = {
-    "midi-lstm": ("arch", "hidden_size", "dense_size", "num_layers"),
+    "midi-lstm": ("arch", "hidden_size", "dense_size", "num_layers", "dropout"),
     "chord-gan": ("arch", "steps", "noise_dim"),
 }
 ARCH_CHOICES = {"midi-lstm": ("seed", "softmax"), "chord-gan": ("seed", "voices")}
@@ -93,7 +99,7 @@ class MidiTrainConfig:
     minutes: float | None = None
     eval_every: int = 200
     val_fraction: float = 0.05
-    transpose: int = 3  # GAN augmentation: up to this many semitones up or down
+    transpose: int = 3  # augmentation: up to this many semitones up or down (set by design)
     key_normalised: bool = False  # voice GAN: pieces transposed to no key signature
     critic_steps: int = 5  # GAN: critic updates per generator update
     seed: int = 0
@@ -191,7 +197,8 @@ class MidiLSTMTask(MidiTask):
         )
 
     def next_batch(self) -> torch.Tensor:
-        batch = event_windows(self.train_set, self.cfg.batch_size, self.cfg.seq_len, self.rng)
+        cfg = self.cfg
+        batch = event_windows(self.train_set, cfg.batch_size, cfg.seq_len, self.rng, cfg.transpose)
         return batch[self.rows]
 
     @property
@@ -521,6 +528,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"LSTM layers (default: {lstm.num_layers} seed, {SOFTMAX_LSTM.num_layers} softmax)",
     )
     p.add_argument(
+        "--dropout",
+        type=non_negative_float,
+        help=f"LSTM dropout, below 1 (default: {lstm.dropout:g} seed, "
+        f"{SOFTMAX_LSTM.dropout:g} softmax)",
+    )
+    p.add_argument(
         "--dense-size",
         type=positive_int,
         default=lstm.dense_size,
@@ -623,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.steps % 8:
         p.error("--steps must be a multiple of 8")
+    if args.dropout is not None and args.dropout >= 1:
+        p.error(f"--dropout must be below 1, got {args.dropout:g}")
     if args.arch is not None and args.arch not in ARCH_CHOICES[args.model]:
         p.error(
             f"--arch {args.arch} is not a design of {args.model} "
@@ -677,6 +692,7 @@ def _train_main(
                 arch=arch,
                 hidden_size=args.hidden_size or base.hidden_size,
                 num_layers=args.num_layers or base.num_layers,
+                dropout=base.dropout if args.dropout is None else args.dropout,
                 dense_size=args.dense_size,
             )
         else:
@@ -691,9 +707,18 @@ def _train_main(
                 },
             )
         voices = args.model == "chord-gan" and net.arch == "voices"
+        for dest, applies, what in (
+            ("keys", voices, "the voices design of the chord GAN"),
+            ("dense_size", net.arch == "seed", "the seed design of the LSTM"),
+        ):
+            if dest in given and not applies:
+                flag = "--" + dest.replace("_", "-")
+                print(f"note: {flag} is for {what} only; ignored", file=sys.stderr)
         config.key_normalised = voices and args.keys == "normalised"
         if voices:
             config.transpose = 0 if config.key_normalised else 5
+        elif args.model == "midi-lstm":  # the seed as it was; the softmax design in all keys
+            config.transpose = 6 if net.arch == "softmax" else 0
         distributed.rows(config.batch_size, processes)  # refused now if it does not split
         with distributed.main_first():  # it prepares the data; the others read it
             if processes.main:
