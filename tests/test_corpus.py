@@ -107,3 +107,35 @@ def test_abc2midi_only_drops_training_tunes_abc2midi_rejects(tmp_path: Path, abc
     val = (tmp_path / "data" / "val.txt").read_text()
     assert "bad" not in train and train.count("T:good") + val.count("T:good") >= 18
     assert prepared.kind == "abc"
+
+
+def test_a_builtin_corpus_and_files_are_held_out_part_by_part(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generate.charlstm.prepare import prepare_corpus
+
+    folk = tmp_path / "folk"
+    folk.mkdir()
+    tunes = [
+        f"X:{i}\nT:Folk tune {i}\nM:4/4\nL:1/8\nK:G\n|:GABc dedB|{'ABcd' * (i + 1)}efge:|\n"
+        for i in range(40)
+    ]
+    # music21 bundles this tune of the Nottingham Music Database: one copy is kept, ours.
+    tunes.append("X:99\nT:Cuckoo's Nest\nM:4/4\nL:1/4\nK:D\nA|d2 dc|d2 e2|f4|]\n")
+    (folk / "tunes.abc").write_text("\n".join(tunes))
+    out = tmp_path / "prepared"
+    prepared = prepare_corpus(["music21-abc", str(folk)], out, val_fraction=0.1, seed=1)
+    err = capsys.readouterr().err
+    assert "tune(s) of music21-abc left out: folk has a tune of the same title" in err
+    ours = (out / "val-folk.txt").read_text().split(corpus.SEPARATOR)
+    theirs = (out / "val-music21-abc.txt").read_text().split(corpus.SEPARATOR)
+    assert len(ours) == 4 and all("T:Folk tune" in t or "Cuckoo" in t for t in ours)
+    assert len(theirs) > 1000 and not any("T:Folk tune" in t for t in theirs)
+    assert sorted(prepared.val) == sorted(ours + theirs)  # val.txt: both parts
+    train = "\n".join(prepared.train)
+    assert train.count("T:Cuckoo's Nest") <= 1  # music21's copy is gone
+    assert not set(ours) & set(prepared.train)
+    staves = tmp_path / "staves.txt"
+    staves.write_text((Path(__file__).parents[1] / "datasets/sample/clean/00000.txt").read_text())
+    with pytest.raises(corpus.CorpusError, match="one kind"):
+        corpus.load_parts(["music21-abc", str(staves)], None)

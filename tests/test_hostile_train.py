@@ -47,7 +47,7 @@ TINY = [
 ]  # fmt: skip
 MIDI_TINY = [
     "--model", "midi-lstm", "--eval-every", "4", "--seq-len", "12",
-    "--batch-size", "4", "--seed", "3", "--hidden-size", "12", "--dense-size", "6",
+    "--batch-size", "4", "--seed", "3", "--hidden-size", "12",
     "--threads", "1",
 ]  # fmt: skip
 

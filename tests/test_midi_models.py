@@ -167,7 +167,7 @@ def test_train_resume_and_sample_through_the_commands(tmp_path: Path, mscore3: s
     assert [s for s, _ in state["curves"]["validation"]] == [10, 20, 30]
     assert (run / "loss.png").stat().st_size > 1000
     shipped = tmp_path / "shipped.pt"
-    info = ship(run / "best.pt", shipped)
+    info = ship(run / "latest.pt", shipped)  # (best.pt: whichever validated best)
     assert info["step"] == 30 and [s for s, _ in info["curves"]["validation"]] == [10, 20, 30]
     assert load_checkpoint(shipped).trainer_state is None
     out = tmp_path / "samples"

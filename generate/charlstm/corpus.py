@@ -15,6 +15,7 @@ unless ``kind`` is given (``text`` reads any file as paragraphs).
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import subprocess
@@ -280,16 +281,65 @@ def abc2midi_valid(pieces: list[Piece], jobs: int = 2) -> list[Piece]:
 def load(
     spec: Sequence[str], kind: Kind | None = None, limit: int | None = None, seed: int = 0
 ) -> tuple[list[Piece], Kind]:
-    """A corpus by name (``music21-abc``, ``music21-stave``) or by files and folders.
+    """A corpus by name (``music21-abc``, ``music21-stave``), by files and folders, or both
+    (see ``load_parts``), as one list of pieces.
 
     ``limit`` only saves work for ``music21-stave`` (conversion stops once it has enough);
     callers cut other corpora themselves.
     """
-    if list(spec) == [MUSIC21_ABC]:
-        return load_music21_abc(), "abc"
-    if list(spec) == [MUSIC21_STAVE]:
-        return load_music21_stave(limit, seed), "stave"
-    return load_files([Path(s) for s in spec], kind)
+    parts, found = load_parts(spec, kind, limit, seed)
+    return [p for _, pieces in parts for p in pieces], found
+
+
+def load_parts(
+    spec: Sequence[str], kind: Kind | None = None, limit: int | None = None, seed: int = 0
+) -> tuple[list[tuple[str, list[Piece]]], Kind]:
+    """A corpus as its parts, each (name, pieces): every built-in corpus named in ``spec``
+    is a part of that name, and the files and folders in it are one part, named after
+    their common folder (or the one file or folder given).  All parts must be of one kind.
+
+    Where parts are mixed, a tune of a built-in corpus with the same title, metre and key
+    as a tune of the files is left out (music21 bundles a few tunes of the Nottingham Music
+    Database, for one), so that no tune is both trained on and held out.
+    """
+    paths = [Path(s) for s in spec if s not in BUILTIN_CORPORA]
+    parts: list[tuple[str, list[Piece], Kind]] = []
+    for name in dict.fromkeys(s for s in spec if s in BUILTIN_CORPORA):
+        if name == MUSIC21_ABC:
+            parts.append((name, load_music21_abc(), "abc"))
+        else:
+            parts.append((name, load_music21_stave(limit, seed), "stave"))
+    if paths:
+        pieces, found = load_files(paths, kind)
+        where = paths[0] if len(paths) == 1 else Path(os.path.commonpath(paths))
+        parts.append((where.stem or "files", pieces, found))
+    kinds = {k for _, _, k in parts}
+    if len(kinds) > 1:
+        shown = ", ".join(f"{n} is {KIND_NAMES[k]}" for n, _, k in parts)
+        raise CorpusError(f"a corpus is of one kind: {shown}")
+    if len(parts) > 1 and parts[-1][2] == "abc" and paths:
+        files = {_tune_identity(p.text) for p in parts[-1][1]} - {None}
+        for i, (name, pieces, k) in enumerate(parts[:-1]):
+            kept = [p for p in pieces if _tune_identity(p.text) not in files]
+            if len(kept) < len(pieces):
+                print(
+                    f"note: {len(pieces) - len(kept)} tune(s) of {name} left out: "
+                    f"{parts[-1][0]} has a tune of the same title, metre and key",
+                    file=sys.stderr,
+                )
+            parts[i] = (name, kept, k)
+    return [(n, p) for n, p, _ in parts], parts[0][2]
+
+
+def _field(text: str, name: str) -> str:
+    found = re.search(rf"^{name}:[ \t]*(.*?)[ \t]*$", text, re.MULTILINE)
+    return found.group(1).casefold() if found else ""
+
+
+def _tune_identity(text: str) -> tuple[str, str, str] | None:
+    """An ABC tune's title, metre and key (None for a tune with no title)."""
+    title = _field(text, "T")
+    return (title, _field(text, "M"), _field(text, "K")) if title else None
 
 
 def split_train_val(

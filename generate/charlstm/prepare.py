@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from generate.charlstm import corpus, data
+from stave import atomic
+from stave.training import writing
 
 
 def prepare_corpus(
@@ -26,10 +28,22 @@ def prepare_corpus(
     ``vocab``: keep this vocabulary (fine-tuning) instead of building one from the text.
     ``abc2midi_only``: train only on the ABC tunes abc2midi accepts (validation unchanged).
     """
-    pieces, found_kind = corpus.load(spec, kind, max_pieces, seed)
-    if max_pieces is not None and len(pieces) > max_pieces:
-        pieces = random.Random(seed).sample(pieces, max_pieces)
-    train, val = corpus.split_train_val(pieces, val_fraction, seed)
+    parts, found_kind = corpus.load_parts(spec, kind, max_pieces, seed)
+    labelled = [(name, p) for name, pieces in parts for p in pieces]
+    if max_pieces is not None and len(labelled) > max_pieces:
+        labelled = random.Random(seed).sample(labelled, max_pieces)
+    pieces = [p for _, p in labelled]
+    # Each part gives its share of whole pieces to validation, so that a mixed corpus is
+    # validated on every part (OUT/val-PART.txt beside val.txt).
+    train, val, val_parts = [], [], {}
+    for name, _ in parts:
+        mine = [p for n, p in labelled if n == name]
+        if len(parts) > 1 and len(mine) < 2:
+            raise corpus.CorpusError(f"{name}: {len(mine)} piece(s); each part needs 2 or more")
+        part_train, part_val = corpus.split_train_val(mine, val_fraction, seed)
+        train += part_train
+        val += part_val
+        val_parts[name] = part_val
     if abc2midi_only:  # after the split, so that the validation tunes stay the same
         if found_kind != "abc":
             raise corpus.CorpusError(
@@ -52,6 +66,12 @@ def prepare_corpus(
         file=sys.stderr,
     )
     prepared = data.prepare(train, val, found_kind, out, " ".join(spec), vocab)
+    if len(parts) > 1:
+        for name, part_val in val_parts.items():
+            path = out / f"val-{name}.txt"
+            with writing(path):
+                atomic.write_text(path, corpus.SEPARATOR.join(p.text for p in part_val))
+            print(f"held out: {len(part_val)} pieces of {name} -> {path}", file=sys.stderr)
     if vocab is not None:
         outside = Counter(c for p in train for c in p.text if c not in prepared.vocab.index)
         if outside:
