@@ -5,7 +5,7 @@
 Each tune is scored as written (the baseline) and rewritten each way below, by the shipped
 ABC model or ``--checkpoint``; each variant's bits per character are printed beside the
 baseline's, with their ratio.  The measure is the file as given (issue 18): no variant is
-normalised back before scoring.  The variants:
+normalised back before scoring.  The variants (``generate.charlstm.variants``):
 
 - ``no chords``: chord symbols (``"Am"``) removed, the melody line alone;
 - ``X: 1``: a space after every field's colon in the header (``T: Title``);
@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from generate.charlstm.scoring import file_bits
+from generate.charlstm.variants import VARIANTS
 from generate.checkpoint import default_checkpoint, load_char_lstm
 from stave.abc import read_text
 
-FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
 X_LINE = re.compile(r"^X:", re.MULTILINE)
 
 
@@ -43,61 +42,6 @@ def raw_tunes(text: str) -> list[str]:
         if "\n" in tune:
             tunes.append(tune)
     return tunes
-
-
-def _header_and_body(tune: str) -> tuple[list[str], list[str]]:
-    """The header's lines (``X:`` to ``K:``) and the rest."""
-    lines = tune.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("K:"):
-            return lines[: i + 1], lines[i + 1 :]
-    return lines, []
-
-
-def no_chords(tune: str) -> str:
-    return re.sub(r'"[^"\n]*"', "", tune)
-
-
-def spaced_fields(tune: str) -> str:
-    head, body = _header_and_body(tune)
-    head = [FIELD.sub(lambda m: f"{m.group(1)}: {m.group(2)}", line) for line in head]
-    return "\n".join(head + body)
-
-
-def reordered_fields(tune: str) -> str:
-    head, body = _header_and_body(tune)
-    if len(head) < 3 or not head[0].startswith("X:") or not head[-1].startswith("K:"):
-        return tune
-    return "\n".join([head[0], *reversed(head[1:-1]), head[-1], *body])
-
-
-def spelled_length(tune: str) -> str:
-    head, body = _header_and_body(tune)
-    if any(line.startswith("L:") for line in head) or len(head) < 2:
-        return tune
-    return "\n".join([*head[:-1], "L:1/8", head[-1], *body])
-
-
-def one_line(tune: str) -> str:
-    head, body = _header_and_body(tune)
-    music = [line.strip() for line in body if line.strip() and not line.startswith("%")]
-    return "\n".join([*head, " ".join(music)]) if music else tune
-
-
-def spaced_bars(tune: str) -> str:
-    head, body = _header_and_body(tune)
-    spaced = [re.sub(r"\s*(\|\]|\|\||:\||\|:|\|)\s*", r" \1 ", line).strip() for line in body]
-    return "\n".join(head + spaced)
-
-
-VARIANTS: dict[str, Callable[[str], str]] = {
-    "no chords": no_chords,
-    "X: 1": spaced_fields,
-    "fields reordered": reordered_fields,
-    "L: spelled out": spelled_length,
-    "one line": one_line,
-    "spaced bars": spaced_bars,
-}
 
 
 def main() -> None:

@@ -67,6 +67,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed for the split (default: 0)"
     )
+    p.add_argument(
+        "--augment",
+        type=non_negative_int,
+        default=0,
+        help="ABC: add this many copies of each training tune, respelled as people also "
+        "write ABC (chord symbols dropped, header spacing and order, L: spelled out, lines "
+        "joined, bars spaced; each at random); validation unchanged (default: 0)",
+    )
     return p
 
 
@@ -82,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.max_pieces,
             abc2midi_only=args.abc2midi_only,
+            augment=args.augment,
         )
     except corpus.CorpusError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -139,3 +139,52 @@ def test_a_builtin_corpus_and_files_are_held_out_part_by_part(
     staves.write_text((Path(__file__).parents[1] / "datasets/sample/clean/00000.txt").read_text())
     with pytest.raises(corpus.CorpusError, match="one kind"):
         corpus.load_parts(["music21-abc", str(staves)], None)
+
+
+CHORDED = """X:3
+T:Chorded
+R:reel
+M:4/4
+K:G
+"G"GABc "D7"d2B2|"C"c2A2 "G"G4|
+"G"GABc "Em"d2g2|"D7"f2d2 "G"g4|]"""
+
+
+def test_abc_variants_keep_the_music() -> None:
+    from music21 import converter
+
+    from generate.charlstm import variants
+
+    def notes(text: str) -> list[tuple[str, float]]:
+        score = converter.parse(text, format="abc")
+        return [
+            (n.nameWithOctave, float(n.quarterLength))
+            for n in score.flatten().getElementsByClass("Note")
+        ]
+
+    played = notes(CHORDED)
+    assert len(played) == 18
+    for name, rewrite in variants.VARIANTS.items():
+        respelled = rewrite(CHORDED)
+        assert respelled != CHORDED, name  # each applies to this tune
+        assert notes(respelled) == played, name
+    assert '"' not in variants.no_chords(CHORDED)
+    assert "L:1/8" in variants.spelled_length(CHORDED)
+
+
+def test_prepare_augments_training_tunes_only(tmp_path: Path) -> None:
+    from generate.charlstm.prepare import prepare_corpus
+
+    folder = tmp_path / "abc"
+    folder.mkdir()
+    tunes = [CHORDED.replace("X:3", f"X:{i}").replace("Chorded", f"Tune {i}") for i in range(20)]
+    (folder / "t.abc").write_text("\n\n".join(tunes))
+    plain = prepare_corpus([str(folder)], tmp_path / "plain", val_fraction=0.2)
+    more = prepare_corpus([str(folder)], tmp_path / "more", val_fraction=0.2, augment=2)
+    assert more.val == plain.val  # the same tunes held out, as written
+    assert len(more.train) == 3 * len(plain.train)
+    copies = more.train[len(plain.train) :]
+    assert sum('"' not in c for c in copies) >= len(copies) // 4  # some melody lines alone
+    assert sum(c not in plain.train for c in copies) >= len(copies) // 2
+    again = prepare_corpus([str(folder)], tmp_path / "again", val_fraction=0.2, augment=2)
+    assert again.train == more.train  # seeded

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from generate.charlstm import corpus, data
+from generate.charlstm import corpus, data, variants
 from stave import atomic
 from stave.training import writing
 
@@ -22,11 +22,14 @@ def prepare_corpus(
     max_pieces: int | None = None,
     vocab: data.Vocab | None = None,
     abc2midi_only: bool = False,
+    augment: int = 0,
 ) -> data.Prepared:
     """Load the corpus, split it by whole pieces, write the prepared files into ``out``.
 
     ``vocab``: keep this vocabulary (fine-tuning) instead of building one from the text.
     ``abc2midi_only``: train only on the ABC tunes abc2midi accepts (validation unchanged).
+    ``augment``: add this many copies of each training tune (ABC), each spelled as people
+    also write ABC (``generate.charlstm.variants.varied``, seeded); validation unchanged.
     """
     parts, found_kind = corpus.load_parts(spec, kind, max_pieces, seed)
     labelled = [(name, p) for name, pieces in parts for p in pieces]
@@ -60,6 +63,18 @@ def prepare_corpus(
             file=sys.stderr,
         )
         train = kept
+    if augment:
+        if found_kind != "abc":
+            raise corpus.CorpusError(f"--augment is for ABC corpora, this one is {found_kind}")
+        rng = random.Random(seed)
+        copies = [
+            corpus.Piece(variants.varied(p.text, rng), f"{p.source}~{k + 1}")
+            for k in range(augment)
+            for p in train
+        ]
+        copies = [c for c in copies if c.text.strip()]
+        print(f"augmented: {len(copies)} respelled copies of the training tunes", file=sys.stderr)
+        train = train + copies
     print(
         f"corpus {' '.join(spec)}: {len(pieces)} pieces ({found_kind}), "
         f"{len(train)} train / {len(val)} validation -> {out}",
