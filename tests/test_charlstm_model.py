@@ -75,3 +75,36 @@ def test_the_stepper_is_the_network_one_character_at_a_time() -> None:
         stepped = torch.stack([step(more[:, t]) for t in range(12)], dim=1)
         whole, _, _ = model(torch.cat([prefix, more], 1))
     assert (stepped - whole[:, 6:]).abs().max() < 1e-5
+
+
+def test_char_transformer_learns_a_pattern_and_scores_every_character_once() -> None:
+    import math
+
+    import torch.nn.functional as F
+
+    from generate.charlstm.transformer import CharTransformer, CharTransformerConfig
+
+    torch.manual_seed(0)
+    config = CharTransformerConfig(vocab_size=8, block_size=16, n_layer=1, n_head=2, n_embd=32)
+    model = CharTransformer(config)
+    pattern = torch.tensor([1, 2, 3, 4, 5, 6, 7] * 20)
+    before = float(model.char_bits(pattern).mean())
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        starts = torch.randint(0, len(pattern) - 17, (8,))
+        x = torch.stack([pattern[s : s + 16] for s in starts])
+        y = torch.stack([pattern[s + 1 : s + 17] for s in starts])
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    bits = model.char_bits(pattern)
+    assert bits.shape == (len(pattern) - 1,)
+    assert float(bits[16:].mean()) < 0.2 < before  # learned, and scored with context
+    model.eval()
+    # After the first window (0-15), each scores the next 8 with 8 or more before them:
+    logits, _ = model(pattern[8:24].unsqueeze(0))  # the window that scores 16-23
+    expected = F.cross_entropy(logits[0], pattern[9:25], reduction="none")[8:] / math.log(2)
+    assert torch.allclose(bits[16:24], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="context holds 16"):
+        model(pattern[:17].unsqueeze(0))
