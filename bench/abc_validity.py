@@ -11,13 +11,20 @@ primer and checks each:
 - music21: parses, has notes, writes MusicXML and MIDI.
 
 As a baseline in the same run, the same checks on ``--num`` random tunes of the training
-corpus (music21's ABC, as the model reads it), and the ratio of the two strict rates.
+corpus (music21's ABC, as the model reads it), or of ``--held-out FILE`` (a prepared
+corpus's ``val.txt``), and the ratio of the two strict rates.
+
+Then the tunes' form, samples beside the baseline: repeat signs per tune (``:|`` and
+``::``), the share of tunes with first and second endings, and the share of bars (the first
+and the last of each tune left out: pickups) that hold exactly their metre, as music21
+reads the tune.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,6 +33,7 @@ import mido
 from generate.charlstm.corpus import abc2midi_accepts, load_music21_abc
 from generate.charlstm.sampling import draw, write_sample
 from generate.checkpoint import default_checkpoint, load_char_lstm
+from stave.abc import read_text, split_abc
 
 
 def has_notes(mid: Path) -> bool:
@@ -51,6 +59,35 @@ def check(texts: list[str], label: str, verbose: bool) -> tuple[int, int, int]:
     return strict, playable, music21
 
 
+REPEAT = re.compile(r":\||::")
+ENDING = re.compile(r"(\[|\|)1")
+
+
+def form(texts: list[str]) -> tuple[float, float, float]:
+    """(repeat signs per tune, share of tunes with endings, share of full bars)."""
+    from music21 import converter, meter, stream
+
+    full = bars = 0
+    for text in texts:
+        try:
+            score = converter.parse(text, format="abc")
+        except Exception:  # a tune music21 cannot read: its bars are not counted
+            continue
+        parts = list(score.parts) if isinstance(score, stream.Score) else [score]
+        for part in parts:
+            measures = list(part.getElementsByClass(stream.Measure))[1:-1]
+            metre = None
+            for m in part.getElementsByClass(stream.Measure):
+                metre = m.getElementsByClass(meter.TimeSignature).first() or metre
+                if m in measures and metre is not None:
+                    bars += 1
+                    full += m.duration.quarterLength == metre.barDuration.quarterLength
+    n = max(1, len(texts))
+    repeats = sum(len(REPEAT.findall(t)) for t in texts) / n
+    endings = sum(bool(ENDING.search(t)) for t in texts) / n
+    return repeats, endings, full / max(1, bars)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=default_checkpoint("abc"))
@@ -59,6 +96,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--length", type=int, default=2000)
     p.add_argument("--quiet", action="store_true", help="do not list each rejection")
+    p.add_argument("--held-out", type=Path, help="ABC tunes to compare with (a val.txt)")
     args = p.parse_args()
 
     model, ckpt = load_char_lstm(args.checkpoint)
@@ -72,20 +110,31 @@ def main() -> None:
         seed=args.seed,
         context=ckpt.context,
     )
-    corpus = [t.text for t in random.Random(args.seed).sample(load_music21_abc(), args.num)]
-    n = args.num
+    pool = (
+        split_abc(read_text(args.held_out), str(args.held_out))
+        if args.held_out
+        else load_music21_abc()
+    )
+    corpus = [t.text for t in random.Random(args.seed).sample(pool, min(args.num, len(pool)))]
     rows = {
-        "samples": check(samples, "sample", not args.quiet),
-        "corpus": check(corpus, "corpus", not args.quiet),
+        "samples": (check(samples, "sample", not args.quiet), len(samples)),
+        "corpus": (check(corpus, "corpus", not args.quiet), len(corpus)),
     }
     print(f"checkpoint {args.checkpoint} temperature={args.temperature} seed={args.seed}")
-    for name, (strict, playable, m21) in rows.items():
+    for name, ((strict, playable, m21), n) in rows.items():
         print(
             f"{name:<8} abc2midi_strict={strict}/{n} ({100 * strict / n:.0f}%) "
             f"abc2midi_playable={playable}/{n} music21={m21}/{n}"
         )
-    s, c = rows["samples"][0], rows["corpus"][0]
-    print(f"strict ratio samples/corpus={s / max(1, c):.2f}")
+    s = rows["samples"][0][0] / rows["samples"][1]
+    c = rows["corpus"][0][0] / rows["corpus"][1]
+    print(f"strict ratio samples/corpus={s / max(1e-9, c):.2f}")
+    for name, texts in (("samples", samples), ("corpus", corpus)):
+        repeats, endings, full = form(texts)
+        print(
+            f"{name:<8} repeat_signs_per_tune={repeats:.2f} with_endings={endings:.2f} "
+            f"full_bars={full:.3f}"
+        )
 
 
 if __name__ == "__main__":
