@@ -326,10 +326,14 @@ def test_train_refuses_a_design_of_the_other_model(capsys: pytest.CaptureFixture
 
 
 def test_checkpoints_from_before_the_designs_load_as_the_seed(tmp_path: Path) -> None:
+    # The seed designs' shipped weights, kept beside the new ones: saved with no arch.
     for model in ("midi-lstm", "chord-gan"):
-        ckpt = load_checkpoint(DEFAULT_MODEL_WEIGHTS[model])
+        seed = DEFAULT_MODEL_WEIGHTS[model].with_name(f"{model}-seed.pt")
+        ckpt = load_checkpoint(seed)
         assert ckpt.config.arch == "seed"
-    ckpt = load_checkpoint(DEFAULT_MODEL_WEIGHTS["midi-lstm"])
+        assert "arch" not in torch.load(seed, weights_only=False)["config"]
+        assert load_checkpoint(DEFAULT_MODEL_WEIGHTS[model]).config.arch != "seed"
+    ckpt = load_checkpoint(DEFAULT_MODEL_WEIGHTS["midi-lstm"].with_name("midi-lstm-seed.pt"))
     ckpt.config = MidiLSTMConfig(**{**ckpt.config.__dict__, "arch": "transformer"})
     save_checkpoint(tmp_path / "odd.pt", ckpt)
     with pytest.raises(CheckpointError, match=r"config\.arch is 'transformer'"):
