@@ -53,6 +53,15 @@ def matched_transformer(vocab_size: int, target: int) -> CharTransformerConfig:
     return best[1]
 
 
+def step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor | None) -> None:
+    """One optimizer step, gradients clipped to norm 1 (as generate.train does)."""
+    assert loss is not None
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
 def train_lstm(prepared: Prepared, minutes: float, seed: int) -> tuple[CharLSTM, int]:
     torch.manual_seed(seed)
     model = CharLSTM(CharLSTMConfig(len(prepared.vocab)))
@@ -66,11 +75,7 @@ def train_lstm(prepared: Prepared, minutes: float, seed: int) -> tuple[CharLSTM,
         for x, y in batches.epoch(epoch):
             _, loss, state = model(x, state, y)
             state = (state[0].detach(), state[1].detach())
-            opt.zero_grad(set_to_none=True)
-            assert loss is not None
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            step(model, opt, loss)
             steps += 1
             if time.perf_counter() >= end:
                 break
@@ -104,11 +109,7 @@ def train_transformer(
         for group in opt.param_groups:
             group["lr"] = lr
         _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        assert loss is not None
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        step(model, opt, loss)
         steps += 1
     return model, steps
 
