@@ -188,3 +188,14 @@ def test_prepare_augments_training_tunes_only(tmp_path: Path) -> None:
     assert sum(c not in plain.train for c in copies) >= len(copies) // 2
     again = prepare_corpus([str(folder)], tmp_path / "again", val_fraction=0.2, augment=2)
     assert again.train == more.train  # seeded
+
+
+def test_a_folders_readme_is_not_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "tunes.abc").write_text(TINY_ABC)
+    (tmp_path / "README.md").write_text("# Tunes\n\nWhere they come from, and the licence.\n")
+    (tmp_path / "LICENSE").write_text("GNU GPL 3.0\n")
+    pieces, kind = corpus.load_files([tmp_path])
+    assert kind == "abc" and len(pieces) == 2
+    assert "skipped 2 files (a folder's notes)" in capsys.readouterr().err
+    with pytest.raises(corpus.CorpusError, match="one kind"):  # named, it is read
+        corpus.load_files([tmp_path / "tunes.abc", tmp_path / "README.md"])

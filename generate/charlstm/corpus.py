@@ -92,19 +92,29 @@ def split_pieces(text: str, source: str, kind: Kind) -> list[Piece]:
     return split_paragraphs(text, source)
 
 
+DOCUMENTATION = ("README", "LICENSE", "LICENCE", "COPYING")  # a folder's own notes, not corpus
+
+
 def _files(paths: Sequence[Path]) -> list[Path]:
+    """The files of ``paths``, folders read recursively; a folder's hidden files and its
+    documentation (``README.md``, ``LICENSE``, ...) are left out, the latter with a note."""
     files: list[Path] = []
+    docs: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            )
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            for f in found:
+                if f.name.upper().startswith(DOCUMENTATION):
+                    docs.append((f, "documentation"))
+                else:
+                    files.append(f)
         elif path.is_file():
             files.append(path)
         elif path.exists():  # a pipe or a device: reading it could wait for ever
             raise CorpusError(f"{path}: not a regular file or folder")
         else:
             raise CorpusError(f"{path}: no such file or folder")
+    note_skipped("a folder's notes", docs)
     return files
 
 
