@@ -126,12 +126,15 @@ def test_a_builtin_corpus_and_files_are_held_out_part_by_part(
     out = tmp_path / "prepared"
     prepared = prepare_corpus(["music21-abc", str(folk)], out, val_fraction=0.1, seed=1)
     err = capsys.readouterr().err
-    assert "tune(s) of music21-abc left out: folk has a tune of the same title" in err
+    assert "tune(s) of music21-abc left out: the files hold a tune of the same title" in err
     ours = (out / "val-folk.txt").read_text().split(corpus.SEPARATOR)
     theirs = (out / "val-music21-abc.txt").read_text().split(corpus.SEPARATOR)
     assert len(ours) == 4 and all("T:Folk tune" in t or "Cuckoo" in t for t in ours)
     assert len(theirs) > 1000 and not any("T:Folk tune" in t for t in theirs)
     assert sorted(prepared.val) == sorted(ours + theirs)  # val.txt: both parts
+    # music21's part holds out the tunes it holds out alone (less the shared ones)
+    alone = corpus.split_train_val(corpus.load_music21_abc(), 0.1, 1)[1]
+    assert set(theirs) <= {p.text for p in alone} and len(alone) - len(theirs) <= 2
     train = "\n".join(prepared.train)
     assert train.count("T:Cuckoo's Nest") <= 1  # music21's copy is gone
     assert not set(ours) & set(prepared.train)

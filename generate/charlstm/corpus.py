@@ -308,9 +308,9 @@ def load_parts(
     is a part of that name, and the files and folders in it are one part, named after
     their common folder (or the one file or folder given).  All parts must be of one kind.
 
-    Where parts are mixed, a tune of a built-in corpus with the same title, metre and key
-    as a tune of the files is left out (music21 bundles a few tunes of the Nottingham Music
-    Database, for one), so that no tune is both trained on and held out.
+    A part alone is read as it is read unmixed (the same pieces in the same order), so its
+    split into training and validation pieces is the same too (``tunes_not_in`` then
+    takes out the tunes two parts share).
     """
     paths = [Path(s) for s in spec if s not in BUILTIN_CORPORA]
     parts: list[tuple[str, list[Piece], Kind]] = []
@@ -327,18 +327,14 @@ def load_parts(
     if len(kinds) > 1:
         shown = ", ".join(f"{n} is {KIND_NAMES[k]}" for n, _, k in parts)
         raise CorpusError(f"a corpus is of one kind: {shown}")
-    if len(parts) > 1 and parts[-1][2] == "abc" and paths:
-        files = {_tune_identity(p.text) for p in parts[-1][1]} - {None}
-        for i, (name, pieces, k) in enumerate(parts[:-1]):
-            kept = [p for p in pieces if _tune_identity(p.text) not in files]
-            if len(kept) < len(pieces):
-                print(
-                    f"note: {len(pieces) - len(kept)} tune(s) of {name} left out: "
-                    f"{parts[-1][0]} has a tune of the same title, metre and key",
-                    file=sys.stderr,
-                )
-            parts[i] = (name, kept, k)
     return [(n, p) for n, p, _ in parts], parts[0][2]
+
+
+def tunes_not_in(pieces: Sequence[Piece], others: Sequence[Piece]) -> list[Piece]:
+    """The ABC tunes of ``pieces`` that no tune of ``others`` has the title, metre and key
+    of (music21 bundles a few tunes of the Nottingham Music Database, for one)."""
+    taken = {_tune_identity(p.text) for p in others} - {None}
+    return [p for p in pieces if _tune_identity(p.text) not in taken]
 
 
 def _field(text: str, name: str) -> str:

@@ -44,6 +44,20 @@ def prepare_corpus(
         if len(parts) > 1 and len(mine) < 2:
             raise corpus.CorpusError(f"{name}: {len(mine)} piece(s); each part needs 2 or more")
         part_train, part_val = corpus.split_train_val(mine, val_fraction, seed)
+        if found_kind == "abc" and name in corpus.BUILTIN_CORPORA and len(parts) > 1:
+            # After the split, so that a built-in corpus holds out the tunes it holds out
+            # alone (those a model trained on it alone was validated on).
+            files = [p for n, p in labelled if n not in corpus.BUILTIN_CORPORA]
+            kept_train = corpus.tunes_not_in(part_train, files)
+            kept_val = corpus.tunes_not_in(part_val, files)
+            dropped = len(part_train) + len(part_val) - len(kept_train) - len(kept_val)
+            if dropped:
+                print(
+                    f"note: {dropped} tune(s) of {name} left out: the files hold a tune of "
+                    "the same title, metre and key",
+                    file=sys.stderr,
+                )
+            part_train, part_val = kept_train, kept_val
         train += part_train
         val += part_val
         val_parts[name] = part_val
