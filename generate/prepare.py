@@ -12,6 +12,7 @@ from pathlib import Path
 
 from generate.charlstm import corpus
 from generate.charlstm.prepare import prepare_corpus
+from generate.checkpoint import CheckpointError, load_char_lstm
 from stave.cli import finite_float, non_negative_int, positive_int, report_output_error
 from stave.training import check_output_folder
 
@@ -68,6 +69,13 @@ def parser() -> argparse.ArgumentParser:
         "--seed", type=non_negative_int, default=0, help="seed for the split (default: 0)"
     )
     p.add_argument(
+        "--vocab-from",
+        type=Path,
+        help="keep this char-LSTM checkpoint's vocabulary, so that it can be fine-tuned on "
+        "the data (--data with --init-from); characters outside it are read as unknown "
+        "(default: the training text's own)",
+    )
+    p.add_argument(
         "--augment",
         type=non_negative_int,
         default=0,
@@ -82,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         check_output_folder(args.out)
+        vocab = load_char_lstm(args.vocab_from)[1].vocab if args.vocab_from else None
         prepared = prepare_corpus(
             args.corpus,
             args.out,
@@ -90,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.max_pieces,
             abc2midi_only=args.abc2midi_only,
+            vocab=vocab,
             augment=args.augment,
         )
-    except corpus.CorpusError as err:
+    except (corpus.CorpusError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # the corpus is read into CorpusErrors: this is the output

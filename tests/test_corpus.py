@@ -202,3 +202,19 @@ def test_a_folders_readme_is_not_corpus(tmp_path: Path, capsys: pytest.CaptureFi
     assert "skipped 2 files (a folder's notes)" in capsys.readouterr().err
     with pytest.raises(corpus.CorpusError, match="one kind"):  # named, it is read
         corpus.load_files([tmp_path / "tunes.abc", tmp_path / "README.md"])
+
+
+def test_prepare_keeps_a_checkpoints_vocabulary(tmp_path: Path) -> None:
+    from generate import prepare as prepare_cmd
+    from generate.checkpoint import default_checkpoint, load_checkpoint
+
+    folder = tmp_path / "abc"
+    folder.mkdir()
+    (folder / "t.abc").write_text(TINY_ABC + "\n\nX:3\nT:Odd\nM:4/4\nK:C\nC\u00e6DE F4|]\n")
+    out = tmp_path / "data"
+    shipped = default_checkpoint("abc")
+    assert (
+        prepare_cmd.main([*("--corpus", str(folder), "-o", str(out)), "--vocab-from", str(shipped)])
+        == 0
+    )
+    assert load_prepared(out).vocab == load_checkpoint(shipped).vocab
