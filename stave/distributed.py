@@ -79,7 +79,12 @@ def run(
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        return train(processes, resolved)
+        status = train(processes, resolved)
+        # Every process is done with its collectives before any leaves the group: gloo
+        # aborted a process ("terminate called without an active exception") that left
+        # while the other was still at its last save, once in a loaded CI run.
+        barrier()
+        return status
     finally:
         finish()
 
