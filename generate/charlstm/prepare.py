@@ -39,6 +39,7 @@ def prepare_corpus(
     # Each part gives its share of whole pieces to validation, so that a mixed corpus is
     # validated on every part (OUT/val-PART.txt beside val.txt).
     train, val, val_parts = [], [], {}
+    files = [p for n, p in labelled if n not in corpus.BUILTIN_CORPORA]
     for name, _ in parts:
         mine = [p for n, p in labelled if n == name]
         if len(parts) > 1 and len(mine) < 2:
@@ -47,7 +48,6 @@ def prepare_corpus(
         if found_kind == "abc" and name in corpus.BUILTIN_CORPORA and len(parts) > 1:
             # After the split, so that a built-in corpus holds out the tunes it holds out
             # alone (those a model trained on it alone was validated on).
-            files = [p for n, p in labelled if n not in corpus.BUILTIN_CORPORA]
             kept_train = corpus.tunes_not_in(part_train, files)
             kept_val = corpus.tunes_not_in(part_val, files)
             dropped = len(part_train) + len(part_val) - len(kept_train) - len(kept_val)

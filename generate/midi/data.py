@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from generate.midi.events import PITCH_CENTRE, PITCH_SCALE, ROLL_STEPS_PER_BEAT, event_array
+from generate.midi.gan import BAR_STEPS, VOICES
 from generate.midi.io import (
     KEYS,
     LOWEST,
@@ -55,9 +56,7 @@ def chordified_rolls(limit: int | None = None, progress: bool = True) -> list[np
     return rolls
 
 
-VOICES = 4  # soprano, alto, tenor, bass
 SILENT = KEYS  # a voice's value at a step where it does not sound
-BAR_BEATS = 4  # the voice GAN's pieces are in 4/4, bars from step 0
 
 
 def chorale_voices(
@@ -302,7 +301,7 @@ def voice_segments(
     """(size, steps, 88) rolls of ``steps`` eighths of four-part pieces, each starting on a
     bar line, transposed by up to ``transpose`` semitones where the notes stay on the
     keyboard."""
-    bar = BAR_BEATS * ROLL_STEPS_PER_BEAT
+    bar = BAR_STEPS
     out = np.zeros((size, steps, KEYS), np.float32)
     usable = [v for v in pieces if len(v) >= steps]
     for i in range(size):

@@ -28,7 +28,7 @@ from generate.midi.io import KEYS
 
 ARCHS = ("seed", "voices")
 BAR_STEPS = 8  # eighths in a bar of 4/4
-VOICES = 4
+VOICES = 4  # soprano, alto, tenor, bass
 
 
 @dataclass

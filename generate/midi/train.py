@@ -47,8 +47,10 @@ from generate.midi.data import (
     voice_segments,
 )
 from generate.midi.events import PITCH_SCALE, ROLL_STEPS_PER_BEAT
+from generate.midi.gan import ARCHS as GAN_ARCHS
 from generate.midi.gan import ChordGAN, ChordGANConfig
 from generate.midi.loss import interval_penalty
+from generate.midi.lstm import ARCHS as LSTM_ARCHS
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, MidiSoftmaxLSTM, network
 from generate.midi.metrics import measure
 from stave import distributed, plots
@@ -84,7 +86,7 @@ NET_OPTIONS = {
     "midi-lstm": ("arch", "hidden_size", "dense_size", "num_layers", "dropout"),
     "chord-gan": ("arch", "steps", "noise_dim"),
 }
-ARCH_CHOICES = {"midi-lstm": ("seed", "softmax"), "chord-gan": ("seed", "voices")}
+ARCH_CHOICES = {"midi-lstm": LSTM_ARCHS, "chord-gan": GAN_ARCHS}
 DEFAULT_ARCH = {"midi-lstm": "softmax", "chord-gan": "voices"}
 # The softmax LSTM's sizes where the command line names none (the seed's are its config's).
 SOFTMAX_LSTM = MidiLSTMConfig(arch="softmax", hidden_size=256, num_layers=2, dropout=0.2)
