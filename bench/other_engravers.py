@@ -23,6 +23,7 @@ import cv2
 
 from omr.data.engravers import EngraverMissing, check_installed, lilypond, musescore, on_white
 from omr.evaluate import Case, cases, evaluate
+from omr.extract import header_path
 from omr.read.recognize import StaveReader
 from stave.musicxml import line_to_score, write_score
 
@@ -32,6 +33,11 @@ def main() -> None:
     p.add_argument("build", type=Path, help="a dataset build (its clean split is used)")
     p.add_argument("--count", type=int, default=60)
     p.add_argument("--checkpoint", type=Path, help="recognizer (default: the shipped one)")
+    p.add_argument(
+        "--header",
+        default="shipped",
+        help="header reader: a file, 'shipped' or 'none' (default: %(default)s)",
+    )
     p.add_argument("--dpi", type=int, default=300, help="resolution of the engravings")
     p.add_argument("--keep", type=Path, help="keep the rendered pages here")
     args = p.parse_args()
@@ -41,7 +47,7 @@ def main() -> None:
     except EngraverMissing as err:
         raise SystemExit(str(err)) from None
     baseline = [c for c in cases(args.build) if c.split == "clean"][: args.count]
-    reader = StaveReader.load(args.checkpoint)
+    reader = StaveReader.load(args.checkpoint, header=header_path(args.header))
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         xml_dir = root / "musicxml"

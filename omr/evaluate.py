@@ -4,7 +4,9 @@
     python -m omr.evaluate ../shared/data/cpms-train --pieces omr/weights/cpms-test-pieces.txt
 
 Each image ``NAME.png``/``.jpg``/... with a truth ``NAME.txt`` beside it (one stave-text line
-per stave) is read as ``omr.extract`` reads it.  Reported per split (``omr.metrics``), in percent:
+per stave) is read as ``omr.extract`` reads it (the header reader's time signatures in the
+recognizer's reading; ``--header none`` scores the recognizer's own).  Reported per split
+(``omr.metrics``), in percent:
 
 - ``SER`` and ``pitch``: symbol and pitch error rates as ``stave/STAVE-FORMAT.md`` defines
   them (all of a file's staves joined, so a missed or extra stave costs its symbols);

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from omr.read.pipeline import extract
-from omr.read.recognize import StaveReader
+from omr.read.recognize import HEADER_WEIGHTS, StaveReader
 from stave.cli import non_negative_int, positive_int, report_output_error
 from stave.devices import DEVICE_HELP
 from stave.devices import resolve as resolve_device
@@ -95,8 +95,20 @@ def add_reader_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="recognizer weights (default: the shipped omr/weights/recognizer.pt)",
     )
+    p.add_argument(
+        "--header",
+        default="shipped",
+        help="header reader weights, which read each stave's time signature where it is "
+        "printed: a file, 'shipped' (omr/weights/header.pt) or 'none' to keep the "
+        "recognizer's own reading (default: %(default)s)",
+    )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+
+
+def header_path(text: str) -> Path | None:
+    """``--header``: 'shipped' (the shipped header reader), 'none' (None) or a path."""
+    return {"shipped": HEADER_WEIGHTS, "none": None}.get(text, Path(text))
 
 
 def load_reader(args: argparse.Namespace) -> StaveReader | None:
@@ -105,7 +117,9 @@ def load_reader(args: argparse.Namespace) -> StaveReader | None:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        return StaveReader.load(args.checkpoint, resolve_device(args.device))
+        return StaveReader.load(
+            args.checkpoint, resolve_device(args.device), header_path(args.header)
+        )
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return None

@@ -1,9 +1,11 @@
-"""``python -m omr.ship RUN/best.pt omr/weights/recognizer.pt``: recognizer weights to commit.
+"""``python -m omr.ship RUN/best.pt omr/weights/recognizer.pt``: recognizer weights to commit
+(or a header reader's, ``omr/weights/header.pt``).
 
 Drops the training state (optimizer, history), keeps the network, its vocabulary and the
-figures (validation error rates, step, training time) in the checkpoint's info.  The run's
-``test-pieces.txt`` (the pieces held out from training and validation) is copied beside the
-weights as ``cpms-test-pieces.txt``, for ``omr.evaluate --pieces``.
+figures (validation error rates or accuracies, step, training time) in the checkpoint's
+info.  A recognizer run's ``test-pieces.txt`` (the pieces held out from training and
+validation) is copied beside the weights as ``cpms-test-pieces.txt``, for ``omr.evaluate
+--pieces``.
 """
 
 from __future__ import annotations
@@ -13,15 +15,29 @@ import shutil
 import sys
 from pathlib import Path
 
-from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
+from omr.model.checkpoint import (
+    HeaderCheckpoint,
+    RecognizerCheckpoint,
+    load_checkpoint,
+    load_header,
+    save_checkpoint,
+    save_header,
+)
 from omr.train import upgraded_state
 from stave.checkpoint import CheckpointError
 from stave.cli import report_output_error
 from stave.training import LoopState
 
 
-def ship(src: Path, dst: Path) -> RecognizerCheckpoint:
-    ckpt = load_checkpoint(src)
+def ship(src: Path, dst: Path) -> RecognizerCheckpoint | HeaderCheckpoint:
+    try:
+        ckpt = load_checkpoint(src)
+    except CheckpointError as err:
+        try:
+            header = load_header(src)
+        except CheckpointError:
+            raise err from None
+        return ship_header(header, src, dst)
     ckpt.build_model(src)  # weights that do not fit their network are not shipped
     info = dict(ckpt.info)
     if ckpt.trainer_state is not None:
@@ -32,6 +48,17 @@ def ship(src: Path, dst: Path) -> RecognizerCheckpoint:
     pieces = src.parent / "test-pieces.txt"
     if pieces.exists():
         shutil.copyfile(pieces, dst.parent / "cpms-test-pieces.txt")
+    return slim
+
+
+def ship_header(ckpt: HeaderCheckpoint, src: Path, dst: Path) -> HeaderCheckpoint:
+    ckpt.build_model(src)
+    info = dict(ckpt.info)
+    if ckpt.trainer_state is not None:
+        loop = LoopState.from_dict(ckpt.trainer_state["loop"])
+        info.update(train_seconds=loop.seconds, step=loop.step)
+    slim = HeaderCheckpoint(ckpt.config, ckpt.model_state, None, info)
+    save_header(dst, slim)
     return slim
 
 

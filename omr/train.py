@@ -11,15 +11,16 @@ Checkpoints ``latest.pt`` and ``best.pt`` (by validation symbol error rate) are 
 atomically; ``--resume`` continues (with a new ``--lr`` if one is given), Ctrl-C saves and
 exits with status 130.  ``--init-from`` starts a new run from a trained recognizer's weights,
 carried over to this network's crop shape where that differs (``transfer_state``).
+
+``--model header`` trains the header reader instead (``omr.train_header``): the key and time
+signature each stave prints at its start, on the same crops and split.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import v2
 
+from omr import train_header
 from omr.data.training_set import Item, items_from_build, items_from_photos, prepare_crops
 from omr.metrics import Counts, score
 from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
@@ -54,9 +56,10 @@ from stave.training import (
     Loop,
     LoopConfig,
     LoopState,
+    OneOptimizerState,
     Validation,
     check_output_folder,
-    loss_progress,
+    save_run,
     writing,
 )
 
@@ -73,6 +76,9 @@ class OmrTrainConfig:
     seed: int = 0
     precision: str = "fp32"  # of the training steps: fp32 or bf16 (autocast)
 
+
+HEADER_BATCH = 64  # the header reader's defaults: its crops are small
+HEADER_LR = 2e-3
 
 AUGMENT = v2.Compose(
     [
@@ -115,7 +121,7 @@ TrainSet = list[tuple[np.ndarray, list[int]]]  # crop, encoded truth
 ValSet = list[tuple[np.ndarray, str, str]]  # crop, truth, split
 
 
-class RecognizerTask:
+class RecognizerTask(OneOptimizerState):
     """The recognizer for ``stave.training.Loop``: batches of crops of similar width (a
     random run of the training set sorted by width), augmented; CTC loss."""
 
@@ -176,9 +182,6 @@ class RecognizerTask:
         self.last_loss = distributed.mean(loss.detach()).item()
         return {"loss": self.last_loss}
 
-    def progress(self, losses: Mapping[str, float], seconds: float) -> dict[str, str]:
-        return loss_progress(losses)
-
     def validate(self) -> Validation:
         metrics = evaluate(self.model, self.vocab, self.val_set)
         # best.pt: the lowest mean over the splits of the notes' and rests' SER
@@ -186,33 +189,10 @@ class RecognizerTask:
         ser = float(np.mean([metrics[f"{split}_ser"] for split in splits]))
         return Validation(ser, metrics)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "history": self.history,
-        }
-
-    def load_state_dict(self, saved: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.rng.bit_generator.state = saved["rng"]
-        self.history = list(saved["history"])
-        if self.history:  # a resume with nothing left to train reports where the run stands
-            last = self.history[-1]
-            self.figures = {k: v for k, v in last.items() if k not in ("step", "loss")}
-
-    def set_learning_rate(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
     def save(self, loop: Loop[RecognizerTask], validation: Validation, is_best: bool) -> None:
         step, metrics = loop.state.step, validation.figures
         self.figures = metrics
         self.history.append({"step": step, "loss": self.last_loss, **metrics})
-        print(
-            f"\nstep {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
-            file=sys.stderr,
-        )
         ckpt = RecognizerCheckpoint(
             self.model.config,
             self.vocab,
@@ -225,13 +205,7 @@ class RecognizerTask:
                 "processes": self.processes.world_size,
             },
         )
-        with writing(self.out / "latest.pt"):
-            save_checkpoint(self.out / "latest.pt", ckpt)
-        if is_best:
-            with writing(self.out / "best.pt"):
-                save_checkpoint(self.out / "best.pt", ckpt)
-        with writing(self.out / "history.json"):
-            atomic.write_text(self.out / "history.json", json.dumps(self.history, indent=1))
+        save_run(self.out, self.history, metrics, lambda p: save_checkpoint(p, ckpt), is_best)
 
 
 def upgraded_state(saved: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -413,6 +387,14 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
+        "--model",
+        choices=("recognizer", "header"),
+        default="recognizer",
+        help="what to train: the recognizer, or the header reader that reads each stave's "
+        "key and time signature where they are printed (omr.model.header; default: "
+        "%(default)s)",
+    )
+    p.add_argument(
         "--data",
         type=Path,
         nargs="*",
@@ -436,13 +418,13 @@ def parser() -> argparse.ArgumentParser:
         "--init-from",
         type=Path,
         help="start a new run from this recognizer's weights (e.g. the shipped one; "
-        "an older crop shape is carried over; default: none)",
+        "an older crop shape is carried over), or with --model header a header reader's "
+        "(default: none)",
     )
     p.add_argument(
         "--batch-size",
         type=positive_int,
-        default=defaults.batch_size,
-        help="crops per batch (default: %(default)s)",
+        help=f"crops per batch (default: {defaults.batch_size}; the header reader {HEADER_BATCH})",
     )
     p.add_argument(
         "--lr",
@@ -519,9 +501,12 @@ def _train_main(
         return 2
     if not items:
         p.error("give --data and/or --photos (folders holding images with their truth)")
+    header = args.model == "header"
     config = OmrTrainConfig(
-        batch_size=args.batch_size,
-        learning_rate=defaults.learning_rate if args.lr is None else args.lr,
+        batch_size=args.batch_size or (HEADER_BATCH if header else defaults.batch_size),
+        learning_rate=(HEADER_LR if header else defaults.learning_rate)
+        if args.lr is None
+        else args.lr,
         max_steps=args.max_steps,
         minutes=args.minutes,
         eval_every=args.eval_every,
@@ -538,15 +523,32 @@ def _train_main(
             raise ValueError(f"{latest}: nothing to resume")
         if processes.main:
             check_output_folder(args.out)
-        metrics, reason = train(
-            items,
-            args.out,
-            config,
-            args.resume,
-            args.lr if args.resume else None,
-            args.init_from,
-            device,
-        )
+        if header:
+            metrics, reason = train_header.train(
+                items,
+                args.out,
+                LoopConfig(config.max_steps, config.minutes, config.eval_every),
+                config.batch_size,
+                config.learning_rate,
+                config.val_fraction,
+                config.photo_repeat,
+                config.seed,
+                config.precision,
+                args.resume,
+                args.lr if args.resume else None,
+                args.init_from,
+                device,
+            )
+        else:
+            metrics, reason = train(
+                items,
+                args.out,
+                config,
+                args.resume,
+                args.lr if args.resume else None,
+                args.init_from,
+                device,
+            )
     except (ValueError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from music21 import (
     pitch,
     stream,
 )
+from music21.musicxml import m21ToXml
 
 from stave import atomic
 from stave.stavetext import (
@@ -248,13 +249,34 @@ def text_to_score(text: str, title: str | None = None, source: str = "") -> stre
     return staves_to_score(pieces[0], title)
 
 
+def musicxml_bytes(score: stream.Score) -> bytes:
+    """MusicXML of a score whose measures are whole, as ``staves_to_score`` builds them
+    (every bar holds its notes and rests end to end; a short bar is marked as such).
+
+    music21's ``write`` first copies the score and fills every gap in every bar with hidden
+    rests, guessing a metre for each bar without a time signature: about half the time of
+    writing a stave (``bench/omr_speed.py``), for nothing on such a score.  This notates the
+    score in place (beams, accidentals shown, ties) as ``write`` does, then exports it; the
+    file is the same (``tests/test_musicxml.py``).
+    """
+    score.makeNotation(inPlace=True)
+    exporter = m21ToXml.ScoreExporter(score, makeNotation=True)
+    exporter.parse()
+    return exporter.asBytes()
+
+
 def write_score(
-    score: stream.Score, base: Path, formats: Iterable[str] = ("musicxml", "mid")
+    score: stream.Score,
+    base: Path,
+    formats: Iterable[str] = ("musicxml", "mid"),
+    whole_bars: bool = False,
 ) -> list[Path]:
     """Write ``base.musicxml`` / ``base.mid``, all or none; returns the paths written.
 
     Each file is written atomically; if a later format fails, the earlier ones are removed,
-    so a score that does not convert leaves no partial set of files behind.
+    so a score that does not convert leaves no partial set of files behind.  ``whole_bars``:
+    the score is one of ``staves_to_score``, written faster by ``musicxml_bytes`` (and
+    notated in place).
     """
     written: list[Path] = []
     for fmt in formats:
@@ -264,6 +286,8 @@ def write_score(
                 from stave.midi import score_midi  # mido only where MIDI is written
 
                 atomic.write_bytes(path, score_midi(score))
+            elif fmt == "musicxml" and whole_bars:
+                atomic.write_bytes(path, musicxml_bytes(score))
             else:
                 with atomic.atomic_path(path) as tmp:
                     score.write(fmt, fp=tmp)

@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import json
 import math
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 import torch
 from tqdm import tqdm
 
-from stave import distributed
+from stave import atomic, distributed
 from stave.interrupt import StopOnSignal
 
 
@@ -353,3 +355,60 @@ def writing(path: Path) -> Iterator[None]:
         if not any(mark in str(err) for mark in _TORCH_WRITE_FAILED):
             raise
         raise OSError(errno.EIO, "the write failed (is the disk full?)", str(path)) from err
+
+
+def save_run(
+    out: Path,
+    history: list[dict[str, float]],
+    figures: Mapping[str, float],
+    save: Callable[[Path], None],
+    is_best: bool,
+) -> None:
+    """What a task's ``save`` writes after a validation whose ``figures`` ``history`` ends
+    with: the figures said on stderr, ``OUT/latest.pt`` (and ``OUT/best.pt`` when it is the
+    best) written by ``save``, and the history as ``OUT/history.json``, each atomically
+    (an output that cannot be written is named)."""
+    step = history[-1]["step"] if history else 0
+    print(
+        f"\nstep {step:.0f}: " + ", ".join(f"{k}={v:.4f}" for k, v in figures.items()),
+        file=sys.stderr,
+    )
+    for name in ("latest.pt", "best.pt") if is_best else ("latest.pt",):
+        with writing(out / name):
+            save(out / name)
+    with writing(out / "history.json"):
+        atomic.write_text(out / "history.json", json.dumps(history, indent=1))
+
+
+class OneOptimizerState:
+    """``Task`` state (and progress: its losses) for a task with one optimizer
+    (``self.optimizer``), a numpy generator (``self.rng``) and a validation history
+    (``self.history``, the last entry's figures kept in ``self.figures`` so that a resume
+    with nothing left to train reports them)."""
+
+    optimizer: torch.optim.Optimizer
+    rng: Any  # numpy.random.Generator
+    history: list[dict[str, float]]
+    figures: dict[str, float]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.rng.bit_generator.state = saved["rng"]
+        self.history = list(saved["history"])
+        if self.history:
+            last = self.history[-1]
+            self.figures = {k: v for k, v in last.items() if k not in ("step", "loss")}
+
+    def set_learning_rate(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def progress(self, losses: Mapping[str, float], seconds: float) -> dict[str, str]:
+        return loss_progress(losses)

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from music21 import meter, note, stream
 
 from generate.charlstm.corpus import load_music21_abc, split_abc
+from omr.data.synth import random_stave
 from stave import melody, musicxml
 from stave.stavetext import Bar, Clef, Duration, Key, Note, Rest, Time, parse_line, write_line
 from tests.conftest import TINY_ABC, open_in_musescore
@@ -189,3 +192,28 @@ def test_metres_stave_text_cannot_hold_are_left_out() -> None:
     text = melody.stream_to_stave_text(s)
     assert "time:1/3" not in text and "time:3/4" in text
     parse_line(text.strip())
+
+
+def _without_ids(xml: bytes) -> bytes:
+    """MusicXML with its date and music21's random part and instrument ids taken out."""
+    xml = re.sub(rb"<encoding-date>.*?</encoding-date>", b"", xml)
+    return re.sub(rb'id="[PI][0-9a-f]+"', b"", xml)
+
+
+def test_whole_bars_musicxml_is_the_file_music21_writes(tmp_path: Path) -> None:
+    """``write_score(whole_bars=True)`` skips music21's filling of bars with rests; on what
+    ``staves_to_score`` builds (random staves of every clef, key, metre and duration, short
+    bars, several lines, a stave without a metre) the file must be byte for byte music21's."""
+    rng = np.random.default_rng(3)
+    pieces = [[random_stave(rng)[0]] for _ in range(40)]
+    pieces += [[random_stave(rng)[0] for _ in range(3)] for _ in range(5)]
+    pieces.append([parse_line(EXAMPLE), parse_line("^1:8 2:8 3:8 r:4. | 5:2. |")])
+    pieces.append([parse_line("clef:F4 key:2 -3:16 -2:16 | 0:1 | 1:2")])
+    for k, staves in enumerate(pieces):
+        fast = musicxml.write_score(
+            musicxml.staves_to_score(staves, "t"), tmp_path / f"f{k}", ("musicxml",), True
+        )[0]
+        slow = musicxml.write_score(
+            musicxml.staves_to_score(staves, "t"), tmp_path / f"s{k}", ("musicxml",)
+        )[0]
+        assert _without_ids(fast.read_bytes()) == _without_ids(slow.read_bytes()), staves

@@ -195,7 +195,7 @@ def engrave_chunk(chunk: Chunk) -> list[Result]:
         for k, stave in enumerate(chunk.staves):
             try:
                 score = line_to_score(stave.truth)
-                (xml,) = write_score(score, folder / f"s{k:04d}", ("musicxml",))
+                (xml,) = write_score(score, folder / f"s{k:04d}", ("musicxml",), whole_bars=True)
             except Exception as err:  # music21 fails in many ways; report the stave, go on
                 out.append(Result(stave, failed=f"no MusicXML ({type(err).__name__}: {err})"))
                 continue

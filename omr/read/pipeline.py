@@ -296,7 +296,7 @@ def write_musicxml(text: str, title: str, base: Path) -> str | None:
     """``BASE.musicxml`` from stave-text lines; why it could not be written, or None."""
     try:
         lines = [parse_line(t) for t in text.splitlines()]
-        write_score(staves_to_score(lines, title=title), base, ("musicxml",))
+        write_score(staves_to_score(lines, title=title), base, ("musicxml",), whole_bars=True)
     except (ConversionError, StaveTextError) as err:
         return str(err)
     except Exception as err:  # music21 on an odd score: report the file, go on

@@ -1,0 +1,197 @@
+"""The header reader (``omr.model.header``): a stave's key and time signature read where
+they are printed, in place of the recognizer's reading of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from omr.model.checkpoint import (
+    HeaderCheckpoint,
+    load_checkpoint,
+    load_header,
+    save_header,
+)
+from omr.model.header import (
+    DENOMINATORS,
+    KEYS,
+    NUMERATORS,
+    Header,
+    HeaderConfig,
+    HeaderReader,
+    decode,
+    for_inference,
+    header_of,
+    strip,
+    targets,
+    with_header,
+)
+from omr.read.recognize import HEADER_WEIGHTS, WEIGHTS, StaveReader
+from stave.checkpoint import CheckpointError
+from stave.stavetext import Time, parse_line, write_line
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "datasets" / "sample"
+
+
+def test_a_truths_header_becomes_classes_and_back() -> None:
+    line = parse_line("clef:F4 key:-3 time:6/8 | 1:8 2:8 3:8 time:3/4 4:2.")
+    header = header_of(line)
+    assert header == Header(-3, Time(6, 8))  # the time change inside the line is not its
+    wanted = targets(header)
+    assert wanted == (KEYS.index(-3), NUMERATORS.index(6), DENOMINATORS.index(8))
+    sizes = (len(KEYS), len(NUMERATORS), len(DENOMINATORS))
+    logits = tuple(
+        torch.nn.functional.one_hot(torch.tensor([w]), n).float()
+        for w, n in zip(wanted, sizes, strict=True)
+    )
+    assert decode(logits) == [header]  # type: ignore[arg-type]
+    assert header_of(parse_line("1:4 time:3/4 2:4")) == Header(0, None)  # after a note: not
+    assert targets(Header(0, Time(17, 8))) is None  # outside the classes: left out
+    # a numerator read without a denominator is no time signature
+    none_den = list(logits)
+    none_den[2] = torch.nn.functional.one_hot(torch.tensor([0]), len(DENOMINATORS)).float()
+    assert decode(tuple(none_den)) == [Header(-3, None)]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("read", "header", "fields", "written"),
+    [
+        # the time signature the recognizer read is replaced, in its place
+        ("clef:G2 key:1 time:6/8 1:8 2:8", Header(1, Time(3, 8)), ("time",),
+         "clef:G2 key:1 time:3/8 1:8 2:8"),
+        # one the header reader does not see is taken out; one it sees is put in after the key
+        ("clef:G2 key:1 time:6/8 1:8", Header(1, None), ("time",), "clef:G2 key:1 1:8"),
+        ("clef:G2 key:1 | 1:8", Header(1, Time(2, 4)), ("time",), "clef:G2 key:1 time:2/4 | 1:8"),
+        ("1:8 2:8", Header(0, Time(2, 4)), ("time",), "time:2/4 1:8 2:8"),
+        # the key: replaced, or put in after the clef
+        ("clef:G2 key:2 time:2/4 1:8", Header(1, Time(2, 4)), ("key", "time"),
+         "clef:G2 key:1 time:2/4 1:8"),
+        ("clef:C3 1:8", Header(-2, None), ("key", "time"), "clef:C3 key:-2 1:8"),
+        # what follows the first note is the recognizer's, changes of metre and key too
+        ("clef:G2 key:0 1:8 | time:3/4 key:2 1:4", Header(0, None), ("key", "time"),
+         "clef:G2 key:0 1:8 | time:3/4 key:2 1:4"),
+        # fields not asked for are left as read
+        ("clef:G2 key:2 time:2/4 1:8", Header(1, Time(3, 4)), ("key",),
+         "clef:G2 key:1 time:2/4 1:8"),
+    ],
+)  # fmt: skip
+def test_with_header_puts_the_header_readers_reading_in_place(
+    read: str, header: Header, fields: tuple[str, ...], written: str
+) -> None:
+    assert write_line(with_header(parse_line(read), header, fields)) == written
+
+
+def test_the_inference_copy_computes_the_same_function() -> None:
+    torch.manual_seed(0)
+    model = HeaderReader(HeaderConfig())
+    model.train()
+    for _ in range(3):  # batch norm statistics away from their starting values
+        model(torch.rand(4, 1, 96, 192))
+    model.eval()
+    x = torch.rand(3, 1, 96, 192)
+    with torch.no_grad():
+        for a, b in zip(model(x), for_inference(model)(x), strict=True):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_crops_are_cut_or_padded_to_the_width_read() -> None:
+    config = HeaderConfig()
+    narrow = np.full((96, 50), 0, np.uint8)  # all ink
+    wide = np.full((96, 500), 255, np.uint8)  # all paper
+    images = strip([narrow, wide], config)
+    assert images.shape == (2, 1, 96, 192)
+    assert images[0, 0, :, :50].min() == 1.0 and images[0, 0, :, 50:].max() == 0.0
+    assert images[1].max() == 0.0
+
+
+def test_checkpoints_round_trip_and_other_files_are_refused(tmp_path: Path) -> None:
+    model = HeaderReader(HeaderConfig())
+    save_header(tmp_path / "h.pt", HeaderCheckpoint(HeaderConfig(), model.state_dict()))
+    back = load_header(tmp_path / "h.pt").build_model(tmp_path / "h.pt")
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(CheckpointError, match="expected format 'stavegen-header-reader'"):
+        load_header(WEIGHTS)  # a recognizer
+    with pytest.raises(CheckpointError, match="expected format 'stavegen-recognizer'"):
+        load_checkpoint(HEADER_WEIGHTS)
+    small = HeaderConfig(channels=[8, 16, 16, 16])
+    save_header(tmp_path / "s.pt", HeaderCheckpoint(small, model.state_dict()))
+    with pytest.raises(CheckpointError, match=r"s\.pt: weights do not fit the network"):
+        load_header(tmp_path / "s.pt").build_model(tmp_path / "s.pt")
+
+
+def test_a_header_reader_of_another_crop_shape_is_refused(tmp_path: Path) -> None:
+    other = HeaderConfig(height=64, ledger_room=3.0)
+    save_header(tmp_path / "h.pt", HeaderCheckpoint(other, HeaderReader(other).state_dict()))
+    with pytest.raises(ValueError, match="the header reader reads crops of"):
+        StaveReader.load(None, header=tmp_path / "h.pt")
+
+
+def test_the_shipped_header_reader_reads_the_samples_headers() -> None:
+    """The committed sample's 18 staves (clean, synthesized and photo-like): their keys and
+    time signatures as their truths print them, and the reading is the recognizer's
+    but for the header."""
+    from omr.read.crops import main_staff_crop
+
+    images = sorted(SAMPLE.glob("*/*.png"))
+    with_reader = StaveReader.load(None)
+    without = StaveReader.load(None, header=None)
+    crops = []
+    for png in images:
+        crop = main_staff_crop(
+            np.asarray(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)), with_reader.shape
+        )
+        assert crop is not None
+        crops.append(crop)
+    truths = [header_of(parse_line(p.with_suffix(".txt").read_text().strip())) for p in images]
+    read = with_reader.read_headers(crops)
+    right = sum(r == t for r, t in zip(read, truths, strict=True))
+    assert right >= len(images) - 1, list(zip(read, truths, strict=True))
+    times = [t for t in truths if t.time is not None]
+    assert len(times) == 4  # the sample prints four: 9/8, 4/4, 3/8, 12/8
+    for a, b, header in zip(with_reader.read(crops), without.read(crops), read, strict=True):
+        assert a == with_header(b, header, ("key", "time"))
+
+
+@pytest.mark.slow
+def test_omr_train_trains_and_resumes_a_header_reader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omr.train import main
+
+    base = ["--model", "header", "--data", str(SAMPLE), "--val-fraction", "0.3"]
+    base += ["--eval-every", "2", "--threads", "1", "--batch-size", "8"]
+    assert main([*base, "-o", str(tmp_path / "a"), "--max-steps", "2"]) == 0
+    saved = load_header(tmp_path / "a" / "latest.pt")
+    assert saved.info["step"] == 2 and saved.trainer_state is not None
+    assert "synthesized_time" in saved.info["metrics"]
+    assert main([*base, "-o", str(tmp_path / "a"), "--max-steps", "4"]) == 2  # not over a run
+    assert "--resume" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "a"), "--max-steps", "4", "--resume"]) == 0
+    moved = load_header(tmp_path / "a" / "latest.pt")
+    assert moved.info["step"] == 4
+    assert any(not torch.equal(saved.model_state[k], v) for k, v in moved.model_state.items())
+    # a new run from its weights; a recognizer's weights are refused, naming the file
+    init = ["--init-from", str(tmp_path / "a" / "latest.pt")]
+    assert main([*base, "-o", str(tmp_path / "b"), "--max-steps", "1", *init]) == 0
+    capsys.readouterr()
+    code = main([*base, "-o", str(tmp_path / "c"), "--max-steps", "1", "--init-from", str(WEIGHTS)])
+    assert code == 2 and "recognizer.pt: not a stavegen checkpoint" in capsys.readouterr().err
+
+
+def test_extract_reads_with_or_without_the_header_reader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omr.extract import main
+
+    image = sorted(SAMPLE.glob("synthesized/*.png"))[0]
+    assert main([str(image), "-o", str(tmp_path / "with"), "--quiet"]) == 0
+    assert main([str(image), "-o", str(tmp_path / "without"), "--header", "none", "--quiet"]) == 0
+    for folder in ("with", "without"):
+        assert (tmp_path / folder / f"{image.stem}.txt").read_text().startswith("clef:")
+    code = main([str(image), "-o", str(tmp_path / "x"), "--header", str(tmp_path / "no.pt")])
+    assert code != 0 and "no.pt: no such checkpoint file" in capsys.readouterr().err
