@@ -218,3 +218,32 @@ def test_prepare_keeps_a_checkpoints_vocabulary(tmp_path: Path) -> None:
         == 0
     )
     assert load_prepared(out).vocab == load_checkpoint(shipped).vocab
+
+
+CONTINUED = """X:1
+T:Continued
+M:4/4
+L:1/8
+K:D
+P:A
+ddef gfed | \\
+cdef g2f2 :|
+P:B
+a2af gfed | cdef d4 |]"""
+
+
+def test_one_line_keeps_fields_apart_and_drops_continuations(tmp_path: Path) -> None:
+    """Joining a tune's music onto one line must leave ABC that abc2midi accepts: a part's
+    ``P:`` stays a line of its own and a ``\\`` continuation does not land mid-line."""
+    from generate.charlstm import variants
+    from generate.charlstm.corpus import abc2midi_accepts_text
+
+    assert abc2midi_accepts_text(CONTINUED, tmp_path, "given")
+    joined = variants.one_line(CONTINUED)
+    assert joined.splitlines()[-4:] == [
+        "P:A",
+        "ddef gfed | cdef g2f2 :|",
+        "P:B",
+        "a2af gfed | cdef d4 |]",
+    ]
+    assert abc2midi_accepts_text(joined, tmp_path, "joined")

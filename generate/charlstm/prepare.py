@@ -87,6 +87,13 @@ def prepare_corpus(
             for p in train
         ]
         copies = [c for c in copies if c.text.strip()]
+        if abc2midi_only:  # a respelling abc2midi refuses would teach what was filtered out
+            kept = corpus.abc2midi_valid(copies)
+            print(
+                f"abc2midi accepts {len(kept)} of {len(copies)} respelled copies; kept those",
+                file=sys.stderr,
+            )
+            copies = kept
         print(f"augmented: {len(copies)} respelled copies of the training tunes", file=sys.stderr)
         train = train + copies
     print(

@@ -53,10 +53,28 @@ def spelled_length(tune: str) -> str:
     return "\n".join([*head[:-1], "L:1/8", head[-1], *body])
 
 
+FIELD_LINE = re.compile(r"^[A-Za-z+]:")  # a field (P:, K:, W:, w:, ...) on a line of its own
+
+
 def one_line(tune: str) -> str:
+    """Each run of music lines joined into one.  A field line stays a line of its own (joined
+    into music it would be read as notes), and a line's continuation mark (a ``\\`` at its
+    end) goes: in the middle of a line abc2midi refuses it."""
     head, body = _header_and_body(tune)
-    music = [line.strip() for line in body if line.strip() and not line.startswith("%")]
-    return "\n".join([*head, " ".join(music)]) if music else tune
+    lines: list[str] = []
+    run: list[str] = []
+    for line in body:
+        text = line.strip()
+        if not text or text.startswith("%"):
+            continue
+        if FIELD_LINE.match(text):
+            lines += [" ".join(run)] if run else []
+            lines.append(text)
+            run = []
+        else:
+            run.append(text.removesuffix("\\").rstrip())
+    lines += [" ".join(run)] if run else []
+    return "\n".join([*head, *lines]) if lines else tune
 
 
 def spaced_bars(tune: str) -> str:
