@@ -30,10 +30,15 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
-from torchvision.transforms import v2
 
 from omr import train_header
-from omr.data.training_set import Item, items_from_build, items_from_photos, prepare_crops
+from omr.data.training_set import (
+    AUGMENT,
+    Item,
+    items_from_build,
+    items_from_photos,
+    prepare_crops,
+)
 from omr.metrics import Counts, score
 from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
 from omr.model.decode import greedy
@@ -79,14 +84,6 @@ class OmrTrainConfig:
 
 HEADER_BATCH = 64  # the header reader's defaults: its crops are small
 HEADER_LR = 2e-3
-
-AUGMENT = v2.Compose(
-    [
-        v2.RandomAffine(degrees=1.5, translate=(0.01, 0.04), scale=(0.92, 1.05), shear=2, fill=0.0),
-        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.2))], p=0.3),
-        v2.ColorJitter(brightness=0.3, contrast=0.3),
-    ]
-)
 
 
 def evaluate(

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from omr.data.training_set import Item, prepare_crops
+from omr.data.training_set import AUGMENT, Item, prepare_crops
 from omr.model.checkpoint import HeaderCheckpoint, load_header, save_header
 from omr.model.header import HeaderConfig, HeaderReader, header_of, strip, targets
 from omr.pieces import role
@@ -108,9 +108,6 @@ class HeaderTask(OneOptimizerState):
         precision: str,
         out: Path,
     ) -> None:
-        from omr.train import AUGMENT  # the recognizer's augmentation (omr.train imports us)
-
-        self.augment = AUGMENT
         self.model, self.train_set, self.val_set = model, train_set, val_set
         self.batch_size, self.precision, self.out = batch_size, precision, out
         self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -131,7 +128,7 @@ class HeaderTask(OneOptimizerState):
         images = strip([self.train_set[i][0] for i in chosen], self.model.config)
         # Augmented eight at a time (one draw of the recognizer's jitter for each eight):
         # a draw per crop would take as long as the step.
-        images = torch.cat([self.augment(images[i : i + 8]) for i in range(0, len(images), 8)])
+        images = torch.cat([AUGMENT(images[i : i + 8]) for i in range(0, len(images), 8)])
         images = images[self.rows]
         wanted = torch.tensor([self.train_set[i][1] for i in chosen])[self.rows]
         return images, wanted

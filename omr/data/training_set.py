@@ -1,5 +1,6 @@
 """The recognizer's training set: images with their truth (dataset builds and camera photos),
-each stave cropped once into a cache, as the staff finder cuts it for reading."""
+each stave cropped once into a cache, as the staff finder cuts it for reading, and the
+augmentation its crops get in training (the header reader's too)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from torchvision.transforms import v2
 from tqdm import tqdm
 
 from omr.geometry import CropShape
 from omr.pieces import build_piece, photo_piece
 from omr.read.crops import CROP_VERSION, main_staff_crop
 from stave import atomic
+
+AUGMENT = v2.Compose(
+    [
+        v2.RandomAffine(degrees=1.5, translate=(0.01, 0.04), scale=(0.92, 1.05), shear=2, fill=0.0),
+        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.2))], p=0.3),
+        v2.ColorJitter(brightness=0.3, contrast=0.3),
+    ]
+)
 
 
 @dataclass
