@@ -395,3 +395,17 @@ def test_event_windows_transpose_whole_windows_on_the_keyboard() -> None:
     low = [NoteEvent(22, 90, i * 0.5, 0.5) for i in range(40)]  # at the keyboard's bottom
     kept = event_windows([event_array(low)], 64, 8, rng, transpose=6).numpy()[:, :, 0]
     assert (np.round(kept * 12 + 60) >= 21).all()  # never off the keyboard
+
+
+def test_sung_parts_are_picked_by_name_beside_instruments() -> None:
+    from generate.midi.data import sung_parts
+
+    assert sung_parts(["S", "A", "T", "B"]) == [0, 1, 2, 3]  # four parts: all, in order
+    horns = ["Horn 1", "Horn 2", "Timpani", "Soprano", "Alto", "Tenor", "Bass"]
+    assert sung_parts(horns) == [3, 4, 5, 6]
+    # A name listing its doubling instruments on further lines (one chorale of music21 has them).
+    doubled = ["Trumpet 1", "Timpani", "Soprano\rOboe 1,2", "Alto\rViolin 2", "Tenor", "Bass"]
+    assert sung_parts(doubled) == [2, 3, 4, 5]
+    assert sung_parts(["Soprano 1", "Soprano 2", "Alto", "Tenor", "Bass"]) is None
+    assert sung_parts(["Violin", "Soprano", "Alto", "Tenor", "Organ"]) is None  # no bass
+    assert sung_parts(["Soprano"]) is None

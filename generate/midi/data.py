@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,36 @@ def chordified_rolls(limit: int | None = None, progress: bool = True) -> list[np
 SILENT = KEYS  # a voice's value at a step where it does not sound
 
 
+SUNG = ("soprano", "alto", "tenor", "bass")  # the four voices, top first
+
+
+def sung_parts(names: Sequence[str]) -> list[int] | None:
+    """Which of a score's parts (by their names) are its four sung voices, soprano first: all
+    of them in a score of four parts; in a score with instruments too (horns, trumpets,
+    timpani, strings: 32 of music21's 360 chorales in 4/4 have five to fifteen parts), the
+    one part whose name begins with each voice's name.  None where a voice has no part or
+    more than one (``Soprano 1``, ``Soprano 2``)."""
+    if len(names) == VOICES:
+        return list(range(VOICES))
+    chosen = []
+    for voice in SUNG:
+        # A name may list the instruments doubling the voice on further lines.
+        matches = [i for i, n in enumerate(names) if (n or "").strip().lower().startswith(voice)]
+        if len(matches) != 1:
+            return None
+        chosen.append(matches[0])
+    return chosen
+
+
 def chorale_voices(
     limit: int | None = None, key_normalised: bool = True, progress: bool = True
 ) -> list[np.ndarray]:
-    """The voice GAN's data: music21's Bach chorales in four parts and 4/4, each as (T, 4)
-    uint8, the key (0-87, ``SILENT`` for none) each voice sounds at each eighth, soprano
-    first; step 0 is the start of a bar (a pickup is preceded by silence).
+    """The voice GAN's data: music21's Bach chorales in 4/4, each as (T, 4) uint8, the key
+    (0-87, ``SILENT`` for none) each of its four sung voices (``sung_parts``) sounds at each
+    eighth, soprano first; step 0 is the start of a bar (a pickup is preceded by silence).
     ``key_normalised``: each chorale transposed by the fewest semitones that take its key
-    signature to none (C major or A minor)."""
+    signature to none (C major or A minor).  Chorales in other metres (50, 44 of them in 3/4)
+    are left out: the generator draws 4/4 bars."""
     from music21 import corpus, key, meter, stream
 
     pieces = []
@@ -74,12 +97,13 @@ def chorale_voices(
     for path in tqdm(paths, desc="Bach chorales", unit="piece", disable=not progress):
         try:
             score = corpus.parse(path)
-            parts = list(score.parts)
             metres = {
                 m.ratioString for m in score.recurse().getElementsByClass(meter.TimeSignature)
             }
-            if len(parts) != VOICES or metres != {"4/4"}:
+            chosen = sung_parts([p.partName or "" for p in score.parts])
+            if chosen is None or metres != {"4/4"}:
                 continue
+            parts = [score.parts[i] for i in chosen]
             signature = score.recurse().getElementsByClass(key.KeySignature).first()
             shift = 0
             if key_normalised and signature is not None:
@@ -140,12 +164,14 @@ def data_source(
     return source
 
 
-def _inputs(midi_dir: Path | None) -> list[Any]:
+def _inputs(midi_dir: Path | None, kind: str) -> list[Any]:
     """What the data is read from, as far as it can change: each MIDI file's name, size and
     modification time, or music21's version for its corpus."""
     if midi_dir is None:
         import music21
 
+        if kind == "voices":  # a data.npz from before the sung parts were picked by name
+            return ["music21", music21.__version__, "sung parts by name"]  # is made again
         return ["music21", music21.__version__]
     return [
         [str(f.relative_to(midi_dir)), f.stat().st_size, f.stat().st_mtime_ns]
@@ -206,7 +232,7 @@ def prepare(
                     f"{_described(source)}"
                 )
             return arrays
-        if record == {"source": source, "inputs": _inputs(midi_dir)}:
+        if record == {"source": source, "inputs": _inputs(midi_dir, kind)}:
             print(f"reusing {cache}: made from the same inputs", file=sys.stderr)
             return arrays
         print(f"making {cache} again: it was made from other inputs", file=sys.stderr)
@@ -233,7 +259,7 @@ def prepare(
     arrays = [a for a in arrays if len(a) > 1]
     if not arrays:
         raise ValueError(f"no usable pieces in {_described(source)} (each needs two notes)")
-    record = {"source": source, "inputs": _inputs(midi_dir)}
+    record = {"source": source, "inputs": _inputs(midi_dir, kind)}
     with writing(cache):
         out.mkdir(parents=True, exist_ok=True)
         with atomic.atomic_path(cache) as tmp, tmp.open("wb") as f:
