@@ -70,6 +70,7 @@ def sample_music(
     top_k: int | None = None,
     prime: str | None = None,
     seed: int | None = None,
+    redraw: int = 0,
 ) -> list[str]:
     """``num`` samples of a char-LSTM as text.
 
@@ -78,12 +79,15 @@ def sample_music(
     match.  ``length``: most characters drawn per sample; ``temperature`` (above 0; near 0
     takes the most likely character); ``top_k``: sample among the k most likely characters;
     ``prime``: the text samples start with (default: ``"X:"`` for ABC, ``"clef:"`` for stave
-    text, nothing for plain text); ``seed``: the same seed gives the same samples.
+    text, nothing for plain text); ``seed``: the same seed gives the same samples;
+    ``redraw``: rounds in which a sample that does not convert to music, or ABC that
+    abc2midi refuses (where it is installed), is drawn again (``--redraw``).
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     _whole(num, "num", 1)
     _whole(length, "length", 1)
+    _whole(redraw, "redraw", 0)
     if top_k is not None:
         _whole(top_k, "top_k", 1)
     if prime is not None and not isinstance(prime, str):
@@ -112,19 +116,24 @@ def sample_music(
     if kind is not None and ckpt.kind != kind:
         raise CheckpointError(f"{checkpoint}: a model of {ckpt.kind!r}, not of {kind!r}")
 
-    from generate.charlstm.sampling import draw
+    from generate.charlstm import sampling
     from stave.convert import scrub_abc
 
-    texts = draw(
-        network,
-        ckpt.vocab,
-        ckpt.kind,
-        num,
-        length,
-        float(temperature),
-        top_k,
-        prime,
-        seed,
-        ckpt.context,
-    )
+    def drawn(n: int, with_seed: int | None) -> list[str]:
+        return sampling.draw(
+            network,
+            ckpt.vocab,
+            ckpt.kind,
+            n,
+            length,
+            float(temperature),
+            top_k,
+            prime,
+            with_seed,
+            ckpt.context,
+        )
+
+    texts = drawn(num, seed)
+    if redraw:
+        sampling.redraw(texts, ckpt.kind, redraw, drawn, seed)
     return [scrub_abc(t) for t in texts] if ckpt.kind == "abc" else texts

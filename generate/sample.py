@@ -3,7 +3,9 @@
 N samples are drawn in parallel, the hidden state carried forward.  Each ends at a tune
 boundary (ABC: a blank line or the next ``X:``; stave text and plain text: a blank line).
 Per sample: ``sample-001.abc`` / ``.txt``, and ``.musicxml``, ``.mid`` and (with FluidSynth)
-``.wav`` beside it when it converts.  The last line printed is ``valid=K/N``.
+``.wav`` beside it when it converts.  The last line printed is ``valid=K/N``.  With
+``--redraw ROUNDS`` a sample that does not convert, or ABC that abc2midi refuses, is drawn
+again (``generate.charlstm.sampling.redraw``), seeded by ``--seed`` and the round.
 
 A run owns the ``sample-NNN.*`` files of its output folder: those of an earlier run there are
 removed (and counted on stderr) before the new ones are written, so one run's ``.abc`` never
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,7 +25,7 @@ import torch
 
 from generate.charlstm.corpus import KINDS
 from generate.charlstm.data import VocabularyError
-from generate.charlstm.sampling import SAMPLE_SUFFIXES, draw, write_sample
+from generate.charlstm.sampling import SAMPLE_SUFFIXES, draw, redraw, write_sample
 from generate.checkpoint import CheckpointError, default_checkpoint, load_char_lstm
 from generate.models import add_model_argument, dispatch
 from stave import devices
@@ -150,6 +153,15 @@ def parser() -> argparse.ArgumentParser:
         help="text the samples start with, '' for none (default: 'X:' for ABC, "
         "'clef:' for stave text, none for plain text); \\n stands for a newline",
     )
+    p.add_argument(
+        "--redraw",
+        type=non_negative_int,
+        default=0,
+        metavar="ROUNDS",
+        help="draw again, for at most ROUNDS rounds, each sample that does not convert to "
+        "music, or (ABC, where abc2midi is installed) that abc2midi refuses; the samples "
+        "kept are still the model's own (default: %(default)s, every draw kept)",
+    )
     add_run_arguments(p)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     return p
@@ -206,6 +218,32 @@ def char_lstm_main(args_in: list[str]) -> int:
             ckpt.context,
             progress=True,
         )
+        if args.redraw and ckpt.kind != "text":
+            if ckpt.kind == "abc" and shutil.which("abc2midi") is None:
+                print(
+                    "note: abc2midi is not installed: redraws check music21 only", file=sys.stderr
+                )
+
+            def again(num: int, seed: int | None) -> list[str]:
+                return draw(
+                    model,
+                    ckpt.vocab,
+                    ckpt.kind,
+                    num,
+                    args.length,
+                    args.temperature,
+                    args.top_k,
+                    prime,
+                    seed,
+                    ckpt.context,
+                )
+
+            done = redraw(texts, ckpt.kind, args.redraw, again, args.seed)
+            print(
+                f"redrawn: {done.redrawn} draws over {args.redraw} round(s) at most; "
+                f"{done.failing} sample(s) still failing",
+                file=sys.stderr,
+            )
         seconds = time.perf_counter() - start
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -291,6 +291,12 @@ def test_sample_music_is_what_generate_sample_writes(tmp_path: Path) -> None:
     assert sample_main(["--num", "2", "--length", "80", "--seed", "3", "-o", str(tmp_path)]) == 0
     written = [(tmp_path / f"sample-00{i}.abc").read_text() for i in (1, 2)]
     assert [t + "\n" for t in generate.sample_music(num=2, length=80, seed=3)] == written
+    # With redraws too (80 characters cut most tunes short: some are drawn again).
+    args = ["--num", "2", "--length", "80", "--seed", "3", "--redraw", "2"]
+    assert sample_main([*args, "-o", str(tmp_path / "r")]) == 0
+    written = [(tmp_path / "r" / f"sample-00{i}.abc").read_text() for i in (1, 2)]
+    redrawn = generate.sample_music(num=2, length=80, seed=3, redraw=2)
+    assert [t + "\n" for t in redrawn] == written
 
 
 def test_sample_music_refuses_what_it_cannot_use(tmp_path: Path) -> None:
@@ -303,7 +309,8 @@ def test_sample_music_refuses_what_it_cannot_use(tmp_path: Path) -> None:
         generate.sample_music("stave", checkpoint=generate.WEIGHTS_DIR / "abc-charlstm.pt")
     with pytest.raises(ValueError, match="no shipped model for kind 'text'"):
         generate.sample_music("text")
-    for bad in ({"num": 0}, {"length": -1}, {"top_k": 0}, {"temperature": float("nan")}):
+    bad_values = ({"num": 0}, {"length": -1}, {"top_k": 0}, {"temperature": float("nan")})
+    for bad in (*bad_values, {"redraw": -1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             generate.sample_music(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="outside the model's vocabulary"):

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from generate.charlstm.corpus import abc2midi_accepts
-from generate.charlstm.sampling import cut_at_boundary, draw, write_sample
+from generate.charlstm.sampling import (
+    cut_at_boundary,
+    draw,
+    redraw,
+    redraw_seed,
+    sample_problem,
+    write_sample,
+)
 from generate.charlstm.train import TrainConfig, train
 from generate.checkpoint import default_checkpoint, load_char_lstm
 from stave import musicxml, stavetext
@@ -166,3 +173,53 @@ def test_evaluate_cli_scores_files(tmp_path: Path) -> None:
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("bits_per_char=")
     assert 0.3 < float(last.split("=")[1]) < 3.0  # real folk ABC under the shipped model
+
+
+STAVE = "clef:F4 key:-6 4+:8 1:8 4+:8 4:8 3+:8 =3:8 | 3+:4 2+:4 3:4 |"
+
+
+def test_redraw_replaces_only_the_samples_that_fail(tmp_path: Path) -> None:
+    asked: list[tuple[int, int | None]] = []
+
+    def again(num: int, seed: int | None) -> list[str]:
+        asked.append((num, seed))
+        return [STAVE] * num
+
+    texts = [STAVE, "not stave text", STAVE + " 9:4 |", "clef:G2 nonsense"]
+    done = redraw(texts, "stave", 3, again, seed=5)
+    assert texts[0] == STAVE and texts[2] == STAVE + " 9:4 |"  # kept as drawn
+    assert texts[1] == texts[3] == STAVE
+    assert (done.redrawn, done.failing) == (2, 0)
+    assert asked == [(2, redraw_seed(5, 1))]  # one round was enough
+    # A model that only writes what fails: every round redraws, and the failures are counted.
+    texts = ["no music", STAVE]
+    done = redraw(texts, "stave", 2, lambda n, seed: ["still no music"] * n, seed=None)
+    assert texts == ["still no music", STAVE] and (done.redrawn, done.failing) == (2, 1)
+    assert redraw_seed(5, 1) == redraw_seed(5, 1) != redraw_seed(5, 2) != redraw_seed(6, 1)
+
+
+def test_abc_that_abc2midi_refuses_is_a_problem(tmp_path: Path, abc2midi: str) -> None:
+    tune = "X:1\nT:t\nM:{}\nL:1/8\nR:Hornpipe\nK:G\nGABc d2B2|c2A2 G4|]"
+    assert sample_problem(tune.format("4/4"), "abc", tmp_path) is None
+    # abc2midi: "Hornpipe must be in 2/4 or 4/4 time"; music21 reads it.
+    assert sample_problem(tune.format("3/4"), "abc", tmp_path) == "abc2midi refuses it"
+    assert sample_problem(tune.format("3/4"), "abc", tmp_path, abc2midi=False) is None
+    assert sample_problem("X:1\nT:no notes", "abc", tmp_path) is not None
+    assert sample_problem("anything", "text", tmp_path) is None
+
+
+@pytest.mark.slow
+def test_cli_redraw_is_seeded_and_keeps_what_passes(
+    tiny_checkpoint: Path, tmp_path: Path, abc2midi: str
+) -> None:
+    outs = []
+    for name in ("a", "b"):
+        proc = run_cli(
+            "generate.sample",
+            *("--checkpoint", str(tiny_checkpoint), "--num", "3", "--length", "300"),
+            *("--seed", "1", "--redraw", "2", "-o", str(tmp_path / name)),
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "redrawn: " in proc.stderr
+        outs.append([f.read_text() for f in sorted((tmp_path / name).glob("*.abc"))])
+    assert len(outs[0]) == 3 and outs[0] == outs[1]

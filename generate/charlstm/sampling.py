@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from generate.charlstm.corpus import SEPARATOR, Kind
+from generate.charlstm.corpus import SEPARATOR, Kind, abc2midi_accepts_text
 from generate.charlstm.data import Vocab
 from generate.charlstm.model import CharLSTM
 from generate.convert import output_cause
@@ -145,6 +149,64 @@ def convert_sample(text: str, kind: Kind, title: str, source: str) -> convert.Mu
     if kind == "stave":
         return convert.from_stave_text(text, title, source)
     raise musicxml.ConversionError("plain text has no musical reading")
+
+
+def sample_problem(text: str, kind: Kind, folder: Path, abc2midi: bool = True) -> str | None:
+    """Why a sample would not be kept by ``redraw``: it does not convert to music (music21,
+    as ``write_sample`` converts it), or, for ABC and with ``abc2midi``, abc2midi refuses it
+    strictly (``abc2midi_accepts``; ``folder`` takes its files).  None when it passes;
+    plain text always passes."""
+    if kind == "text":
+        return None
+    if kind == "abc":
+        text = convert.scrub_abc(text)  # as write_sample writes it
+    try:
+        convert_sample(text, kind, "stavegen sample", "stavegen")
+    except (musicxml.ConversionError, ValueError) as err:
+        return str(err).splitlines()[0] if str(err) else repr(err)
+    if kind == "abc" and abc2midi and not abc2midi_accepts_text(text + "\n", folder):
+        return "abc2midi refuses it"
+    return None
+
+
+@dataclass
+class Redrawn:
+    """What ``redraw`` did: samples drawn again, and samples still failing after the last."""
+
+    redrawn: int
+    failing: int
+
+
+def redraw_seed(seed: int, round_: int) -> int:
+    """The seed of redraw round ``round_`` (1, 2, ...) of a run seeded ``seed``: fixed by
+    both, so a seeded run with redraws is as reproducible as one without."""
+    return int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
+
+
+def redraw(
+    texts: list[str],
+    kind: Kind,
+    rounds: int,
+    again: Callable[[int, int | None], list[str]],
+    seed: int | None = None,
+) -> Redrawn:
+    """Replace, in place, each sample that fails ``sample_problem`` by a new one, ``again(n,
+    seed)`` drawing n, for at most ``rounds`` rounds.  ABC is checked by abc2midi where it
+    is installed (by music21 only where not).  The samples kept are the model's own draws:
+    this chooses among them, it does not change what the model writes."""
+    abc2midi = kind == "abc" and shutil.which("abc2midi") is not None
+    pending = list(range(len(texts)))
+    redrawn = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds + 1):
+            pending = [i for i in pending if sample_problem(texts[i], kind, Path(tmp), abc2midi)]
+            if not pending or round_ == rounds:
+                break
+            new = again(len(pending), None if seed is None else redraw_seed(seed, round_ + 1))
+            for i, text in zip(pending, new, strict=True):
+                texts[i] = text
+            redrawn += len(pending)
+    return Redrawn(redrawn, len(pending))
 
 
 def write_sample(
