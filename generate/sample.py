@@ -218,7 +218,11 @@ def char_lstm_main(args_in: list[str]) -> int:
             ckpt.context,
             progress=True,
         )
-        if args.redraw and ckpt.kind != "text":
+        seconds = time.perf_counter() - start
+        chars = sum(len(t) for t in texts)
+        if args.redraw and ckpt.kind == "text":
+            print("note: --redraw checks music; plain text is kept as drawn", file=sys.stderr)
+        elif args.redraw:
             if ckpt.kind == "abc" and shutil.which("abc2midi") is None:
                 print(
                     "note: abc2midi is not installed: redraws check music21 only", file=sys.stderr
@@ -244,7 +248,6 @@ def char_lstm_main(args_in: list[str]) -> int:
                 f"{done.failing} sample(s) still failing",
                 file=sys.stderr,
             )
-        seconds = time.perf_counter() - start
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -254,7 +257,7 @@ def char_lstm_main(args_in: list[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing written", file=sys.stderr)
         return 130
-    chars, threads = sum(len(t) for t in texts), torch.get_num_threads()
+    threads = torch.get_num_threads()
     print(
         f"{path}: {len(texts)} samples, {chars} characters in {seconds:.2f}s "
         f"({chars / max(seconds, 1e-9):,.0f} chars/s, {threads} thread{'s' * (threads != 1)})",

@@ -409,3 +409,5 @@ def test_sung_parts_are_picked_by_name_beside_instruments() -> None:
     assert sung_parts(["Soprano 1", "Soprano 2", "Alto", "Tenor", "Bass"]) is None
     assert sung_parts(["Violin", "Soprano", "Alto", "Tenor", "Organ"]) is None  # no bass
     assert sung_parts(["Soprano"]) is None
+    assert sung_parts(["Bassoon", "Soprano", "Alto", "Tenor", "Bass"]) == [1, 2, 3, 4]
+    assert sung_parts(["Soprano", "Alto", "Tenor", "Basso continuo", "Organ"]) is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,8 +165,12 @@ def sample_problem(text: str, kind: Kind, folder: Path, abc2midi: bool = True) -
         convert_sample(text, kind, "stavegen sample", "stavegen")
     except (musicxml.ConversionError, ValueError) as err:
         return str(err).splitlines()[0] if str(err) else repr(err)
-    if kind == "abc" and abc2midi and not abc2midi_accepts_text(text + "\n", folder):
-        return "abc2midi refuses it"
+    if kind == "abc" and abc2midi:
+        try:
+            if not abc2midi_accepts_text(text + "\n", folder):
+                return "abc2midi refuses it"
+        except (OSError, subprocess.SubprocessError) as err:  # hung, not runnable, disk full
+            return f"abc2midi failed ({type(err).__name__}: {err})"
     return None
 
 

@@ -9,6 +9,7 @@ trains on that run's data: it is reused only when it was made from the same inpu
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,15 +67,18 @@ SUNG = ("soprano", "alto", "tenor", "bass")  # the four voices, top first
 def sung_parts(names: Sequence[str]) -> list[int] | None:
     """Which of a score's parts (by their names) are its four sung voices, soprano first: all
     of them in a score of four parts; in a score with instruments too (horns, trumpets,
-    timpani, strings: 32 of music21's 360 chorales in 4/4 have five to fifteen parts), the
+    timpani, strings: 32 of the 360 chorales used have five to fifteen parts), the
     one part whose name begins with each voice's name.  None where a voice has no part or
     more than one (``Soprano 1``, ``Soprano 2``)."""
     if len(names) == VOICES:
         return list(range(VOICES))
     chosen = []
     for voice in SUNG:
-        # A name may list the instruments doubling the voice on further lines.
-        matches = [i for i, n in enumerate(names) if (n or "").strip().lower().startswith(voice)]
+        # A name may list the instruments doubling the voice on further lines: "Bass" and
+        # "Bass\rContinuo" are the bass, "Bassoon" and "Basso continuo" are not.
+        matches = [
+            i for i, n in enumerate(names) if re.match(rf"{voice}\b", (n or "").strip().lower())
+        ]
         if len(matches) != 1:
             return None
         chosen.append(matches[0])
@@ -104,7 +108,7 @@ def chorale_voices(
             if chosen is None or metres != {"4/4"}:
                 continue
             parts = [score.parts[i] for i in chosen]
-            signature = score.recurse().getElementsByClass(key.KeySignature).first()
+            signature = parts[0].recurse().getElementsByClass(key.KeySignature).first()
             shift = 0
             if key_normalised and signature is not None:
                 shift = -((signature.sharps * 7) % 12)  # semitones down to C
@@ -166,7 +170,8 @@ def data_source(
 
 def _inputs(midi_dir: Path | None, kind: str) -> list[Any]:
     """What the data is read from, as far as it can change: each MIDI file's name, size and
-    modification time, or music21's version for its corpus."""
+    modification time, or music21's version for its corpus (for the voice GAN, with a mark
+    of how its parts are chosen: a data.npz without it is made again for a new run)."""
     if midi_dir is None:
         import music21
 
