@@ -204,20 +204,24 @@ def char_lstm_main(args_in: list[str]) -> int:
         return report_output_error(problem, "generate.sample")
     try:
         prime = None if args.prime is None else args.prime.replace("\\n", "\n")
+
+        def drawn(num: int, seed: int | None, progress: bool = False) -> list[str]:
+            return draw(
+                model,
+                ckpt.vocab,
+                ckpt.kind,
+                num,
+                args.length,
+                args.temperature,
+                args.top_k,
+                prime,
+                seed,
+                ckpt.context,
+                progress=progress,
+            )
+
         start = time.perf_counter()
-        texts = draw(
-            model,
-            ckpt.vocab,
-            ckpt.kind,
-            args.num,
-            args.length,
-            args.temperature,
-            args.top_k,
-            prime,
-            args.seed,
-            ckpt.context,
-            progress=True,
-        )
+        texts = drawn(args.num, args.seed, progress=True)
         seconds = time.perf_counter() - start
         chars = sum(len(t) for t in texts)
         if args.redraw and ckpt.kind == "text":
@@ -227,22 +231,7 @@ def char_lstm_main(args_in: list[str]) -> int:
                 print(
                     "note: abc2midi is not installed: redraws check music21 only", file=sys.stderr
                 )
-
-            def again(num: int, seed: int | None) -> list[str]:
-                return draw(
-                    model,
-                    ckpt.vocab,
-                    ckpt.kind,
-                    num,
-                    args.length,
-                    args.temperature,
-                    args.top_k,
-                    prime,
-                    seed,
-                    ckpt.context,
-                )
-
-            done = redraw(texts, ckpt.kind, args.redraw, again, args.seed)
+            done = redraw(texts, ckpt.kind, args.redraw, drawn, args.seed)
             print(
                 f"redrawn: {done.redrawn} draws over {args.redraw} round(s) at most; "
                 f"{done.failing} sample(s) still failing",

@@ -13,6 +13,17 @@ from stave import atomic
 from stave.training import writing
 
 
+def _abc2midi_kept(pieces: list[corpus.Piece], what: str) -> list[corpus.Piece]:
+    """The pieces abc2midi accepts (``--abc2midi-only``), with a line on stderr saying how many
+    of ``what`` were kept."""
+    try:
+        kept = corpus.abc2midi_valid(pieces)
+    except FileNotFoundError as err:
+        raise corpus.CorpusError("--abc2midi-only needs abc2midi (Debian package abcmidi)") from err
+    print(f"abc2midi accepts {len(kept)} of {len(pieces)} {what}; kept those", file=sys.stderr)
+    return kept
+
+
 def prepare_corpus(
     spec: list[str],
     out: Path,
@@ -66,17 +77,7 @@ def prepare_corpus(
             raise corpus.CorpusError(
                 f"--abc2midi-only is for ABC corpora, this one is {found_kind}"
             )
-        try:
-            kept = corpus.abc2midi_valid(train)
-        except FileNotFoundError as err:
-            raise corpus.CorpusError(
-                "--abc2midi-only needs abc2midi (Debian package abcmidi)"
-            ) from err
-        print(
-            f"abc2midi accepts {len(kept)} of {len(train)} training tunes; kept those",
-            file=sys.stderr,
-        )
-        train = kept
+        train = _abc2midi_kept(train, "training tunes")
     if augment:
         if found_kind != "abc":
             raise corpus.CorpusError(f"--augment is for ABC corpora, this one is {found_kind}")
@@ -88,12 +89,7 @@ def prepare_corpus(
         ]
         copies = [c for c in copies if c.text.strip()]
         if abc2midi_only:  # a respelling abc2midi refuses would teach what was filtered out
-            kept = corpus.abc2midi_valid(copies)
-            print(
-                f"abc2midi accepts {len(kept)} of {len(copies)} respelled copies; kept those",
-                file=sys.stderr,
-            )
-            copies = kept
+            copies = _abc2midi_kept(copies, "respelled copies")
         print(f"augmented: {len(copies)} respelled copies of the training tunes", file=sys.stderr)
         train = train + copies
     print(

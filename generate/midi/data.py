@@ -76,9 +76,7 @@ def sung_parts(names: Sequence[str]) -> list[int] | None:
     for voice in SUNG:
         # A name may list the instruments doubling the voice on further lines: "Bass" and
         # "Bass\rContinuo" are the bass, "Bassoon" and "Basso continuo" are not.
-        matches = [
-            i for i, n in enumerate(names) if re.match(rf"{voice}\b", (n or "").strip().lower())
-        ]
+        matches = [i for i, n in enumerate(names) if re.match(rf"{voice}\b", n.strip().lower())]
         if len(matches) != 1:
             return None
         chosen.append(matches[0])
