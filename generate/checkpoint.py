@@ -171,7 +171,7 @@ def _config(model_type: str, fields: Any) -> Any:
         raise _Unfit(f"config has unknown field(s) {', '.join(unknown)} for a {model_type}")
     try:
         config = config_cls(**fields)
-    except TypeError as err:  # a required field missing
+    except (TypeError, ValueError) as err:  # a required field missing, or one out of range
         raise _Unfit(f"config: {err}") from None
     for name, f in known.items():
         value = getattr(config, name)
@@ -181,6 +181,9 @@ def _config(model_type: str, fields: Any) -> Any:
             what = "a whole number of at least 1"
         elif kind == "str":
             ok, what = isinstance(value, str), "text"
+        elif kind == "tuple[int, ...]":  # checked further by the config itself
+            ok = isinstance(value, tuple) and all(type(v) is int for v in value)
+            what = "a tuple of whole numbers"
         else:
             ok = (
                 isinstance(value, (int, float))

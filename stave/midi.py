@@ -87,14 +87,22 @@ def score_bpm(score: stream.Stream) -> float:
     return float(bpm) if bpm else DEFAULT_BPM
 
 
-def sounds_midi(tracks: list[list[Sound]], bpm: float = DEFAULT_BPM) -> bytes:
-    """A type-1 MIDI file: one track (and channel) per list of sounds."""
+def sounds_midi(
+    tracks: list[list[Sound]], bpm: float = DEFAULT_BPM, time_signature: str | None = None
+) -> bytes:
+    """A type-1 MIDI file: one track (and channel) per list of sounds; ``time_signature``
+    (e.g. ``"3/4"``) is written at the start where given."""
     mid = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
     for channel, sounds in enumerate(tracks):
         track = mido.MidiTrack()
         mid.tracks.append(track)
         if channel == 0:
             track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
+            if time_signature is not None:
+                top, bottom = (int(x) for x in time_signature.split("/"))
+                track.append(
+                    mido.MetaMessage("time_signature", numerator=top, denominator=bottom, time=0)
+                )
         ch = channel if channel < 9 else channel + 1  # channel 10 is drums
         track.append(mido.Message("program_change", channel=ch, program=0, time=0))
         events: list[tuple[int, int, int, int]] = []  # (tick, off first, pitch, velocity)

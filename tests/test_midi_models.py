@@ -3,6 +3,8 @@ resume, sampling and the measures."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import mido
@@ -305,8 +307,8 @@ def test_chorale_voices_start_on_a_bar_line() -> None:
 
     pieces = chorale_voices(limit=12, key_normalised=True, progress=False)
     assert 5 <= len(pieces) <= 12
-    for voices in pieces:
-        assert voices.shape[1] == 4 and voices.dtype == np.uint8
+    for voices in pieces:  # (bars, eighths per bar, voices)
+        assert voices.shape[1:] in ((8, 4), (6, 4)) and voices.dtype == np.uint8
         sounding = voices[voices < 88].astype(int) + LOWEST
         assert sounding.min() >= 36 and sounding.max() <= 84  # voices, not noise
     # A chorale that begins with a one-beat pickup: three beats of silence before it.
@@ -314,9 +316,67 @@ def test_chorale_voices_start_on_a_bar_line() -> None:
     first = corpus.parse(path).parts[0].getElementsByClass("Measure").first()
     assert first.number == 0 and first.duration.quarterLength == 1.0
     third = chorale_voices(limit=3, key_normalised=False, progress=False)[-1]
-    assert (third[:6] == 88).all() and (third[6] < 88).all()
+    assert third.shape[1] == 8
+    steps = third.reshape(-1, 4)
+    assert (steps[:6] == 88).all() and (steps[6] < 88).all()
     segs = voice_segments([third], 4, 16, 0, np.random.default_rng(0))
     assert segs.shape == (4, 16, 88) and float(segs.sum(-1).max()) <= 4
+
+
+def test_chorales_in_three_four_are_kept_as_bars_of_three_beats() -> None:
+    from music21 import corpus, meter
+
+    # The eighth of the first 12 corpus files (bwv11.6) is in 3/4 and starts on a full bar.
+    path = sorted(str(p) for p in corpus.getComposer("bach"))[7]
+    score = corpus.parse(path)
+    assert {t.ratioString for t in score.recurse().getElementsByClass(meter.TimeSignature)} == {
+        "3/4"
+    }
+    pieces = chorale_voices(limit=12, key_normalised=False, progress=False)
+    three = [v for v in pieces if v.shape[1] == 6]
+    assert len(three) == 1 and (three[0][0, 0] < 88).all()  # four voices on the downbeat
+    assert len(three[0]) == score.highestTime / 3  # 22 bars of three beats
+    # Its segments: two bars of 3/4 (12 eighths) and silence to the segment's 16.
+    segs = voice_segments(pieces, 6, 16, 0, np.random.default_rng(0), metre=6)
+    assert segs.shape == (6, 16, 88)
+    assert float(segs[:, 12:].sum()) == 0 and bool((segs[:, :12].sum(-1) > 0).all())
+    with pytest.raises(ValueError, match="no piece has 2 bars of 6 eighths"):
+        voice_segments(
+            [v for v in pieces if v.shape[1] == 8], 1, 16, 0, np.random.default_rng(0), 6
+        )
+
+
+def test_a_voice_gan_of_two_metres_draws_bars_of_each(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = ChordGANConfig(
+        arch="voices", steps=16, noise_dim=8, generator_channels=16, metres=(8, 6)
+    )
+    gan = ChordGAN(config)
+    z = torch.randn(3, 8)
+    soft = gan.generator(z, 6).detach()  # what the critic sees: 12 eighths, then silence
+    assert soft.shape == (3, 16, 88) and float(soft[:, 12:].sum()) == 0
+    assert float(soft[:, :12].sum()) > 0
+    assert not torch.equal(gan.generator(z, 8)[:, :12], soft[:, :12])  # told the metre
+    assert gan.generate(5, metre=6).shape == (5, 12, 88)
+    assert gan.generate(5).shape == (5, 16, 88)  # the first metre, 4/4
+    # Saved and loaded with its metres; a model of 4/4 alone refuses 3/4.
+    ckpt = load_checkpoint(DEFAULT_MODEL_WEIGHTS["chord-gan"])
+    assert ckpt.config.metres == (8,)  # shipped before there were metres: it loads as 4/4
+    with pytest.raises(ValueError, match="draws 4/4, not 3/4"):
+        ckpt.build_model().generate(1, metre=6)  # type: ignore[operator]
+    ckpt.config, ckpt.model_state = config, gan.state_dict()
+    save_checkpoint(tmp_path / "two.pt", ckpt)
+    again = load_checkpoint(tmp_path / "two.pt")
+    assert again.config.metres == (8, 6)
+    payload = torch.load(tmp_path / "two.pt", weights_only=False)
+    payload["config"]["metres"] = [8, 5]  # a metre no generator draws
+    torch.save(payload, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match="metres"):
+        load_checkpoint(tmp_path / "odd.pt")
+    with pytest.raises(ValueError, match="eighths per bar"):
+        ChordGANConfig(**{**config.__dict__, "metres": (8, 5)})
+    with pytest.raises(ValueError, match="seed design draws 4/4 only"):
+        ChordGANConfig(metres=(8, 6))
 
 
 def test_train_refuses_a_design_of_the_other_model(capsys: pytest.CaptureFixture[str]) -> None:
@@ -341,7 +401,7 @@ def test_checkpoints_from_before_the_designs_load_as_the_seed(tmp_path: Path) ->
 
 
 def test_voice_gan_trains_resumes_and_samples_through_the_commands(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mscore3: str
 ) -> None:
     run = tmp_path / "gan"
     common = ["--model", "chord-gan", "-o", str(run), "--max-pieces", "12", "--threads", "1"]
@@ -349,6 +409,7 @@ def test_voice_gan_trains_resumes_and_samples_through_the_commands(
     assert gen_train.main([*common, *small, "--max-steps", "4"]) == 0
     first = load_checkpoint(run / "latest.pt")
     assert first.config.arch == "voices"  # the default design
+    assert first.config.metres == (8, 6)  # the first 12 files hold a chorale in 3/4
     assert first.info["data"]["key_normalised"] is True
     assert gen_train.main([*common, "--keys", "transposed", "--resume", "--max-steps", "6"]) == 2
     assert "--keys transposed" in capsys.readouterr().err
@@ -367,6 +428,39 @@ def test_voice_gan_trains_resumes_and_samples_through_the_commands(
     for n in notes:
         starts[n.start] = starts.get(n.start, 0) + 1
     assert notes and max(starts.values()) <= 4  # four voices
+    # In 3/4: the MIDI file and the MusicXML say so, and MuseScore reads bars of three beats.
+    three = tmp_path / "three"
+    args = ["--model", "chord-gan", "--checkpoint", ckpt, "--num", "1", "--seed", "0"]
+    assert gen_sample.main([*args, "--metre", "3/4", "-o", str(three)]) == 0
+    signatures = [
+        (m.numerator, m.denominator)
+        for m in mido.MidiFile(three / "sample-001.mid").tracks[0]
+        if m.type == "time_signature"
+    ]
+    assert signatures == [(3, 4)]
+    engraved = tmp_path / "engraved"
+    engraved.mkdir()
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(engraved))
+    back = engraved / "back.musicxml"  # MuseScore's own MusicXML of what it read
+    subprocess.run(
+        [mscore3, "-o", str(back), str(three / "sample-001.musicxml")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
+    from music21 import converter, meter
+
+    read = converter.parse(back)
+    assert {t.ratioString for t in read.recurse().getElementsByClass(meter.TimeSignature)} == {
+        "3/4"
+    }
+    full = [m.duration.quarterLength for m in read.parts[0].getElementsByClass("Measure")]
+    assert len(full) == 4 and set(full) == {3.0}  # two segments of two bars of 3/4
+    # A model that learned 4/4 alone says so.
+    shipped = ["--model", "chord-gan", "--metre", "3/4", "-o", str(tmp_path / "no")]
+    assert gen_sample.main(shipped) == 2
+    assert "draws 4/4, not 3/4" in capsys.readouterr().err
 
 
 def test_the_seed_designs_still_train_through_the_commands(tmp_path: Path) -> None:

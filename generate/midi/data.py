@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from generate.midi.events import PITCH_CENTRE, PITCH_SCALE, ROLL_STEPS_PER_BEAT, event_array
-from generate.midi.gan import BAR_STEPS, VOICES
+from generate.midi.gan import BAR_STEPS, METRES, VOICES
 from generate.midi.io import (
     KEYS,
     LOWEST,
@@ -86,12 +86,12 @@ def sung_parts(names: Sequence[str]) -> list[int] | None:
 def chorale_voices(
     limit: int | None = None, key_normalised: bool = True, progress: bool = True
 ) -> list[np.ndarray]:
-    """The voice GAN's data: music21's Bach chorales in 4/4, each as (T, 4) uint8, the key
-    (0-87, ``SILENT`` for none) each of its four sung voices (``sung_parts``) sounds at each
-    eighth, soprano first; step 0 is the start of a bar (a pickup is preceded by silence).
-    ``key_normalised``: each chorale transposed by the fewest semitones that take its key
-    signature to none (C major or A minor).  Chorales in other metres (50, 44 of them in 3/4)
-    are left out: the generator draws 4/4 bars."""
+    """The voice GAN's data: music21's Bach chorales in 4/4 or in 3/4, each as (bars,
+    eighths per bar, 4) uint8, the key (0-87, ``SILENT`` for none) each of its four sung
+    voices (``sung_parts``) sounds at each eighth, soprano first; a pickup is preceded by
+    silence, and the last bar is filled with it.  ``key_normalised``: each chorale
+    transposed by the fewest semitones that take its key signature to none (C major or A
+    minor).  Chorales that change metre or are in another (6 of them) are left out."""
     from music21 import corpus, key, meter, stream
 
     pieces = []
@@ -103,8 +103,9 @@ def chorale_voices(
                 m.ratioString for m in score.recurse().getElementsByClass(meter.TimeSignature)
             }
             chosen = sung_parts([p.partName or "" for p in score.parts])
-            if chosen is None or metres != {"4/4"}:
+            if chosen is None or len(metres) != 1 or next(iter(metres)) not in METRES:
                 continue
+            bar = METRES[next(iter(metres))]
             parts = [score.parts[i] for i in chosen]
             signature = parts[0].recurse().getElementsByClass(key.KeySignature).first()
             shift = 0
@@ -115,6 +116,7 @@ def chorale_voices(
             # A pickup bar is preceded by the rest of its bar (music21 numbers it 0 or 1).
             pad = float(bar_one.paddingLeft) if bar_one is not None else 0.0
             steps = int(np.ceil((float(score.highestTime) + pad) * ROLL_STEPS_PER_BEAT))
+            steps = -(-steps // bar) * bar  # whole bars
             voices = np.full((steps, VOICES), SILENT, np.uint8)
             for v, part in enumerate(parts):
                 for n in part.flatten().notes:
@@ -127,8 +129,17 @@ def chorale_voices(
         except Exception as err:  # a corpus file music21 cannot read: leave it out
             tqdm.write(f"skipped: {path}: {type(err).__name__}: {err}", file=sys.stderr)
             continue
-        pieces.append(voices)
+        pieces.append(voices.reshape(-1, bar, VOICES))
     return pieces
+
+
+def voice_bars(voices: np.ndarray) -> np.ndarray:
+    """A chorale of ``chorale_voices`` as (bars, eighths per bar, 4); one prepared before
+    there were metres, (T, 4) in 4/4, as bars of 4/4."""
+    if voices.ndim == 3:
+        return voices
+    fill = np.full((-len(voices) % BAR_STEPS, VOICES), SILENT, voices.dtype)
+    return np.concatenate([voices, fill]).reshape(-1, BAR_STEPS, VOICES)
 
 
 def voice_roll(voices: np.ndarray) -> np.ndarray:
@@ -173,8 +184,9 @@ def _inputs(midi_dir: Path | None, kind: str) -> list[Any]:
     if midi_dir is None:
         import music21
 
-        if kind == "voices":  # a data.npz from before the sung parts were picked by name
-            return ["music21", music21.__version__, "sung parts by name"]  # is made again
+        if kind == "voices":  # a data.npz from before the sung parts were picked by name,
+            # or before the chorales in 3/4 were kept, is made again
+            return ["music21", music21.__version__, "sung parts by name, 4/4 and 3/4 bars"]
         return ["music21", music21.__version__]
     return [
         [str(f.relative_to(midi_dir)), f.stat().st_size, f.stat().st_mtime_ns]
@@ -325,21 +337,29 @@ def roll_segments(
 
 
 def voice_segments(
-    pieces: list[np.ndarray], size: int, steps: int, transpose: int, rng: np.random.Generator
+    pieces: list[np.ndarray],
+    size: int,
+    steps: int,
+    transpose: int,
+    rng: np.random.Generator,
+    metre: int = BAR_STEPS,
 ) -> torch.Tensor:
-    """(size, steps, 88) rolls of ``steps`` eighths of four-part pieces, each starting on a
-    bar line, transposed by up to ``transpose`` semitones where the notes stay on the
-    keyboard."""
-    bar = BAR_STEPS
+    """(size, steps, 88) rolls of ``steps // 8`` bars of the four-part pieces in ``metre``
+    (eighths per bar), each starting on a bar line and followed by silence to ``steps``
+    where the bars are shorter than 4/4's, transposed by up to ``transpose`` semitones where
+    the notes stay on the keyboard."""
+    n = steps // BAR_STEPS  # bars
     out = np.zeros((size, steps, KEYS), np.float32)
-    usable = [v for v in pieces if len(v) >= steps]
+    usable = [b for v in pieces for b in [voice_bars(v)] if b.shape[1] == metre and len(b) >= n]
+    if not usable:
+        raise ValueError(f"no piece has {n} bars of {metre} eighths")
     for i in range(size):
         v = usable[int(rng.integers(len(usable)))]
-        a = bar * int(rng.integers(0, (len(v) - steps) // bar + 1))
-        roll = voice_roll(v[a : a + steps])
+        a = int(rng.integers(0, len(v) - n + 1))
+        roll = voice_roll(v[a : a + n].reshape(-1, VOICES))
         shift = int(rng.integers(-transpose, transpose + 1)) if transpose else 0
         keys = np.flatnonzero(roll.any(axis=0))
         if shift and keys.size and keys.min() + shift >= 0 and keys.max() + shift < KEYS:
             roll = np.roll(roll, shift, axis=1)
-        out[i] = roll
+        out[i, : len(roll)] = roll
     return torch.from_numpy(out)

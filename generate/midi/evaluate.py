@@ -25,7 +25,7 @@ import numpy as np
 from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, CheckpointError, load_model
 from generate.midi.data import chordified_rolls
 from generate.midi.events import ROLL_STEPS_PER_BEAT, event_array
-from generate.midi.gan import ChordGAN
+from generate.midi.gan import BAR_STEPS, METRES, ChordGAN
 from generate.midi.io import KEYS, NoteEvent, music21_pieces, piano_roll, read_midi_folder
 from generate.midi.lstm import MidiLSTM, MidiSoftmaxLSTM
 from generate.midi.metrics import Measures, measure
@@ -158,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         help="LSTM: sampling temperature (the seed design: semitones of noise on each "
         "pitch), as generate.sample's (default: %(default)s)",
     )
+    p.add_argument(
+        "--metre",
+        choices=tuple(METRES),
+        help="GAN: the bars it draws, of those the model learned (default: its first, 4/4)",
+    )
     add_threads_argument(p, DEFAULT_THREADS)
     args = p.parse_args(argv)
     set_threads(args.threads)
@@ -190,19 +195,20 @@ def main(argv: list[str] | None = None) -> int:
                 if len(coarse) < 2:
                     usable([], None, 0)
             data = [_upsample(r, ROLL_STEPS_PER_BEAT) for r in coarse[: args.max_pieces]]
+            metre = model.config.bar_steps(None if args.metre is None else METRES[args.metre])
             generated = [
                 _upsample(r, ROLL_STEPS_PER_BEAT)
-                for r, _ in gan_pieces(model, args.num, 2, args.seed)
+                for r, _ in gan_pieces(model, args.num, 2, args.seed, metre)
             ]
             density = float(np.mean([r.mean() for r in coarse]))
-            steps = 2 * model.config.steps
+            steps = 2 * model.config.steps // BAR_STEPS * metre
             baseline = [
                 _upsample(
                     (rng.random((steps, KEYS)) < density).astype(np.uint8), ROLL_STEPS_PER_BEAT
                 )
                 for _ in range(args.num)
             ]
-    except EvaluationError as err:
+    except ValueError as err:  # an EvaluationError, or a metre the GAN did not learn
         print(f"error: {err}", file=sys.stderr)
         return 2
     half = len(data) // 2

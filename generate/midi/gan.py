@@ -15,6 +15,12 @@ generator's gradients, as in WGAN-GP's own text model).  The segment is made bar
 the noise becomes one vector per bar, a GRU carries the progression across bars, and each
 bar is drawn by the same bar decoder, which knows where in the bar each step is.  Sampled,
 each voice takes its likeliest key.
+
+Metres (``ChordGANConfig.metres``, eighths per bar): a voice generator of more than one
+metre is told which to draw (a learned vector per metre, added to every bar's), and draws
+``steps // 8`` bars of it.  A segment shorter than ``steps`` (four bars of 3/4: 24 eighths)
+reaches the critic followed by silence, in real and generated segments alike, so the
+critic knows the metre from where the silence begins.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ from generate.midi.io import KEYS
 ARCHS = ("seed", "voices")
 BAR_STEPS = 8  # eighths in a bar of 4/4
 VOICES = 4  # soprano, alto, tenor, bass
+METRES = {"4/4": 8, "3/4": 6}  # the metres the voice generator draws: eighths per bar
+
+
+def metre_name(bar_steps: int) -> str:
+    """``8`` -> ``"4/4"``."""
+    return next((name for name, n in METRES.items() if n == bar_steps), f"{bar_steps}/8")
 
 
 @dataclass
@@ -39,6 +51,32 @@ class ChordGANConfig:
     generator_channels: int = 256
     critic_channels: int = 32  # of the first, all-pitches layer
     gradient_penalty: float = 10.0
+    # Eighths per bar of each metre the generator draws, the first the default (checkpoints
+    # from before there were metres hold 4/4 only; a new voice GAN draws those its data has).
+    metres: tuple[int, ...] = (BAR_STEPS,)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.metres, list):  # as JSON or a hand-made checkpoint gives it
+            self.metres = tuple(self.metres)
+        drawable = set(METRES.values())
+        if (
+            not isinstance(self.metres, tuple)
+            or not self.metres
+            or not drawable >= set(self.metres)
+        ):
+            known = ", ".join(f"{n} ({name})" for name, n in METRES.items())
+            raise ValueError(f"metres {self.metres}: eighths per bar, each one of {known}")
+        if self.arch == "seed" and self.metres != (BAR_STEPS,):
+            raise ValueError("the seed design draws 4/4 only (metres=(8,))")
+
+    def bar_steps(self, metre: int | None) -> int:
+        """The eighths per bar of ``metre`` (None: the first), checked to be one drawn."""
+        if metre is None:
+            return self.metres[0]
+        if metre not in self.metres:
+            drawn = ", ".join(metre_name(m) for m in self.metres)
+            raise ValueError(f"this chord GAN draws {drawn}, not {metre_name(metre)}")
+        return metre
 
 
 class VoiceGenerator(nn.Module):
@@ -47,6 +85,10 @@ class VoiceGenerator(nn.Module):
         c = config.generator_channels
         self.bars = config.steps // BAR_STEPS
         self.project = nn.Sequential(nn.Linear(config.noise_dim, c * self.bars), nn.ReLU())
+        self.config = config
+        # One learned vector per metre, added to every bar's (none with one metre: the
+        # checkpoints of before).
+        self.metre = nn.Embedding(len(config.metres), c) if len(config.metres) > 1 else None
         self.progression = nn.GRU(c, c, batch_first=True)
         self.position = nn.Parameter(torch.randn(BAR_STEPS, c) * 0.1)  # step within the bar
         self.bar = nn.Sequential(  # per step of a bar: the bar's vector and the position
@@ -59,34 +101,47 @@ class VoiceGenerator(nn.Module):
         self.voices = nn.Linear(c, VOICES * (KEYS + 1))  # each voice: a key or silence
         self.channels = c
 
-    def voice_logits(self, z: Tensor) -> Tensor:
-        """z (B, noise_dim) -> logits (B, steps, 4, 89): each voice's key (or silence)."""
+    def voice_logits(self, z: Tensor, metre: int | None = None) -> Tensor:
+        """z (B, noise_dim) -> logits (B, bars x eighths per bar, 4, 89): each voice's key
+        (or silence) at each eighth of ``steps // 8`` bars of ``metre`` (eighths per bar;
+        None: the first of ``config.metres``)."""
+        n = self.config.bar_steps(metre)
         b, c = z.shape[0], self.channels
         bars = self.project(z).view(b, self.bars, c)
+        if self.metre is not None:
+            which = torch.full((b, 1), self.config.metres.index(n), device=z.device)
+            bars = bars + self.metre(which)
         bars, _ = self.progression(bars)  # (B, bars, C)
         x = torch.cat(
             [
-                bars[:, :, None, :].expand(b, self.bars, BAR_STEPS, c),
-                self.position.expand(b, self.bars, BAR_STEPS, c),
+                bars[:, :, None, :].expand(b, self.bars, n, c),
+                self.position[:n].expand(b, self.bars, n, c),
             ],
             dim=-1,
         )
-        x = self.bar(x).reshape(b, self.bars * BAR_STEPS, c)
+        x = self.bar(x).reshape(b, self.bars * n, c)
         x = self.smooth(x.transpose(1, 2)).transpose(1, 2)
-        return self.voices(x).view(b, self.bars * BAR_STEPS, VOICES, KEYS + 1)
+        return self.voices(x).view(b, self.bars * n, VOICES, KEYS + 1)
 
-    def forward(self, z: Tensor) -> Tensor:
-        """z (B, noise_dim) -> (B, steps, 88): how surely each key sounds in some voice."""
-        p = torch.softmax(self.voice_logits(z), dim=-1)[..., :KEYS]
-        return 1 - torch.prod(1 - p, dim=2)
+    def forward(self, z: Tensor, metre: int | None = None) -> Tensor:
+        """z (B, noise_dim) -> (B, steps, 88): how surely each key sounds in some voice,
+        silence after the bars of a shorter metre."""
+        p = torch.softmax(self.voice_logits(z, metre), dim=-1)[..., :KEYS]
+        return padded(1 - torch.prod(1 - p, dim=2), self.config.steps)
 
     @torch.no_grad()
-    def sample(self, z: Tensor) -> Tensor:
-        """Binary rolls (B, steps, 88): each voice's likeliest key (silence: none)."""
-        choice = self.voice_logits(z).argmax(-1)  # (B, steps, 4)
+    def sample(self, z: Tensor, metre: int | None = None) -> Tensor:
+        """Binary rolls (B, bars x eighths per bar, 88): each voice's likeliest key
+        (silence: none)."""
+        choice = self.voice_logits(z, metre).argmax(-1)  # (B, T, 4)
         roll = torch.zeros(*choice.shape[:2], KEYS + 1, device=z.device)
         roll.scatter_(2, choice, 1.0)
         return roll[..., :KEYS]
+
+
+def padded(rolls: Tensor, steps: int) -> Tensor:
+    """Rolls (B, T, 88) followed by silence to ``steps`` time steps."""
+    return nn.functional.pad(rolls, (0, 0, 0, steps - rolls.shape[1]))
 
 
 class Generator(nn.Module):
@@ -107,8 +162,8 @@ class Generator(nn.Module):
         self.keys = nn.Conv1d(c, KEYS, 1)  # per step: which keys sound
         self.channels = config.generator_channels
 
-    def forward(self, z: Tensor) -> Tensor:
-        """z (B, noise_dim) -> probabilities (B, steps, 88)."""
+    def forward(self, z: Tensor, metre: int | None = None) -> Tensor:
+        """z (B, noise_dim) -> probabilities (B, steps, 88) (4/4 only)."""
         x = self.project(z).view(z.shape[0], self.channels, self.start)  # (B, C, steps/8)
         x = self.upsample(x)  # (B, C/8, steps)
         return torch.sigmoid(self.keys(x)).transpose(1, 2)  # (B, steps, 88)
@@ -180,12 +235,16 @@ class ChordGAN(nn.Module):
         return -self.critic(fake).mean()
 
     @torch.no_grad()
-    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` binarized segments (n, steps, 88)."""
+    def generate(
+        self, n: int, generator: torch.Generator | None = None, metre: int | None = None
+    ) -> Tensor:
+        """``n`` binarized segments (n, steps // 8 bars of ``metre``, 88); ``metre`` in
+        eighths per bar, one of ``config.metres`` (None: the first)."""
+        self.config.bar_steps(metre)  # ValueError for a metre not drawn
         self.eval()
         # Drawn on the CPU (the same noise for a seed on any device), then moved.
         z = torch.randn(n, self.config.noise_dim, generator=generator)
         z = z.to(next(self.parameters()).device)
         if isinstance(self.generator, VoiceGenerator):
-            return self.generator.sample(z)
+            return self.generator.sample(z, metre)
         return (self.generator(z) > 0.5).float()

@@ -137,10 +137,16 @@ def music21_pieces(limit: int | None = None, progress: bool = True) -> list[list
     return pieces
 
 
-def write_midi(path: Path, notes: Iterable[NoteEvent], tempo_bpm: float = 100.0) -> None:
-    """One-track MIDI file of ``notes`` (piano), written atomically."""
+def write_midi(
+    path: Path,
+    notes: Iterable[NoteEvent],
+    tempo_bpm: float = 100.0,
+    time_signature: str | None = None,
+) -> None:
+    """One-track MIDI file of ``notes`` (piano), written atomically, with ``time_signature``
+    (e.g. ``"3/4"``) where given."""
     sounds = [Sound(n.start, n.duration, n.pitch, n.velocity) for n in notes]
-    atomic.write_bytes(path, sounds_midi([sounds], tempo_bpm))
+    atomic.write_bytes(path, sounds_midi([sounds], tempo_bpm, time_signature))
 
 
 def piano_roll(
@@ -180,10 +186,15 @@ MIDDLE_C = 60
 
 
 def notes_to_score(
-    notes: Sequence[NoteEvent], steps_per_beat: int = 4, title: str = "", source: str = ""
+    notes: Sequence[NoteEvent],
+    steps_per_beat: int = 4,
+    title: str = "",
+    source: str = "",
+    time_signature: str = "4/4",
 ):  # -> stream.Score
     """A piano score for MusicXML: a grand staff, treble from middle C up and bass below
-    (chords where notes start together), times quantized to ``1/steps_per_beat`` of a beat."""
+    (chords where notes start together), times quantized to ``1/steps_per_beat`` of a beat,
+    in bars of ``time_signature`` (beats of a quarter)."""
     from music21 import chord, clef, instrument, layout, meter, note, stream
 
     from stave.convert import set_credits
@@ -193,7 +204,7 @@ def notes_to_score(
         part = stream.PartStaff()
         part.insert(0, instrument.Piano())
         part.append(clef.TrebleClef() if treble else clef.BassClef())
-        part.append(meter.TimeSignature("4/4"))
+        part.append(meter.TimeSignature(time_signature))
         groups: dict[float, list[NoteEvent]] = {}
         for n in notes:
             if (n.pitch >= MIDDLE_C) == treble:

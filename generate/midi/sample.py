@@ -23,7 +23,7 @@ from generate.checkpoint import DEFAULT_MODEL_WEIGHTS, Checkpoint, CheckpointErr
 from generate.convert import output_cause
 from generate.midi import plots
 from generate.midi.events import ROLL_STEPS_PER_BEAT, events_to_notes, normalize_pitch
-from generate.midi.gan import ChordGAN
+from generate.midi.gan import METRES, ChordGAN, metre_name
 from generate.midi.io import (
     NoteEvent,
     notes_to_score,
@@ -74,27 +74,35 @@ def lstm_pieces(
 
 
 def gan_pieces(
-    gan: ChordGAN, num: int, segments: int, seed: int | None
+    gan: ChordGAN, num: int, segments: int, seed: int | None, metre: int | None = None
 ) -> list[tuple[np.ndarray, list[NoteEvent]]]:
-    """``num`` pieces of ``segments`` generated segments each: (roll, notes)."""
+    """``num`` pieces of ``segments`` generated segments each, in bars of ``metre`` (eighths
+    per bar; None: the model's first): (roll, notes).  ``ValueError`` for a metre the model
+    does not draw."""
     gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**31))
     out = []
     for _ in range(num):
-        roll = gan.generate(segments, gen).numpy().reshape(-1, gan.config.steps, 88)
-        flat = roll.reshape(-1, 88)
+        flat = gan.generate(segments, gen, metre).numpy().reshape(-1, 88)
         out.append((flat, roll_notes(flat, ROLL_STEPS_PER_BEAT)))
     return out
 
 
-def write_piece(base: Path, notes: list[NoteEvent], title: str, source: str = "") -> str | None:
-    """MIDI, MusicXML (a grand staff), picture and (when possible) audio; an error message
-    or None.  A file that cannot be written (a full disk, a read-only folder) raises
-    ``OSError`` naming it, after removing what was written of this piece."""
+def write_piece(
+    base: Path,
+    notes: list[NoteEvent],
+    title: str,
+    source: str = "",
+    time_signature: str = "4/4",
+) -> str | None:
+    """MIDI, MusicXML (a grand staff, in bars of ``time_signature``), picture and (when
+    possible) audio; an error message or None.  A file that cannot be written (a full disk,
+    a read-only folder) raises ``OSError`` naming it, after removing what was written of
+    this piece."""
     if not notes:
         return "no notes"
     try:
-        write_midi(base.with_suffix(".mid"), notes)
-        score = notes_to_score(notes, title=title, source=source)
+        write_midi(base.with_suffix(".mid"), notes, time_signature=time_signature)
+        score = notes_to_score(notes, title=title, source=source, time_signature=time_signature)
         musicxml.write_score(score, base, ("musicxml",))
         plots.piano_roll(
             base.with_suffix(".png"),
@@ -172,6 +180,11 @@ def _main(argv: list[str] | None = None) -> int:
         help="GAN: segments per piece, at least 1 (default: %(default)s)",
     )
     p.add_argument(
+        "--metre",
+        choices=tuple(METRES),
+        help="GAN: the bars it draws, of those the model learned (default: its first, 4/4)",
+    )
+    p.add_argument(
         "--temperature",
         type=non_negative_float,
         default=1.0,
@@ -193,11 +206,21 @@ def _main(argv: list[str] | None = None) -> int:
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    time_signature = "4/4"
     if isinstance(model, (MidiLSTM, MidiSoftmaxLSTM)):
+        if args.metre is not None:
+            print("note: --metre is for the chord GAN only; ignored", file=sys.stderr)
         pieces = lstm_pieces(model, primers, args.num, args.length, args.temperature, args.seed)
     else:
         assert isinstance(model, ChordGAN)
-        pieces = [n for _, n in gan_pieces(model, args.num, args.segments, args.seed)]
+        metre = None if args.metre is None else METRES[args.metre]
+        try:
+            drawn = gan_pieces(model, args.num, args.segments, args.seed, metre)
+        except ValueError as err:  # a metre the model did not learn
+            print(f"error: {path}: {err}", file=sys.stderr)
+            return 2
+        pieces = [n for _, n in drawn]
+        time_signature = metre_name(model.config.bar_steps(metre))
     status = prepare_output(args.out, "generate.sample")
     if status is not None:
         return status
@@ -207,7 +230,9 @@ def _main(argv: list[str] | None = None) -> int:
         seed = "unseeded" if args.seed is None else f"seed {args.seed}"
         title = f"stavegen sample {i}, {MODEL_NAMES[args.model]}, {seed}"
         try:
-            error = write_piece(base, notes, title, f"stavegen {args.model} ({path.name})")
+            error = write_piece(
+                base, notes, title, f"stavegen {args.model} ({path.name})", time_signature
+            )
         except OSError as err:  # a full disk, a read-only folder: say so, try the next one
             report_output_error(err, base.name)
             unwritten += 1

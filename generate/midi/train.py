@@ -44,11 +44,12 @@ from generate.midi.data import (
     prepare,
     roll_segments,
     split,
+    voice_bars,
     voice_segments,
 )
 from generate.midi.events import PITCH_SCALE, ROLL_STEPS_PER_BEAT
 from generate.midi.gan import ARCHS as GAN_ARCHS
-from generate.midi.gan import ChordGAN, ChordGANConfig
+from generate.midi.gan import BAR_STEPS, METRES, ChordGAN, ChordGANConfig, metre_name
 from generate.midi.loss import interval_penalty
 from generate.midi.lstm import ARCHS as LSTM_ARCHS
 from generate.midi.lstm import MidiLSTM, MidiLSTMConfig, MidiSoftmaxLSTM, network
@@ -246,16 +247,34 @@ class MidiLSTMTask(MidiTask):
 
 
 class ChordGANTask(MidiTask):
-    """The critic takes ``critic_steps`` updates on real rolls for each generator update."""
+    """The critic takes ``critic_steps`` updates on real rolls for each generator update.
+
+    A generator of several metres draws one metre per step, chosen at random in proportion
+    to the data's bars of it; that step's real segments and generated ones are of it."""
 
     model_type = "chord-gan"
 
     def __init__(
         self, out: Path, rolls: list[np.ndarray], net: ChordGANConfig, cfg: MidiTrainConfig
     ) -> None:
-        if not any(len(r) >= net.steps for r in rolls):
+        bars = net.steps // BAR_STEPS
+        if net.arch == "voices":
+            pieces = [voice_bars(v) for v in rolls]
+            have = {m: sum(len(v) for v in pieces if v.shape[1] == m) for m in net.metres}
+            short = [
+                metre_name(m)
+                for m in net.metres
+                if not any(v.shape[1] == m and len(v) >= bars for v in pieces)
+            ]
+            if short:
+                raise ValueError(f"no piece has {bars} bars of {', '.join(short)}")
+        elif not any(len(r) >= net.steps for r in rolls):
             raise ValueError(f"no piece is {net.steps} steps long")
-        self.segments = voice_segments if net.arch == "voices" else roll_segments
+        else:
+            have = {BAR_STEPS: 1}
+        # how often each metre is drawn: in proportion to the data's bars of it
+        self.metre_weights = np.array([have[m] for m in net.metres], float)
+        self.metre_weights /= self.metre_weights.sum()
         self.gan = ChordGAN(net)
         betas = (0.5, 0.9)
         optimizers: dict[str, torch.optim.Optimizer] = {
@@ -273,10 +292,18 @@ class ChordGANTask(MidiTask):
         }
         super().__init__(out, self.gan, net, optimizers, cfg.seed, info)
         self.rolls, self.net, self.cfg = rolls, net, cfg
-        reference = self.segments(
-            rolls, VALIDATION_SEGMENTS * 4, net.steps, 0, np.random.default_rng(1)
-        )
-        self.reference = list(reference.numpy())
+        # The data's segments the validation measures against, of each metre in proportion
+        # (without the silence that follows a shorter metre's bars).
+        self.validation_metres = [
+            (m, round(VALIDATION_SEGMENTS * w))
+            for m, w in zip(net.metres, self.metre_weights, strict=True)
+        ]
+        self.reference = [
+            r[: bars * m]
+            for m, n in self.validation_metres
+            if n
+            for r in self.segments(n * 4, 0, np.random.default_rng(1), m).numpy()
+        ]
         # Under torchrun every process draws the same global batch of rolls, noise and
         # penalty points (the same generators) and trains on its rows; generator and critic
         # are wrapped in DDP (made when they are on their device).  Batch norm in the
@@ -301,24 +328,40 @@ class ChordGANTask(MidiTask):
             self._nets = (generator, critic)
         return self._nets
 
-    def next_batch(self) -> list[torch.Tensor]:
-        """The real rolls of one step's critic updates (this process's rows of each)."""
-        rolls, cfg = self.rolls, self.cfg
-        return [
-            self.segments(rolls, cfg.batch_size, self.net.steps, cfg.transpose, self.rng)[self.rows]
+    def segments(
+        self, size: int, transpose: int, rng: np.random.Generator, metre: int
+    ) -> torch.Tensor:
+        """``size`` of the data's segments: of four voices in ``metre``, or chordified."""
+        if self.net.arch == "voices":
+            return voice_segments(self.rolls, size, self.net.steps, transpose, rng, metre)
+        return roll_segments(self.rolls, size, self.net.steps, transpose, rng)
+
+    def next_batch(self) -> tuple[int, list[torch.Tensor]]:
+        """The step's metre (eighths per bar; the same in every process: the same generator)
+        and the real rolls of its critic updates (this process's rows of each)."""
+        cfg = self.cfg
+        metre = self.net.metres[0]
+        if len(self.net.metres) > 1:
+            metre = self.net.metres[
+                int(self.rng.choice(len(self.net.metres), p=self.metre_weights))
+            ]
+        return metre, [
+            self.segments(cfg.batch_size, cfg.transpose, self.rng, metre)[self.rows]
             for _ in range(cfg.critic_steps)
         ]
 
-    def train_step(self, batch: list[torch.Tensor]) -> dict[str, float]:
+    def train_step(self, batch: tuple[int, list[torch.Tensor]]) -> dict[str, float]:
         gan, opt_c, opt_g = self.gan, self.optimizers["critic"], self.optimizers["generator"]
         generator, critic = self.nets
         size, noise, rows = self.cfg.batch_size, self.net.noise_dim, self.rows
         precision = self.cfg.precision
+        metre, reals = batch
         gan.train()
-        for real in batch:
+        for real in reals:
             device = real.device
             with torch.no_grad(), autocast(device, precision):
-                fake = gan.generator(torch.randn(size, noise, device=device)[rows]).float()
+                z = torch.randn(size, noise, device=device)[rows]
+                fake = gan.generator(z, metre).float()
             mix = torch.rand(size, 1, 1, device=device)[rows]
             with autocast(device, precision):
                 c_loss, distance = gan.critic_loss(real, fake, mix, critic)
@@ -327,7 +370,8 @@ class ChordGANTask(MidiTask):
             opt_c.step()
         with autocast(device, precision):
             # the critic itself, not its DDP wrapper: only the generator's gradients are kept
-            g_loss = gan.generator_loss(generator(torch.randn(size, noise, device=device)[rows]))
+            z = torch.randn(size, noise, device=device)[rows]
+            g_loss = gan.generator_loss(generator(z, metre))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -341,9 +385,12 @@ class ChordGANTask(MidiTask):
         histogram distance plus a quarter of the share of full steps that are no chord
         (lower is better) picks ``best.pt``; both are kept as curves, with the in-scale
         rate."""
-        made = self.gan.generate(VALIDATION_SEGMENTS, torch.Generator().manual_seed(0))
+        rolls = []
+        for i, (metre, n) in enumerate(self.validation_metres):
+            if n:
+                seeded = torch.Generator().manual_seed(i)
+                rolls += list(self.gan.generate(n, seeded, metre).cpu().numpy())
         self.gan.train()
-        rolls = list(made.cpu().numpy())
         m = measure(rolls, ROLL_STEPS_PER_BEAT, reference=self.reference)
         chords = 0.0 if np.isnan(m.chords) else m.chords
         figures = {
@@ -353,6 +400,13 @@ class ChordGANTask(MidiTask):
         }
         metric = m.key_pch_distance + 0.25 * (1 - chords)
         return Validation(metric, {"validation": metric, **figures}, kept=tuple(figures))
+
+
+def drawable_metres(pieces: list[np.ndarray], bars: int) -> tuple[int, ...]:
+    """The metres (eighths per bar, 4/4 first) of which the voice GAN's data holds a piece of
+    at least ``bars`` bars (4/4 alone where none has)."""
+    have = {b.shape[1] for v in pieces for b in [voice_bars(v)] if len(b) >= bars}
+    return tuple(m for m in METRES.values() if m in have) or (BAR_STEPS,)
 
 
 def upgraded_state(saved: dict[str, Any]) -> dict[str, Any]:
@@ -737,6 +791,9 @@ def _train_main(
         source = data_source(
             args.model, args.midi_dir, args.max_pieces, net.arch, config.key_normalised
         )
+        if voices and saved_net is None:  # a new run draws every metre its data has enough of
+            assert isinstance(net, ChordGANConfig)
+            net = dataclasses.replace(net, metres=drawable_metres(data, net.steps // BAR_STEPS))
         new_lr = config.learning_rate if args.resume and "lr" in given else None
         loop, reason = train_midi(out, data, net, config, args.resume, source, new_lr, device)
     except (ValueError, CheckpointError) as err:
