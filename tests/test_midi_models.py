@@ -505,3 +505,33 @@ def test_sung_parts_are_picked_by_name_beside_instruments() -> None:
     assert sung_parts(["Soprano"]) is None
     assert sung_parts(["Bassoon", "Soprano", "Alto", "Tenor", "Bass"]) == [1, 2, 3, 4]
     assert sung_parts(["Soprano", "Alto", "Tenor", "Basso continuo", "Organ"]) is None
+
+
+def test_palestrina_movements_are_read_as_bars_of_halved_notes(tmp_path: Path) -> None:
+    from music21 import corpus
+
+    from generate.midi.data import palestrina_voices
+
+    pieces = palestrina_voices(limit=2, key_normalised=False, progress=False)
+    assert len(pieces) == 2
+    first = corpus.parse("palestrina/Agnus_03.krn")  # the first, in 4/2: 32 bars
+    assert [p.partName for p in first.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert pieces[0].shape == (first.highestTime / 8, 8, 4)  # a bar of 4/2 as one of 4/4
+    # The soprano enters late: silent until its first note, which lasts half its quarters
+    # in eighths (a quarter of 4/2 is an eighth of 4/4).
+    soprano = first.parts[0].flatten().notes[0]
+    a, b = int(soprano.offset), int(soprano.offset + soprano.quarterLength)
+    assert a > 0 and b - a >= 2
+    steps = pieces[0].reshape(-1, 4)
+    assert (steps[:a, 0] == 88).all() and (steps[a:b, 0] == soprano.pitch.midi - LOWEST).all()
+    sounding = pieces[0][pieces[0] < 88].astype(int) + LOWEST
+    assert sounding.min() >= 36 and sounding.max() <= 84
+    # Trained on through the command, and kept to it on --resume.
+    run = tmp_path / "gan"
+    args = ["--model", "chord-gan", "-o", str(run), "--max-pieces", "3", "--threads", "1"]
+    small = ["--steps", "16", "--noise-dim", "8", "--batch-size", "8", "--eval-every", "2"]
+    assert gen_train.main([*args, *small, "--corpus", "four-part", "--max-steps", "2"]) == 0
+    ckpt = load_checkpoint(run / "latest.pt")
+    assert ckpt.info["data"]["corpus"] == "four-part" and ckpt.info["pieces"] == 5
+    assert gen_train.main([*args, "--resume", "--corpus", "chorales", "--max-steps", "3"]) == 2
+    assert gen_train.main([*args, "--resume", "--max-steps", "3"]) == 0

@@ -83,6 +83,13 @@ def sung_parts(names: Sequence[str]) -> list[int] | None:
     return chosen
 
 
+# The corpus's other four-part vocal music (``--corpus four-part``): Palestrina's mass
+# movements for soprano, alto, tenor and bass in 4/2 or 3/2, their note values halved so that
+# a bar of 4/2 is one of 4/4 (its quarters eighths), as the chorales' bars are drawn.
+HALVED = {"4/2": "4/4", "3/2": "3/4"}
+CORPORA = ("chorales", "four-part")
+
+
 def chorale_voices(
     limit: int | None = None, key_normalised: bool = True, progress: bool = True
 ) -> list[np.ndarray]:
@@ -92,20 +99,63 @@ def chorale_voices(
     silence, and the last bar is filled with it.  ``key_normalised``: each chorale
     transposed by the fewest semitones that take its key signature to none (C major or A
     minor).  Chorales that change metre or are in another (6 of them) are left out."""
+    from music21 import corpus
+
+    paths = sorted(str(p) for p in corpus.getComposer("bach"))[:limit]
+    return _voices(paths, "Bach chorales", key_normalised, progress, halved=False)
+
+
+def palestrina_voices(
+    limit: int | None = None, key_normalised: bool = True, progress: bool = True
+) -> list[np.ndarray]:
+    """Palestrina's four-part mass movements in music21's corpus whose parts are named
+    Soprano, Alto, Tenor and Bass (329: 290 in 4/2, 39 in 3/2), as ``chorale_voices`` gives
+    the chorales, note values halved (``HALVED``)."""
+    from music21 import corpus
+
+    # music21's own metadata, without parsing; the number itself (typed as text, but "4"
+    # finds nothing)
+    found = corpus.search(VOICES, "numberOfParts")  # type: ignore[arg-type]
+    paths = sorted(str(r.sourcePath) for r in found if str(r.sourcePath).startswith("palestrina"))
+    return _voices(paths[:limit], "Palestrina", key_normalised, progress, halved=True)
+
+
+def corpus_voices(
+    which: str, limit: int | None = None, key_normalised: bool = True, progress: bool = True
+) -> list[np.ndarray]:
+    """The voice GAN's data of ``which`` of ``CORPORA``: the chorales, or the chorales and
+    Palestrina's movements (``limit``: of each)."""
+    pieces = chorale_voices(limit, key_normalised, progress)
+    if which == "four-part":
+        pieces += palestrina_voices(limit, key_normalised, progress)
+    return pieces
+
+
+def _voices(
+    paths: list[str], desc: str, key_normalised: bool, progress: bool, halved: bool
+) -> list[np.ndarray]:
+    """The four-part pieces of ``paths`` (corpus paths) as bars of voices (see
+    ``chorale_voices``); with ``halved``, only pieces of four parts named for the voices,
+    in a metre of ``HALVED``, their note values halved."""
     from music21 import corpus, key, meter, stream
 
     pieces = []
-    paths = sorted(str(p) for p in corpus.getComposer("bach"))[:limit]
-    for path in tqdm(paths, desc="Bach chorales", unit="piece", disable=not progress):
+    for path in tqdm(paths, desc=desc, unit="piece", disable=not progress):
         try:
             score = corpus.parse(path)
             metres = {
                 m.ratioString for m in score.recurse().getElementsByClass(meter.TimeSignature)
             }
-            chosen = sung_parts([p.partName or "" for p in score.parts])
+            names = [p.partName or "" for p in score.parts]
+            chosen = sung_parts(names)
+            if halved:  # in its own names, top first
+                named = [n.strip().lower() for n in names] == list(SUNG)
+                chosen = chosen if named else None
+                metres = {HALVED.get(m, m + " (not halved)") for m in metres}
             if chosen is None or len(metres) != 1 or next(iter(metres)) not in METRES:
                 continue
             bar = METRES[next(iter(metres))]
+            scale = ROLL_STEPS_PER_BEAT / (2 if halved else 1)  # steps per quarter
             parts = [score.parts[i] for i in chosen]
             signature = parts[0].recurse().getElementsByClass(key.KeySignature).first()
             shift = 0
@@ -115,15 +165,15 @@ def chorale_voices(
             bar_one = parts[0].getElementsByClass(stream.Measure).first()
             # A pickup bar is preceded by the rest of its bar (music21 numbers it 0 or 1).
             pad = float(bar_one.paddingLeft) if bar_one is not None else 0.0
-            steps = int(np.ceil((float(score.highestTime) + pad) * ROLL_STEPS_PER_BEAT))
+            steps = int(np.ceil((float(score.highestTime) + pad) * scale))
             steps = -(-steps // bar) * bar  # whole bars
             voices = np.full((steps, VOICES), SILENT, np.uint8)
             for v, part in enumerate(parts):
                 for n in part.flatten().notes:
                     top = max(p.midi for p in n.pitches) + shift
                     start = float(n.offset) + pad
-                    a = round(start * ROLL_STEPS_PER_BEAT)
-                    b = max(a + 1, round((start + float(n.quarterLength)) * ROLL_STEPS_PER_BEAT))
+                    a = round(start * scale)
+                    b = max(a + 1, round((start + float(n.quarterLength)) * scale))
                     if LOWEST <= top < LOWEST + KEYS:
                         voices[a:b, v] = top - LOWEST
         except Exception as err:  # a corpus file music21 cannot read: leave it out
@@ -163,10 +213,12 @@ def data_source(
     max_pieces: int | None,
     arch: str = "seed",
     key_normalised: bool = False,
+    corpus: str = "chorales",
 ) -> dict[str, Any]:
     """What a run's data is made from: which kind of pieces (``PIECES``), of which MIDI
     folder (absolute; None: the Bach chorales of music21), at most how many pieces, and
-    (voices only) whether each is transposed to no key signature."""
+    (voices only) whether each is transposed to no key signature and, where it is not the
+    chorales alone, which of ``CORPORA``."""
     source = {
         "pieces": PIECES[model, arch],
         "midi_dir": None if midi_dir is None else str(Path(midi_dir).resolve()),
@@ -174,6 +226,8 @@ def data_source(
     }
     if source["pieces"] == "voices":
         source["key_normalised"] = key_normalised
+        if corpus != "chorales":  # the records of runs on the chorales alone, as they were
+            source["corpus"] = corpus
     return source
 
 
@@ -207,6 +261,8 @@ def _read_cache(cache: Path) -> tuple[list[np.ndarray], dict[str, Any] | None]:
 
 def _described(source: dict[str, Any]) -> str:
     where = source["midi_dir"] or "the Bach chorales of music21"
+    if source.get("corpus") == "four-part":
+        where += " and Palestrina's four-part movements"
     limit = "" if source["max_pieces"] is None else f", at most {source['max_pieces']} pieces"
     keys = ", transposed to C major or A minor" if source.get("key_normalised") else ""
     return f"{source['pieces']} of {where}{limit}{keys}"
@@ -221,6 +277,7 @@ def prepare(
     progress: bool = True,
     arch: str = "seed",
     key_normalised: bool = False,
+    corpus: str = "chorales",
 ) -> list[np.ndarray]:
     """The run's data (cached in ``out/data.npz``): event arrays or rolls, one per piece.
 
@@ -229,7 +286,7 @@ def prepare(
     and makes it again otherwise.
     """
     cache = out / "data.npz"
-    source = data_source(model, midi_dir, max_pieces, arch, key_normalised)
+    source = data_source(model, midi_dir, max_pieces, arch, key_normalised, corpus)
     kind = source["pieces"]
     if kind == "voices" and midi_dir is not None:
         raise ValueError(
@@ -268,7 +325,7 @@ def prepare(
             event_array(p, kind == "events top first") for p in music21_pieces(max_pieces, progress)
         ]
     elif kind == "voices":
-        arrays = chorale_voices(max_pieces, key_normalised, progress)
+        arrays = corpus_voices(corpus, max_pieces, key_normalised, progress)
     else:
         arrays = chordified_rolls(max_pieces, progress)
     arrays = [a for a in arrays if len(a) > 1]

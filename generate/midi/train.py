@@ -39,6 +39,7 @@ from generate.checkpoint import (
     save_checkpoint,
 )
 from generate.midi.data import (
+    CORPORA,
     data_source,
     event_windows,
     prepare,
@@ -525,6 +526,13 @@ def parser() -> argparse.ArgumentParser:
         "transposed at random by up to 5 semitones each way (default: %(default)s)",
     )
     p.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default="chorales",
+        help="voice GAN: music21's Bach chorales, or those and the corpus's other four-part "
+        "vocal music (Palestrina's mass movements, note values halved) (default: %(default)s)",
+    )
+    p.add_argument(
         "--midi-dir",
         type=Path,
         help="folder of MIDI files, read recursively (default: music21's Bach chorales)",
@@ -642,6 +650,7 @@ def run_options(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, Any] | None
         options.update(midi_dir=source["midi_dir"], max_pieces=source["max_pieces"])
         if "key_normalised" in source:
             options["keys"] = "normalised" if source["key_normalised"] else "transposed"
+            options["corpus"] = source.get("corpus", "chorales")
     return options, trained
 
 
@@ -765,6 +774,7 @@ def _train_main(
         voices = args.model == "chord-gan" and net.arch == "voices"
         for dest, applies, what in (
             ("keys", voices, "the voices design of the chord GAN"),
+            ("corpus", voices, "the voices design of the chord GAN"),
             ("dense_size", net.arch == "seed", "the seed design of the LSTM"),
         ):
             if dest in given and not applies:
@@ -787,9 +797,10 @@ def _train_main(
                 args.resume,
                 arch=net.arch,
                 key_normalised=config.key_normalised,
+                corpus=args.corpus,
             )
         source = data_source(
-            args.model, args.midi_dir, args.max_pieces, net.arch, config.key_normalised
+            args.model, args.midi_dir, args.max_pieces, net.arch, config.key_normalised, args.corpus
         )
         if voices and saved_net is None:  # a new run draws every metre its data has enough of
             assert isinstance(net, ChordGANConfig)
