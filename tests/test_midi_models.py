@@ -356,7 +356,9 @@ def test_a_voice_gan_of_two_metres_draws_bars_of_each(tmp_path: Path) -> None:
     soft = gan.generator(z, 6).detach()  # what the critic sees: 12 eighths, then silence
     assert soft.shape == (3, 16, 88) and float(soft[:, 12:].sum()) == 0
     assert float(soft[:, :12].sum()) > 0
-    assert not torch.equal(gan.generator(z, 8)[:, :12], soft[:, :12])  # told the metre
+    # told the metre: bar one (its first five steps, clear of the next bar through the
+    # smoothing) differs with the metre
+    assert not torch.allclose(gan.generator(z, 8)[:, :5], soft[:, :5])
     assert gan.generate(5, metre=6).shape == (5, 12, 88)
     assert gan.generate(5).shape == (5, 16, 88)  # the first metre, 4/4
     # Saved and loaded with its metres; a model of 4/4 alone refuses 3/4.
@@ -510,7 +512,7 @@ def test_sung_parts_are_picked_by_name_beside_instruments() -> None:
 def test_palestrina_movements_are_read_as_bars_of_halved_notes(tmp_path: Path) -> None:
     from music21 import corpus
 
-    from generate.midi.data import palestrina_voices
+    from generate.midi.data import _voices, palestrina_voices
 
     pieces = palestrina_voices(limit=2, key_normalised=False, progress=False)
     assert len(pieces) == 2
@@ -526,6 +528,10 @@ def test_palestrina_movements_are_read_as_bars_of_halved_notes(tmp_path: Path) -
     assert (steps[:a, 0] == 88).all() and (steps[a:b, 0] == soprano.pitch.midi - LOWEST).all()
     sounding = pieces[0][pieces[0] < 88].astype(int) + LOWEST
     assert sounding.min() >= 36 and sounding.max() <= 84
+    # A movement in 3/2: its 28 bars as bars of 3/4.
+    three = _voices(["palestrina/Benedictus_08_b.krn"], "", False, False, halved=True)
+    assert corpus.parse("palestrina/Benedictus_08_b.krn").highestTime == 28 * 6
+    assert [v.shape for v in three] == [(28, 6, 4)]
     # Trained on through the command, and kept to it on --resume.
     run = tmp_path / "gan"
     args = ["--model", "chord-gan", "-o", str(run), "--max-pieces", "3", "--threads", "1"]
@@ -535,3 +541,35 @@ def test_palestrina_movements_are_read_as_bars_of_halved_notes(tmp_path: Path) -
     assert ckpt.info["data"]["corpus"] == "four-part" and ckpt.info["pieces"] == 5
     assert gen_train.main([*args, "--resume", "--corpus", "chorales", "--max-steps", "3"]) == 2
     assert gen_train.main([*args, "--resume", "--max-steps", "3"]) == 0
+
+
+def test_each_training_step_draws_one_metre_in_proportion_to_the_bars(tmp_path: Path) -> None:
+    from generate.midi.train import ChordGANTask
+
+    rng = np.random.default_rng(0)
+    four = rng.integers(40, 60, (30, 8, 4)).astype(np.uint8)  # 30 bars of 4/4
+    three = rng.integers(40, 60, (10, 6, 4)).astype(np.uint8)  # 10 bars of 3/4
+    net = ChordGANConfig(arch="voices", steps=16, noise_dim=8, generator_channels=16, metres=(8, 6))
+    cfg = MidiTrainConfig(batch_size=4, critic_steps=2)
+    task = ChordGANTask(tmp_path, [four, three], net, cfg)
+    assert task.metre_weights.tolist() == [0.75, 0.25]
+    assert [n for _, n in task.validation_metres] == [48, 16]
+    assert {len(r) for r in task.reference} == {16, 12}  # without the silence after 3/4
+    drawn = []
+    for _ in range(200):
+        metre, reals = task.next_batch()
+        assert len(reals) == 2 and all(r.shape == (4, 16, 88) for r in reals)
+        if metre == 6:  # two bars of 3/4, then silence
+            assert all(float(r[:, 12:].sum()) == 0 and bool(r[:, :12].any()) for r in reals)
+        else:
+            assert all(bool(r[:, 12:].any()) for r in reals)
+        drawn.append(metre)
+    assert 0.15 < drawn.count(6) / len(drawn) < 0.35
+    figures = task.train_step(task.next_batch())
+    assert np.isfinite(list(figures.values())).all()
+    # Data prepared before there were metres, (T, 4) in 4/4, trains as its whole bars.
+    old = four.reshape(-1, 4)[:-3]  # 237 steps: 29 whole bars
+    legacy = ChordGANTask(tmp_path, [old], ChordGANConfig(arch="voices", steps=16), cfg)
+    assert legacy.metre_weights.tolist() == [1.0]
+    metre, reals = legacy.next_batch()
+    assert metre == 8 and reals[0].shape == (4, 16, 88)

@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--metre",
         choices=tuple(METRES),
-        help="GAN: the bars it draws, of those the model learned (default: its first, 4/4)",
+        help="GAN: the bars it draws, of those the model learned (default: its first; 4/4 "
+        "for the shipped model)",
     )
     add_threads_argument(p, DEFAULT_THREADS)
     args = p.parse_args(argv)
@@ -173,6 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
+    beats = 4  # per bar of the generated pieces
+    if isinstance(model, ChordGAN):
+        try:
+            metre = model.config.bar_steps(None if args.metre is None else METRES[args.metre])
+        except ValueError as err:  # a metre the GAN did not learn
+            print(f"error: {path}: {err}", file=sys.stderr)
+            return 2
+        beats = metre // ROLL_STEPS_PER_BEAT
+    elif args.metre is not None:
+        print("note: --metre is for the chord GAN only; ignored", file=sys.stderr)
     try:
         if isinstance(model, (MidiLSTM, MidiSoftmaxLSTM)):
             data_notes = data_pieces(args.midi_dir, args.max_pieces)
@@ -195,7 +206,6 @@ def main(argv: list[str] | None = None) -> int:
                 if len(coarse) < 2:
                     usable([], None, 0)
             data = [_upsample(r, ROLL_STEPS_PER_BEAT) for r in coarse[: args.max_pieces]]
-            metre = model.config.bar_steps(None if args.metre is None else METRES[args.metre])
             generated = [
                 _upsample(r, ROLL_STEPS_PER_BEAT)
                 for r, _ in gan_pieces(model, args.num, 2, args.seed, metre)
@@ -208,14 +218,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for _ in range(args.num)
             ]
-    except ValueError as err:  # an EvaluationError, or a metre the GAN did not learn
+    except EvaluationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     half = len(data) // 2
     rows = {
         "training data": measure(data[:half], STEPS_PER_BEAT, reference=data[half:]),
-        args.model: measure(generated, STEPS_PER_BEAT, reference=data),
-        "random baseline": measure(baseline, STEPS_PER_BEAT, reference=data),
+        args.model: measure(generated, STEPS_PER_BEAT, beats, reference=data),
+        "random baseline": measure(baseline, STEPS_PER_BEAT, beats, reference=data),
     }
     print(f"{len(data)} data pieces, {len(generated)} generated, {len(baseline)} random")
     print(table(rows))

@@ -62,10 +62,11 @@ class ChordGANConfig:
         if (
             not isinstance(self.metres, tuple)
             or not self.metres
-            or not drawable >= set(self.metres)
+            or any(type(m) is not int or m not in drawable for m in self.metres)
+            or len(set(self.metres)) != len(self.metres)
         ):
             known = ", ".join(f"{n} ({name})" for name, n in METRES.items())
-            raise ValueError(f"metres {self.metres}: eighths per bar, each one of {known}")
+            raise ValueError(f"metres {self.metres}: eighths per bar, each once and one of {known}")
         if self.arch == "seed" and self.metres != (BAR_STEPS,):
             raise ValueError("the seed design draws 4/4 only (metres=(8,))")
 

@@ -182,7 +182,8 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--metre",
         choices=tuple(METRES),
-        help="GAN: the bars it draws, of those the model learned (default: its first, 4/4)",
+        help="GAN: the bars it draws, of those the model learned (default: its first; 4/4 "
+        "for the shipped model)",
     )
     p.add_argument(
         "--temperature",

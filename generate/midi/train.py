@@ -538,7 +538,9 @@ def parser() -> argparse.ArgumentParser:
         help="folder of MIDI files, read recursively (default: music21's Bach chorales)",
     )
     p.add_argument(
-        "--max-pieces", type=positive_int, help="use at most this many pieces (default: all)"
+        "--max-pieces",
+        type=positive_int,
+        help="use at most this many pieces (with --corpus four-part: of each; default: all)",
     )
     p.add_argument("-o", "--out", type=Path, help="run folder (default: runs/MODEL)")
     p.add_argument(
