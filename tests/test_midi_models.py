@@ -356,20 +356,34 @@ def test_a_voice_gan_of_two_metres_draws_bars_of_each(tmp_path: Path) -> None:
     soft = gan.generator(z, 6).detach()  # what the critic sees: 12 eighths, then silence
     assert soft.shape == (3, 16, 88) and float(soft[:, 12:].sum()) == 0
     assert float(soft[:, :12].sum()) > 0
-    # told the metre: bar one (its first five steps, clear of the next bar through the
-    # smoothing) differs with the metre
-    assert not torch.allclose(gan.generator(z, 8)[:, :5], soft[:, :5])
+    # Told the metre by a vector that starts at zero (bar one, its first five steps clear
+    # of the next bar through the smoothing, the same in both) and once learned sets them
+    # apart.
+    assert torch.allclose(gan.generator(z, 8)[:, :5], soft[:, :5])
+    assert gan.generator.metre is not None
+    with torch.no_grad():
+        gan.generator.metre.weight.normal_()
+    assert not torch.allclose(gan.generator(z, 8)[:, :5], gan.generator(z, 6)[:, :5])
     assert gan.generate(5, metre=6).shape == (5, 12, 88)
     assert gan.generate(5).shape == (5, 16, 88)  # the first metre, 4/4
-    # Saved and loaded with its metres; a model of 4/4 alone refuses 3/4.
+    # Saved and loaded with its metres.
     ckpt = load_checkpoint(DEFAULT_MODEL_WEIGHTS["chord-gan"])
-    assert ckpt.config.metres == (8,)  # shipped before there were metres: it loads as 4/4
-    with pytest.raises(ValueError, match="draws 4/4, not 3/4"):
-        ckpt.build_model().generate(1, metre=6)  # type: ignore[operator]
     ckpt.config, ckpt.model_state = config, gan.state_dict()
     save_checkpoint(tmp_path / "two.pt", ckpt)
     again = load_checkpoint(tmp_path / "two.pt")
     assert again.config.metres == (8, 6)
+    # One saved before there were metres (no such field, no metre vectors) loads as 4/4
+    # and refuses 3/4.
+    one = ChordGAN(ChordGANConfig(arch="voices", steps=16, noise_dim=8, generator_channels=16))
+    ckpt.config, ckpt.model_state = one.config, one.state_dict()
+    save_checkpoint(tmp_path / "one.pt", ckpt)
+    payload = torch.load(tmp_path / "one.pt", weights_only=False)
+    del payload["config"]["metres"]
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_checkpoint(tmp_path / "old.pt")
+    assert old.config.metres == (8,)
+    with pytest.raises(ValueError, match="draws 4/4, not 3/4"):
+        old.build_model().generate(1, metre=6)  # type: ignore[operator]
     payload = torch.load(tmp_path / "two.pt", weights_only=False)
     payload["config"]["metres"] = [8, 5]  # a metre no generator draws
     torch.save(payload, tmp_path / "odd.pt")
@@ -460,8 +474,9 @@ def test_voice_gan_trains_resumes_and_samples_through_the_commands(
     full = [m.duration.quarterLength for m in read.parts[0].getElementsByClass("Measure")]
     assert len(full) == 4 and set(full) == {3.0}  # two segments of two bars of 3/4
     # A model that learned 4/4 alone says so.
-    shipped = ["--model", "chord-gan", "--metre", "3/4", "-o", str(tmp_path / "no")]
-    assert gen_sample.main(shipped) == 2
+    seed = str(DEFAULT_MODEL_WEIGHTS["chord-gan"].with_name("chord-gan-seed.pt"))
+    only = ["--model", "chord-gan", "--checkpoint", seed, "--metre", "3/4"]
+    assert gen_sample.main([*only, "-o", str(tmp_path / "no")]) == 2
     assert "draws 4/4, not 3/4" in capsys.readouterr().err
 
 

@@ -88,8 +88,11 @@ class VoiceGenerator(nn.Module):
         self.project = nn.Sequential(nn.Linear(config.noise_dim, c * self.bars), nn.ReLU())
         self.config = config
         # One learned vector per metre, added to every bar's (none with one metre: the
-        # checkpoints of before).
+        # checkpoints of before).  Zero at first: training starts from the generator of one
+        # metre, which learns well, and the metres part as the critic tells them apart.
         self.metre = nn.Embedding(len(config.metres), c) if len(config.metres) > 1 else None
+        if self.metre is not None:
+            nn.init.zeros_(self.metre.weight)
         self.progression = nn.GRU(c, c, batch_first=True)
         self.position = nn.Parameter(torch.randn(BAR_STEPS, c) * 0.1)  # step within the bar
         self.bar = nn.Sequential(  # per step of a bar: the bar's vector and the position
