@@ -29,7 +29,7 @@ from generate.midi.gan import BAR_STEPS, METRES, ChordGAN
 from generate.midi.io import KEYS, NoteEvent, music21_pieces, piano_roll, read_midi_folder
 from generate.midi.lstm import MidiLSTM, MidiSoftmaxLSTM
 from generate.midi.metrics import Measures, measure
-from generate.midi.sample import gan_pieces, lstm_pieces
+from generate.midi.sample import add_metre_argument, gan_pieces, lstm_pieces
 from generate.sample import (
     DEFAULT_THREADS,
     SEED_LIMIT,
@@ -158,12 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         help="LSTM: sampling temperature (the seed design: semitones of noise on each "
         "pitch), as generate.sample's (default: %(default)s)",
     )
-    p.add_argument(
-        "--metre",
-        choices=tuple(METRES),
-        help="GAN: the bars it draws, of those the model learned (default: its first; 4/4 "
-        "for the shipped model)",
-    )
+    add_metre_argument(p)
     add_threads_argument(p, DEFAULT_THREADS)
     args = p.parse_args(argv)
     set_threads(args.threads)

@@ -87,6 +87,16 @@ def gan_pieces(
     return out
 
 
+def add_metre_argument(p: argparse.ArgumentParser) -> None:
+    """``--metre``, for the chord GAN (``generate.sample`` and ``generate.evaluate``)."""
+    p.add_argument(
+        "--metre",
+        choices=tuple(METRES),
+        help="GAN: the bars it draws, of those the model learned (default: its first; 4/4 "
+        "for the shipped model)",
+    )
+
+
 def write_piece(
     base: Path,
     notes: list[NoteEvent],
@@ -179,12 +189,7 @@ def _main(argv: list[str] | None = None) -> int:
         default=2,
         help="GAN: segments per piece, at least 1 (default: %(default)s)",
     )
-    p.add_argument(
-        "--metre",
-        choices=tuple(METRES),
-        help="GAN: the bars it draws, of those the model learned (default: its first; 4/4 "
-        "for the shipped model)",
-    )
+    add_metre_argument(p)
     p.add_argument(
         "--temperature",
         type=non_negative_float,

@@ -260,12 +260,12 @@ class ChordGANTask(MidiTask):
     ) -> None:
         bars = net.steps // BAR_STEPS
         if net.arch == "voices":
-            pieces = [voice_bars(v) for v in rolls]
-            have = {m: sum(len(v) for v in pieces if v.shape[1] == m) for m in net.metres}
+            rolls = [voice_bars(v) for v in rolls]  # once, not at every batch
+            have = {m: sum(len(v) for v in rolls if v.shape[1] == m) for m in net.metres}
             short = [
                 metre_name(m)
                 for m in net.metres
-                if not any(v.shape[1] == m and len(v) >= bars for v in pieces)
+                if not any(v.shape[1] == m and len(v) >= bars for v in rolls)
             ]
             if short:
                 raise ValueError(f"no piece has {bars} bars of {', '.join(short)}")
