@@ -4,8 +4,10 @@
     python -m omr.evaluate ../shared/data/cpms-train --pieces omr/weights/cpms-test-pieces.txt
 
 Each image ``NAME.png``/``.jpg``/... with a truth ``NAME.txt`` beside it (one stave-text line
-per stave) is read as ``omr.extract`` reads it (the header reader's time signatures in the
-recognizer's reading; ``--header none`` scores the recognizer's own).  Reported per split
+per stave; with the printed sharps and flats of a ``NAME.semantic`` beside it, as the CPMS
+photos have: ``omr.data.semantic``) is read as ``omr.extract`` reads it (the header
+reader's time signatures in the recognizer's reading; ``--header none`` scores the
+recognizer's own).  Reported per split
 (``omr.metrics``), in percent:
 
 - ``SER`` and ``pitch``: symbol and pitch error rates as ``stave/STAVE-FORMAT.md`` defines
@@ -45,6 +47,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from omr.data.semantic import SemanticError, add_semantic_accidentals
 from omr.extract import add_reader_arguments, load_reader
 from omr.metrics import Counts, score
 from omr.pieces import build_piece, photo_piece
@@ -141,7 +144,10 @@ def read_truth(truth_file: Path) -> list[list[Token]]:
         raise CaseError(f"truth is not stave text: {err}") from None
     if not truth:
         raise CaseError(f"{truth_file}: empty truth (no stave-text line)")
-    return truth
+    try:
+        return add_semantic_accidentals(truth_file, truth)
+    except SemanticError as err:
+        raise CaseError(str(err)) from None
 
 
 def read_manifest(folder: Path) -> dict[str, tuple[str, str]]:

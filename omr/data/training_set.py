@@ -16,10 +16,12 @@ import numpy as np
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from omr.data.semantic import add_semantic_accidentals
 from omr.geometry import CropShape
 from omr.pieces import build_piece, photo_piece
 from omr.read.crops import CROP_VERSION, main_staff_crop
 from stave import atomic
+from stave.stavetext import parse_line, write_line
 
 AUGMENT = v2.Compose(
     [
@@ -53,7 +55,9 @@ def items_from_photos(folder: Path) -> list[Item]:
     for jpg in sorted(folder.glob("*.jpg")):
         txt = jpg.with_suffix(".txt")
         if txt.exists():
-            truth = txt.read_text(encoding="utf-8").strip()
+            staves = [parse_line(ln) for ln in txt.read_text(encoding="utf-8").splitlines()]
+            staves = add_semantic_accidentals(txt, [s for s in staves if s])
+            truth = "\n".join(write_line(s) for s in staves)
             out.append(Item(str(jpg), truth, "photo", photo_piece(jpg)))
     return out
 
