@@ -285,6 +285,45 @@ def test_piano_roll_scores_are_a_grand_staff() -> None:
     assert score.metadata.title == "stavegen sample 1, chord GAN, seed 0"
 
 
+@pytest.mark.slow
+def test_piano_roll_notes_all_reach_musescore(mscore3: str, tmp_path: Path) -> None:
+    """Notes struck while longer ones still sound in the same staff take voices of their
+    own, so MuseScore plays every note as written; naturals are printed only where needed."""
+    from generate.midi.io import staff_voices, write_midi
+    from generate.midi.sample import write_piece
+
+    notes = [
+        NoteEvent(72, 80, 0, 3),  # C5 held for the bar ...
+        NoteEvent(76, 80, 0, 1),
+        NoteEvent(74, 80, 1, 0.5),  # ... while D5 and E5 are struck above it
+        NoteEvent(76, 80, 1.5, 1.5),
+        NoteEvent(72, 80, 3, 1),  # C5 struck again
+        NoteEvent(66, 80, 3, 1),  # F#4 ...
+        NoteEvent(65, 80, 4, 2),  # ... then F4, which needs a natural
+        NoteEvent(48, 80, 0, 6),  # C3 across the bar line
+        NoteEvent(55, 80, 2, 1),
+    ]
+    assert staff_voices(notes[:7]) == [
+        [(0.0, 3.0, [72]), (3.0, 1.0, [66, 72]), (4.0, 2.0, [65])],
+        [(0.0, 1.0, [76]), (1.0, 0.5, [74]), (1.5, 1.5, [76])],
+    ]
+    assert write_piece(tmp_path / "s", notes, "voices", time_signature="3/4") is None
+    xml = (tmp_path / "s.musicxml").read_text()
+    assert xml.count("<accidental>natural</accidental>") == 1
+    assert xml.count("<accidental>sharp</accidental>") == 1
+    back = tmp_path / "back.mid"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
+    subprocess.run([mscore3, "-o", str(back), str(tmp_path / "s.musicxml")], timeout=120, env=env)
+    write_midi(tmp_path / "ours.mid", notes)
+
+    def heard(path: Path) -> list[tuple[float, int, float]]:
+        from generate.midi.io import read_midi
+
+        return sorted((n.start, n.pitch, round(n.duration, 2)) for n in read_midi(path))
+
+    assert heard(back) == heard(tmp_path / "ours.mid") == heard(tmp_path / "s.mid")
+
+
 # 7. The stave-text vocabulary holds every character of the format.
 def test_stave_vocabulary_holds_every_clef(tmp_path: Path) -> None:
     pieces = [Piece("clef:G2 key:0 1:4 |", "a"), Piece("clef:G2 key:1 2:8 |", "b")]

@@ -185,6 +185,74 @@ def roll_notes(roll: np.ndarray, steps_per_beat: int, velocity: int = 80) -> lis
 MIDDLE_C = 60
 
 
+MAX_VOICES = 4  # MusicXML staves in MuseScore hold four voices
+
+
+def staff_voices(
+    notes: Sequence[NoteEvent], steps_per_beat: int = 4
+) -> list[list[tuple[float, float, list[int]]]]:
+    """One staff's notes as voices of chords that do not overlap: ``(start, length,
+    pitches)`` in beats, quantized to ``1/steps_per_beat``.  Notes that start and end
+    together make one chord; a chord goes to the first voice that is free when it starts,
+    so a note struck while a longer one sounds gets a voice of its own (at most
+    ``MAX_VOICES``: past that, the voice that frees first is cut short where the chord
+    starts, so every note is still struck)."""
+    step = 1 / steps_per_beat
+    chords: dict[tuple[float, float], set[int]] = {}
+    for n in notes:
+        start = round(n.start * steps_per_beat) * step
+        length = max(step, round(n.duration * steps_per_beat) * step)
+        chords.setdefault((start, length), set()).add(n.pitch)
+    voices: list[list[tuple[float, float, list[int]]]] = []
+    for (start, length), pitches in sorted(chords.items(), key=lambda c: (c[0][0], -c[0][1])):
+        chord_ = (start, length, sorted(pitches))
+        free = [v for v in voices if v[-1][0] + v[-1][1] <= start]
+        if free:
+            free[0].append(chord_)
+        elif len(voices) < MAX_VOICES:
+            voices.append([chord_])
+        else:  # every voice busy: cut short the one that would free first
+            v = min(voices, key=lambda v: v[-1][0] + v[-1][1])
+            last_start, _, last_pitches = v[-1]
+            if last_start == start:  # same start, another length: one chord of both
+                v[-1] = (start, length, sorted({*last_pitches, *pitches}))
+            else:
+                v[-1] = (last_start, start - last_start, last_pitches)
+                v.append(chord_)
+    return voices
+
+
+def key_spelling(key_):  # (music21 key.Key) -> dict[int, pitch.Pitch]
+    """How each of the 12 pitch classes is spelled in a key: its scale's notes, then the
+    usual chromatic ones (in major the raised 1st, 2nd, 4th and 5th and the lowered 7th; in
+    minor the raised 7th, 6th, 4th and 3rd and the lowered 2nd)."""
+    from music21 import pitch
+
+    altered = (
+        [(1, 1), (2, 1), (4, 1), (5, 1), (7, -1)]
+        if key_.mode == "major"
+        else [(7, 1), (6, 1), (4, 1), (3, 1), (2, -1)]
+    )
+    out: dict[int, pitch.Pitch] = {}
+    for degree, alter in [(d, 0) for d in range(1, 8)] + altered:
+        scale_pitch = key_.pitchFromDegree(degree)
+        p = pitch.Pitch(scale_pitch.step)
+        p.accidental = pitch.Accidental(scale_pitch.alter + alter)
+        out.setdefault(p.pitchClass, p)
+    return out
+
+
+def spelled(midi: int, spelling):  # (int, dict[int, pitch.Pitch]) -> pitch.Pitch
+    """MIDI pitch ``midi`` spelled as ``spelling`` spells its pitch class (``key_spelling``);
+    no accidental is marked on a natural, so only the key and the bar decide what is shown."""
+    p = spelling[midi % 12].transpose(0)  # a copy
+    p.octave = midi // 12 - 1
+    p.octave += (midi - p.midi) // 12  # B-sharp and C-flat belong to the octave beside
+    if p.accidental is not None and p.accidental.alter == 0:
+        p.accidental = None
+    return p
+
+
 def notes_to_score(
     notes: Sequence[NoteEvent],
     steps_per_beat: int = 4,
@@ -192,38 +260,49 @@ def notes_to_score(
     source: str = "",
     time_signature: str = "4/4",
 ):  # -> stream.Score
-    """A piano score for MusicXML: a grand staff, treble from middle C up and bass below
-    (chords where notes start together), times quantized to ``1/steps_per_beat`` of a beat,
-    in bars of ``time_signature`` (beats of a quarter)."""
-    from music21 import chord, clef, instrument, layout, meter, note, stream
+    """A piano score for MusicXML: a grand staff, treble from middle C up and bass below,
+    each staff in as many voices as it needs (``staff_voices``: chords where notes start
+    and end together), times quantized to ``1/steps_per_beat`` of a beat, in bars of
+    ``time_signature`` (beats of a quarter), under the key signature of the key music21
+    finds in the notes (Krumhansl-Schmuckler), every pitch spelled in that key."""
+    from music21 import chord, clef, instrument, key, layout, meter, note, stream
 
     from stave.convert import set_credits
 
+    heard: stream.Stream = stream.Stream(
+        [note.Note(n.pitch, quarterLength=max(n.duration, 0.25)) for n in notes]
+    )
+    key_ = heard.analyze("key") if notes else None
+    spelling = key_spelling(key_) if key_ is not None else None
+    step = 1 / steps_per_beat
+    bar = meter.TimeSignature(time_signature).barDuration.quarterLength
+    end = max((round((n.start + n.duration) * steps_per_beat) * step for n in notes), default=0)
+    end = max(bar, -(-end // bar) * bar)  # whole bars
     staves = []
     for treble in (True, False):
         part = stream.PartStaff()
         part.insert(0, instrument.Piano())
         part.append(clef.TrebleClef() if treble else clef.BassClef())
+        if key_ is not None:
+            part.append(key.KeySignature(key_.sharps))
         part.append(meter.TimeSignature(time_signature))
-        groups: dict[float, list[NoteEvent]] = {}
-        for n in notes:
-            if (n.pitch >= MIDDLE_C) == treble:
-                start = round(n.start * steps_per_beat) / steps_per_beat
-                groups.setdefault(start, []).append(n)
-        for start, group in sorted(groups.items()):
-            dur = max(
-                1 / steps_per_beat,
-                round(max(g.duration for g in group) * steps_per_beat) / steps_per_beat,
-            )
-            pitches = sorted({g.pitch for g in group})
-            el = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
-            el.quarterLength = dur
-            part.insert(start, el)
+        voices = staff_voices([n for n in notes if (n.pitch >= MIDDLE_C) == treble], steps_per_beat)
+        for number, chords in enumerate(voices or [[]], start=1):
+            voice = stream.Voice(id=str(number))
+            now = 0.0
+            for start, length, pitches in [*chords, (end, 0.0, [])]:
+                if start > now:  # the gap until the next chord: a rest, shown in voice 1
+                    rest = note.Rest(quarterLength=start - now)
+                    rest.style.hideObjectOnPrint = number > 1
+                    voice.insert(now, rest)
+                if pitches:
+                    ps = [spelled(m, spelling) for m in pitches] if spelling else pitches
+                    el = note.Note(ps[0]) if len(ps) == 1 else chord.Chord(ps)
+                    el.quarterLength = length
+                    voice.insert(start, el)
+                now = max(now, start + length)
+            part.insert(0, voice)
         staves.append(part)
-    end = max(float(p.highestTime) for p in staves)
-    for part in staves:  # both staves as long as the piece
-        if float(part.highestTime) < end:
-            part.insert(float(part.highestTime), note.Rest(quarterLength=end - part.highestTime))
     score = stream.Score(staves)
     score.insert(0, layout.StaffGroup(staves, symbol="brace", barTogether=True))
     score = score.makeNotation()
