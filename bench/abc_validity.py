@@ -93,6 +93,7 @@ def main() -> None:
     p.add_argument("--checkpoint", type=Path, default=default_checkpoint("abc"))
     p.add_argument("--num", type=int, default=30)
     p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, help="sample among the k likeliest characters only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--length", type=int, default=2000)
     p.add_argument("--quiet", action="store_true", help="do not list each rejection")
@@ -107,6 +108,7 @@ def main() -> None:
         args.num,
         args.length,
         args.temperature,
+        top_k=args.top_k,
         seed=args.seed,
         context=ckpt.context,
     )
@@ -120,7 +122,10 @@ def main() -> None:
         "samples": (check(samples, "sample", not args.quiet), len(samples)),
         "corpus": (check(corpus, "corpus", not args.quiet), len(corpus)),
     }
-    print(f"checkpoint {args.checkpoint} temperature={args.temperature} seed={args.seed}")
+    print(
+        f"checkpoint {args.checkpoint} temperature={args.temperature} top_k={args.top_k} "
+        f"seed={args.seed}"
+    )
     for name, ((strict, playable, m21), n) in rows.items():
         print(
             f"{name:<8} abc2midi_strict={strict}/{n} ({100 * strict / n:.0f}%) "

@@ -89,8 +89,9 @@ HEADER_LR = 2e-3
 def evaluate(
     model: Recognizer, vocab: SymbolVocab, data: list[tuple[np.ndarray, str, str]], size: int = 16
 ) -> dict[str, float]:
-    """SER, pitch SER, full-token SER (headers and bar lines too) and the share of staves
-    whose time signature is right, per split (greedy decoding)."""
+    """SER, pitch SER, full-token SER (headers and bar lines too), sounding-pitch SER (printed
+    accidentals too) and the share of staves whose time signature is right, per split
+    (greedy decoding)."""
     model.eval()
     sums: dict[str, Counts] = {}
     device = model.head.weight.device
@@ -110,6 +111,7 @@ def evaluate(
         result[f"{split}_ser"] = c.rate("symbol_edits", "symbols")
         result[f"{split}_pitch_ser"] = c.rate("pitch_edits", "pitches")
         result[f"{split}_token_ser"] = c.rate("token_edits", "tokens")
+        result[f"{split}_sounding_ser"] = c.rate("sounding_edits", "sounding")
         result[f"{split}_time"] = c.rate("times_right", "times") if c.times else 1.0
     return result
 

@@ -162,8 +162,19 @@ def decode(logits: tuple[Tensor, Tensor, Tensor]) -> list[Header]:
 def with_header(tokens: Sequence[Token], header: Header, fields: Sequence[str]) -> list[Token]:
     """The recognizer's tokens with the header reader's ``fields`` ("key", "time") put in
     place of what it read before the first note or rest: a time signature read there is
-    replaced (or taken out where the header reader sees none), a key replaced."""
-    tokens = list(tokens)
+    replaced (or taken out where the header reader sees none), a key replaced.  A note with
+    no duration before the first one with a duration is a glyph of the header misread (the
+    digits or the common-time sign of a time signature read as a notehead) and is taken out;
+    a reading with no duration at all (the pitch-only labelling) keeps its notes."""
+    timed = next(
+        (i for i, t in enumerate(tokens) if isinstance(t, Note | Rest) and t.duration),
+        None,
+    )
+    tokens = [
+        t
+        for i, t in enumerate(tokens)
+        if timed is None or i >= timed or not (isinstance(t, Note) and t.duration is None)
+    ]
     start = next((i for i, t in enumerate(tokens) if isinstance(t, Note | Rest)), len(tokens))
     head, body = tokens[:start], tokens[start:]
     if "key" in fields:
