@@ -30,7 +30,7 @@ from omr.model.header import (
     targets,
     with_header,
 )
-from omr.read.recognize import HEADER_WEIGHTS, WEIGHTS, StaveReader
+from omr.read.recognize import HEADER_FIELDS, HEADER_WEIGHTS, WEIGHTS, StaveReader
 from stave.checkpoint import CheckpointError
 from stave.stavetext import Time, parse_line, write_line
 
@@ -160,7 +160,7 @@ def test_the_shipped_header_reader_reads_the_samples_headers() -> None:
     times = [t for t in truths if t.time is not None]
     assert len(times) == 4  # the sample prints four: 9/8, 4/4, 3/8, 12/8
     for a, b, header in zip(with_reader.read(crops), without.read(crops), read, strict=True):
-        assert a == with_header(b, header, ("key", "time"))
+        assert a == with_header(b, header, HEADER_FIELDS)
 
 
 @pytest.mark.slow
