@@ -82,8 +82,12 @@ def test_a_truths_header_becomes_classes_and_back() -> None:
         ("clef:G2 key:0 3+ 3:4 4:4", Header(0, Time(4, 4)), ("time",),
          "clef:G2 key:0 time:4/4 3:4 4:4"),
         ("clef:G2 key:0 ^3 3+ r:4 3:4 5", Header(0, None), ("time",), "clef:G2 key:0 r:4 3:4 5"),
-        # ... but not a note without duration after the first with one, nor a pitch-only one
+        # ... but not a note without duration after the first with one or the first bar
+        # line, nor a pitch-only one, nor where the time signature is not the reader's
         ("clef:G2 1 2 3", Header(0, Time(2, 4)), ("time",), "clef:G2 time:2/4 1 2 3"),
+        ("clef:G2 key:0 3 4 | 5 4 | 3:4", Header(0, None), ("time",),
+         "clef:G2 key:0 | 5 4 | 3:4"),
+        ("clef:G2 key:0 3+ 3:4", Header(1, None), ("key",), "clef:G2 key:1 3+ 3:4"),
     ],
 )  # fmt: skip
 def test_with_header_puts_the_header_readers_reading_in_place(

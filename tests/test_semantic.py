@@ -68,6 +68,19 @@ def test_evaluate_reads_a_semantic_beside_its_truth(tmp_path: Path) -> None:
         read_truth(tmp_path / "a.txt")
 
 
+def test_a_photo_whose_semantic_does_not_fit_is_left_out_of_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a-1", "a-2"):
+        (tmp_path / f"{name}.jpg").write_bytes(b"")
+        (tmp_path / f"{name}.txt").write_text(TRUTH + " \n\n")
+    (tmp_path / "a-1.semantic").write_text(SEMANTIC)
+    (tmp_path / "a-2.semantic").write_text("note-C4_quarter")
+    (item,) = items_from_photos(tmp_path)
+    assert item.truth == "clef:G2 key:-1 3:4 _4+:8 3:8 | 3:4 ^1+:4"
+    assert "a-2.semantic: the semantic encoding names 1 notes" in capsys.readouterr().err
+
+
 def test_every_cpms_photo_takes_its_printed_sharps_and_flats() -> None:
     folder = shared_data("cpms-train")
     items = items_from_photos(folder)

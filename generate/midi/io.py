@@ -7,6 +7,7 @@ raises ``MidiError`` naming it; reading a folder reports such files and goes on.
 
 from __future__ import annotations
 
+import copy
 import io
 import sys
 from collections.abc import Iterable, Sequence
@@ -245,7 +246,7 @@ def key_spelling(key_):  # (music21 key.Key) -> dict[int, pitch.Pitch]
 def spelled(midi: int, spelling):  # (int, dict[int, pitch.Pitch]) -> pitch.Pitch
     """MIDI pitch ``midi`` spelled as ``spelling`` spells its pitch class (``key_spelling``);
     no accidental is marked on a natural, so only the key and the bar decide what is shown."""
-    p = spelling[midi % 12].transpose(0)  # a copy
+    p = copy.deepcopy(spelling[midi % 12])  # (transpose(0) would spell it anew)
     p.octave = midi // 12 - 1
     p.octave += (midi - p.midi) // 12  # B-sharp and C-flat belong to the octave beside
     if p.accidental is not None and p.accidental.alter == 0:
@@ -274,10 +275,13 @@ def notes_to_score(
     )
     key_ = heard.analyze("key") if notes else None
     spelling = key_spelling(key_) if key_ is not None else None
-    step = 1 / steps_per_beat
     bar = meter.TimeSignature(time_signature).barDuration.quarterLength
-    end = max((round((n.start + n.duration) * steps_per_beat) * step for n in notes), default=0)
-    end = max(bar, -(-end // bar) * bar)  # whole bars
+    voices_of = {
+        treble: staff_voices([n for n in notes if (n.pitch >= MIDDLE_C) == treble], steps_per_beat)
+        for treble in (True, False)
+    }
+    end = max((c[0] + c[1] for vs in voices_of.values() for v in vs for c in v), default=0.0)
+    end = max(bar, -(-end // bar) * bar)  # whole bars, the same in both staves
     staves = []
     for treble in (True, False):
         part = stream.PartStaff()
@@ -286,7 +290,7 @@ def notes_to_score(
         if key_ is not None:
             part.append(key.KeySignature(key_.sharps))
         part.append(meter.TimeSignature(time_signature))
-        voices = staff_voices([n for n in notes if (n.pitch >= MIDDLE_C) == treble], steps_per_beat)
+        voices = voices_of[treble]
         for number, chords in enumerate(voices or [[]], start=1):
             voice = stream.Voice(id=str(number))
             now = 0.0

@@ -16,7 +16,7 @@ import numpy as np
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from omr.data.semantic import add_semantic_accidentals
+from omr.data.semantic import SemanticError, add_semantic_accidentals
 from omr.geometry import CropShape
 from omr.pieces import build_piece, photo_piece
 from omr.read.crops import CROP_VERSION, main_staff_crop
@@ -55,8 +55,13 @@ def items_from_photos(folder: Path) -> list[Item]:
     for jpg in sorted(folder.glob("*.jpg")):
         txt = jpg.with_suffix(".txt")
         if txt.exists():
-            staves = [parse_line(ln) for ln in txt.read_text(encoding="utf-8").splitlines()]
-            staves = add_semantic_accidentals(txt, [s for s in staves if s])
+            lines = txt.read_text(encoding="utf-8").splitlines()
+            staves = [parse_line(ln.strip(), n, str(txt)) for n, ln in enumerate(lines, 1)]
+            try:
+                staves = add_semantic_accidentals(txt, [s for s in staves if s])
+            except SemanticError as err:  # this photo's truth is in doubt: left out, named
+                print(f"{err}; left out", file=sys.stderr)
+                continue
             truth = "\n".join(write_line(s) for s in staves)
             out.append(Item(str(jpg), truth, "photo", photo_piece(jpg)))
     return out

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from omr.geometry import DEFAULT_CROP, CropShape
-from stave.stavetext import Clef, Key, Note, Rest, Time, Token
+from stave.stavetext import Bar, Clef, Key, Note, Rest, Time, Token
 
 NONE = 0  # class 0 of the numerator and the denominator: no time signature printed
 KEYS = tuple(range(-7, 8))
@@ -162,21 +162,26 @@ def decode(logits: tuple[Tensor, Tensor, Tensor]) -> list[Header]:
 def with_header(tokens: Sequence[Token], header: Header, fields: Sequence[str]) -> list[Token]:
     """The recognizer's tokens with the header reader's ``fields`` ("key", "time") put in
     place of what it read before the first note or rest: a time signature read there is
-    replaced (or taken out where the header reader sees none), a key replaced.  A note with
-    no duration before the first one with a duration is a glyph of the header misread (the
-    digits or the common-time sign of a time signature read as a notehead) and is taken out;
-    a reading with no duration at all (the pitch-only labelling) keeps its notes."""
+    replaced (or taken out where the header reader sees none), a key replaced.  With
+    ``"time"``, a note with no duration before the first one with a duration and before
+    the first bar line is a glyph of the header misread (the digits or the common-time sign
+    of a time signature read as a notehead) and is taken out; a reading with no duration at
+    all (the pitch-only labelling) keeps its notes."""
     timed = next(
         (i for i, t in enumerate(tokens) if isinstance(t, Note | Rest) and t.duration),
         None,
     )
-    tokens = [
+    bar = next((i for i, t in enumerate(tokens) if isinstance(t, Bar)), len(tokens))
+    kept = [
         t
         for i, t in enumerate(tokens)
-        if timed is None or i >= timed or not (isinstance(t, Note) and t.duration is None)
+        if "time" not in fields
+        or timed is None
+        or i >= min(timed, bar)
+        or not (isinstance(t, Note) and t.duration is None)
     ]
-    start = next((i for i, t in enumerate(tokens) if isinstance(t, Note | Rest)), len(tokens))
-    head, body = tokens[:start], tokens[start:]
+    start = next((i for i, t in enumerate(kept) if isinstance(t, Note | Rest)), len(kept))
+    head, body = kept[:start], kept[start:]
     if "key" in fields:
         if any(isinstance(t, Key) for t in head):
             head = [Key(header.key) if isinstance(t, Key) else t for t in head]
