@@ -47,7 +47,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from omr.data.semantic import SemanticError, add_semantic_accidentals
+from omr.data.truth import TruthError, read_truth
 from omr.extract import add_reader_arguments, load_reader
 from omr.metrics import Counts, score
 from omr.pieces import build_piece, photo_piece
@@ -56,7 +56,7 @@ from omr.read.pipeline import read_files
 from omr.read.recognize import StaveReader
 from stave import atomic
 from stave.cli import output_error, positive_int, report_output_error
-from stave.stavetext import StaveTextError, Token, parse_line, write_line
+from stave.stavetext import Token, write_line
 from stave.training import check_output_folder
 
 
@@ -121,35 +121,6 @@ class CaseError(ValueError):
     """A truth, manifest or pieces file that cannot be used; the message names it."""
 
 
-def read_truth(truth_file: Path) -> list[list[Token]]:
-    """A truth file's staves; ``CaseError`` naming the file when it is no stave text."""
-    if not truth_file.is_file():
-        raise CaseError(f"{truth_file}: not a regular file")
-    try:
-        text = truth_file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise CaseError(
-            f"{truth_file}: truth is not UTF-8 text (byte 0x{err.object[err.start]:02x} "
-            f"at offset {err.start})"
-        ) from None
-    except OSError as err:
-        raise CaseError(f"{truth_file}: cannot read ({err.strerror or err})") from None
-    try:
-        truth = [
-            parse_line(line.strip(), n, str(truth_file))
-            for n, line in enumerate(text.splitlines(), 1)
-            if line.strip()
-        ]
-    except StaveTextError as err:
-        raise CaseError(f"truth is not stave text: {err}") from None
-    if not truth:
-        raise CaseError(f"{truth_file}: empty truth (no stave-text line)")
-    try:
-        return add_semantic_accidentals(truth_file, truth)
-    except SemanticError as err:
-        raise CaseError(str(err)) from None
-
-
 def read_manifest(folder: Path) -> dict[str, tuple[str, str]]:
     """``file -> (split, piece)`` from ``folder/manifest.csv`` (none: an empty dict)."""
     path = folder / "manifest.csv"
@@ -211,9 +182,9 @@ def cases(
             continue
         try:
             truth = read_truth(truth_file)
-        except CaseError as err:
+        except TruthError as err:
             if problems is None:
-                raise
+                raise CaseError(str(err)) from None
             problems.append(str(err))
             continue
         out.append(Case(image, truth, split, piece))

@@ -218,6 +218,30 @@ def test_shipped_weights_read_the_committed_sample(shipped: StaveReader) -> None
     assert tallies["all"].pitch_ser < 0.25, tallies["all"]
 
 
+def test_reading_in_worker_processes_is_reading_in_one(
+    tmp_path: Path, shipped: StaveReader
+) -> None:
+    """With ``jobs`` > 1 on the CPU, worker processes find and read a few files each; what
+    comes back is what one process reads (tokens, confidences), file for file in the order
+    given, a broken image and a label PDF among them."""
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    images = sorted(SAMPLE.glob("*/*.png"))
+    paths = [*images[:7], broken, SAMPLE / "ground-truth.pdf", *images[7:]]
+    one = list(pipeline.read_files(paths, shipped, jobs=1, progress=False))
+    two = list(pipeline.read_files(paths, shipped, jobs=2, progress=False))
+    assert [r.source for r in two] == paths
+    assert [(r.lines, r.error, r.from_text) for r in two] == [
+        (r.lines, r.error, r.from_text) for r in one
+    ]
+    assert two[7].error is not None and two[8].from_text and two[0].lines
+    # Confidences differ a little: the crops are batched otherwise, and a crop padded to a
+    # wider one's width gives the backward LSTM a few more blank columns (~0.003 here).
+    assert np.allclose(
+        [c for r in two for c in r.confidence], [c for r in one for c in r.confidence], atol=0.01
+    )
+
+
 def _best_match(read: list, truths: list[list]) -> int:
     scores = [errors(read, t)[0] / max(1, errors(read, t)[1]) for t in truths]
     return int(np.argmin(scores))

@@ -8,7 +8,7 @@ import pytest
 
 from omr.data.semantic import SemanticError, semantic_notes, with_printed_accidentals
 from omr.data.training_set import items_from_photos
-from omr.evaluate import CaseError, read_truth
+from omr.data.truth import TruthError, read_truth
 from omr.metrics import sounding_pitches
 from stave.stavetext import Note, parse_line, write_line
 from tests.conftest import shared_data
@@ -64,21 +64,32 @@ def test_evaluate_reads_a_semantic_beside_its_truth(tmp_path: Path) -> None:
     (tmp_path / "a.semantic").write_text(SEMANTIC)
     assert write_line(read_truth(tmp_path / "a.txt")[0]).endswith("_4+:8 3:8 | 3:4 ^1+:4")
     (tmp_path / "a.semantic").write_text("note-C4_quarter")
-    with pytest.raises(CaseError, match=r"a\.semantic: the semantic encoding names 1 notes"):
+    with pytest.raises(TruthError, match=r"a\.semantic: the semantic encoding names 1 notes"):
         read_truth(tmp_path / "a.txt")
 
 
-def test_a_photo_whose_semantic_does_not_fit_is_left_out_of_training(
+def test_a_photo_whose_truth_is_in_doubt_is_left_out_of_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("a-1", "a-2"):
+    """Training reads a photo's truth as the evaluation does (``omr.data.truth``): a photo
+    whose ``.semantic`` does not fit, whose truth is no stave text, not UTF-8 or empty is
+    left out and named, and the others are read."""
+    for name in ("a-1", "a-2", "a-3", "a-4", "a-5"):
         (tmp_path / f"{name}.jpg").write_bytes(b"")
         (tmp_path / f"{name}.txt").write_text(TRUTH + " \n\n")
     (tmp_path / "a-1.semantic").write_text(SEMANTIC)
     (tmp_path / "a-2.semantic").write_text("note-C4_quarter")
+    (tmp_path / "a-3.txt").write_text(TRUTH + " 3:7\n")
+    (tmp_path / "a-4.txt").write_bytes(b"clef:G2 \xff")
+    (tmp_path / "a-5.txt").write_text("\n \n")
     (item,) = items_from_photos(tmp_path)
     assert item.truth == "clef:G2 key:-1 3:4 _4+:8 3:8 | 3:4 ^1+:4"
-    assert "a-2.semantic: the semantic encoding names 1 notes" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "a-2.semantic: the semantic encoding names 1 notes" in err
+    assert "a-3.txt" in err and "truth is not stave text" in err
+    assert "a-4.txt: truth is not UTF-8 text (byte 0xff at offset 8)" in err
+    assert "a-5.txt: empty truth" in err
+    assert err.count("left out") == 4
 
 
 def test_every_cpms_photo_takes_its_printed_sharps_and_flats() -> None:

@@ -16,12 +16,12 @@ import numpy as np
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from omr.data.semantic import SemanticError, add_semantic_accidentals
+from omr.data.truth import TruthError, read_truth
 from omr.geometry import CropShape
 from omr.pieces import build_piece, photo_piece
 from omr.read.crops import CROP_VERSION, main_staff_crop
 from stave import atomic
-from stave.stavetext import parse_line, write_line
+from stave.stavetext import write_line
 
 AUGMENT = v2.Compose(
     [
@@ -55,11 +55,9 @@ def items_from_photos(folder: Path) -> list[Item]:
     for jpg in sorted(folder.glob("*.jpg")):
         txt = jpg.with_suffix(".txt")
         if txt.exists():
-            lines = txt.read_text(encoding="utf-8").splitlines()
-            staves = [parse_line(ln.strip(), n, str(txt)) for n, ln in enumerate(lines, 1)]
             try:
-                staves = add_semantic_accidentals(txt, [s for s in staves if s])
-            except SemanticError as err:  # this photo's truth is in doubt: left out, named
+                staves = read_truth(txt)
+            except TruthError as err:  # this photo's truth is in doubt: left out, named
                 print(f"{err}; left out", file=sys.stderr)
                 continue
             truth = "\n".join(write_line(s) for s in staves)

@@ -155,6 +155,78 @@ def _found(
 
 
 BATCH_STAVES = 32  # staves of consecutive files read in one pass of the recognizer
+FILES_PER_JOB = 4  # consecutive files a worker finds and reads at a time (on the CPU)
+
+
+def _read_found(found: Sequence[Found], reader: StaveReader, beam: int) -> list[FileReading]:
+    """Files as stages 1-2 found them, read: the staves of all of them in one pass of the
+    recognizer (a batch of single-stave photos in one pass rather than one pass each)."""
+    crops = [c for f in found for c in f.crops]
+    scored = iter(reader.read_scored(crops, beam=beam) if crops else [])
+    out = []
+    for f in found:
+        if f.error is not None:
+            out.append(
+                FileReading(f.source, [], f.pages, False, f.error, f.missed, layout=f.layout)
+            )
+        elif f.text_lines is not None:
+            out.append(FileReading(f.source, [parse_line(t) for t in f.text_lines], 0, True))
+        else:
+            mine = [next(scored) for _ in f.crops]
+            out.append(
+                FileReading(
+                    f.source,
+                    piece_lines([tokens for tokens, _ in mine]),
+                    f.pages,
+                    False,
+                    confidence=[c for _, c in mine],
+                    layout=f.layout,
+                )
+            )
+    return out
+
+
+_READER: StaveReader | None = None  # a reading worker's recognizer (inherited by fork)
+
+
+def _reading_worker(reader: StaveReader) -> None:
+    global _READER
+    _worker()
+    _READER = reader
+
+
+def _read_job(args: tuple[list[Path], Detail, int]) -> list[FileReading]:
+    """In a reading worker: find the staves of a few files and read them."""
+    paths, detail, beam = args
+    assert _READER is not None, "a reading worker without its recognizer"
+    return _read_found([_find_job((p, _READER.shape, detail)) for p in paths], _READER, beam)
+
+
+def _readings(
+    paths: Sequence[Path], reader: StaveReader, jobs: int, beam: int, detail: Detail
+) -> Iterator[FileReading]:
+    """Each file read, in the order given.  On the CPU with ``jobs`` > 1, worker processes
+    each find and read a few consecutive files at a time, so the recognizer's work is shared
+    out as well (in one process beside the finders it was the slowest stage).  Otherwise
+    the staves are found in ``jobs`` processes and read in this one, ``BATCH_STAVES`` of
+    consecutive files at a time (a GPU stays with this process)."""
+    if jobs > 1 and len(paths) > 1 and reader.device.type == "cpu":
+        size = max(1, min(FILES_PER_JOB, len(paths) // jobs))
+        chunks = [(list(paths[i : i + size]), detail, beam) for i in range(0, len(paths), size)]
+        with get_context("fork").Pool(
+            jobs, initializer=_reading_worker, initargs=(reader,)
+        ) as pool:
+            for readings in pool.imap(_read_job, chunks, chunksize=1):
+                yield from readings
+        return
+    pending: list[Found] = []
+    for found in _found(paths, reader.shape, jobs, detail):
+        pending.append(found)
+        if found.crops and sum(len(f.crops) for f in pending) < BATCH_STAVES:
+            continue  # a file whose staves wait for more to fill the batch
+        yield from _read_found(pending, reader, beam)
+        pending.clear()
+    yield from _read_found(pending, reader, beam)
 
 
 def read_files(
@@ -165,49 +237,16 @@ def read_files(
     progress: bool = True,
     detail: Detail = Detail(),
 ) -> Iterator[FileReading]:
-    """Read each file, in the order given: staff finding in ``jobs`` worker processes, the
-    recognizer in this one, over the staves of consecutive files together (a batch of
-    single-stave photos is read in one pass rather than one pass each)."""
+    """Read each file, in the order given, staff finding and the recognizer shared out over
+    ``jobs`` processes (see ``_readings``)."""
     bar = tqdm(total=len(paths), unit="file", disable=not progress)
     staves = 0
-    pending: list[Found] = []
-
-    def flush() -> Iterator[FileReading]:
-        nonlocal staves
-        crops = [c for f in pending for c in f.crops]
-        scored = iter(reader.read_scored(crops, beam=beam))
-        for f in pending:
-            mine = [next(scored) for _ in f.crops]
-            staves += len(mine)
-            yield FileReading(
-                f.source,
-                piece_lines([tokens for tokens, _ in mine]),
-                f.pages,
-                False,
-                confidence=[c for _, c in mine],
-                layout=f.layout,
-            )
-        bar.set_postfix(staves=staves)
-        pending.clear()
-
     try:
-        for found in _found(paths, reader.shape, jobs, detail):
+        for reading in _readings(paths, reader, jobs, beam, detail):
             bar.update()
-            if found.error is not None or found.text_lines is not None:
-                yield from flush()  # keep the order of the files
-                if found.error is not None:
-                    yield FileReading(
-                        found.source, [], found.pages, False, found.error, found.missed,
-                        layout=found.layout,
-                    )  # fmt: skip
-                else:
-                    lines = [parse_line(t) for t in found.text_lines or []]
-                    yield FileReading(found.source, lines, 0, True)
-                continue
-            pending.append(found)
-            if sum(len(f.crops) for f in pending) >= BATCH_STAVES:
-                yield from flush()
-        yield from flush()
+            staves += len(reading.lines) if not reading.from_text else 0
+            bar.set_postfix(staves=staves, refresh=False)
+            yield reading
     finally:
         bar.close()
 
