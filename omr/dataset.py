@@ -25,9 +25,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from omr.data.build import DEFAULT_COUNTS, SPLITS, MergeError, Shard, build, contact_sheet, merge
+from omr.data.build import (
+    DEFAULT_COUNTS,
+    SPLITS,
+    MergeError,
+    Shard,
+    Variety,
+    build,
+    contact_sheet,
+    merge,
+)
 from omr.data.engravers import ENGRAVERS, EngraverMissing, reengrave
-from stave.cli import non_negative_int, positive_int, report_output_error
+from stave.cli import non_negative_int, positive_int, probability, report_output_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +80,23 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="pieces.txt of another build: use none of its pieces (for a held-out test set; "
         "may be given more than once; default: none)",
+    )
+    b.add_argument(
+        "--metre-changes",
+        type=probability,
+        default=0.0,
+        metavar="P",
+        help="chance that a bar of a random stave (synthesized, and real-world from random "
+        "content) starts in a new metre, its time signature printed there (default: "
+        "%(default)s, as builds before the option)",
+    )
+    b.add_argument(
+        "--common-time",
+        type=probability,
+        default=0.0,
+        metavar="P",
+        help="chance that a 4/4 or 2/2 is printed as its sign, C or cut C (its truth stays "
+        "time:4/4, time:2/2; default: %(default)s, as builds before the option)",
     )
     b.add_argument(
         "--shard",
@@ -150,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             args.contact_sheet,
             [e for e in exclude if e],
             args.shard,
+            Variety(args.metre_changes, args.common_time),
         )
     except OSError as err:  # read-only, disk full
         return report_output_error(err)

@@ -16,7 +16,7 @@ from omr.data import synth
 from omr.data.engrave import EngravingSettings, _geometry, engrave
 from omr.data.fragments import choose_pieces, piece_fragments
 from omr.data.mei import Decorations, staves_to_mei
-from stave.stavetext import Note, Rest, parse_line
+from stave.stavetext import Bar, Clef, Key, Note, Rest, Time, parse_line
 
 GLYPH_FOR_BASE = {1: "E0A2", 2: "E0A3"}  # SMuFL whole and half noteheads; shorter: E0A4
 
@@ -100,6 +100,49 @@ def test_mei_writes_mid_line_changes_and_open_endings() -> None:
     check_engraving(
         parse_line("clef:G2 key:2 time:6/8 1:8 2:8 3:8 r:4. | clef:F4 key:-3 5:2. | 7:4"), 1
     )
+
+
+def test_metre_changes_inside_a_line_fill_each_bar_to_its_metre() -> None:
+    """``omr.dataset build --metre-changes``: a bar starts in a new metre, printed there, and
+    is filled to it; the engraving shows every note where the truth says."""
+    changed = 0
+    for i in range(200):
+        tokens, _ = synth.random_stave(np.random.default_rng([8, i]), metre_changes=0.5)
+        metre: Time | None = next((t for t in tokens[:3] if isinstance(t, Time)), None)
+        bar: list[Note | Rest] = []
+        for k, t in enumerate(tokens):
+            if isinstance(t, Time) and k > 2:
+                assert isinstance(tokens[k - 1], Bar | Clef | Key), tokens  # at a bar's start
+                changed += 1
+                metre = t
+            elif isinstance(t, Note | Rest):
+                bar.append(t)
+            elif isinstance(t, Bar):
+                if metre is not None:
+                    length = sum(n.duration.quarter_length for n in bar if n.duration)
+                    assert abs(length - 4 * metre.numerator / metre.denominator) < 1e-6, tokens
+                bar = []
+        if i < 20:
+            check_engraving(tokens, i)
+    assert changed > 100
+    assert synth.random_stave(np.random.default_rng(1)) == synth.random_stave(
+        np.random.default_rng(1), metre_changes=0.0
+    )
+
+
+def test_common_time_is_printed_as_its_sign() -> None:
+    """``--common-time``: 4/4 and 2/2 as C and cut C (the truth stays the digits), at a
+    line's start and inside it; other metres keep their digits."""
+    tokens = parse_line("clef:G2 key:0 time:4/4 1:1 | time:2/2 2:1 | time:3/4 3:2. | time:4/4 1:1")
+    signs = staves_to_mei(tokens, np.random.default_rng(0), Decorations(common_time=1.0))
+    assert signs.count('meter.sym="common"') == 2 and signs.count('meter.sym="cut"') == 1
+    digits = staves_to_mei(tokens, np.random.default_rng(0), Decorations())
+    assert "sym=" not in digits
+    tk = verovio.toolkit()
+    tk.loadData(signs)
+    svg = tk.renderToSVG(1)
+    assert "E08A" in svg and "E08B" in svg  # SMuFL timeSigCommon, timeSigCutCommon
+    check_engraving(tokens, 2, Decorations(common_time=1.0))
 
 
 def test_finger_numbers_and_endings_are_drawn_and_no_notes() -> None:

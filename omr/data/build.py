@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TypeVar
@@ -45,6 +45,16 @@ class Job:
     source: str  # corpus piece, or "random"
     tokens: tuple[Token, ...]
     beat: float
+    common_time: float = 0.0  # Variety.common_time
+
+
+@dataclass(frozen=True)
+class Variety:
+    """What a build shows beyond older builds' staves (each 0, none drawn: the same staves
+    as a build before these existed, for the same seed)."""
+
+    metre_changes: float = 0.0  # per bar after the first of a random stave: a new metre
+    common_time: float = 0.0  # a 4/4 or 2/2 printed as its sign (C, cut C), any stave
 
 
 @dataclass
@@ -77,11 +87,15 @@ def decorations(rng: np.random.Generator, beat: float) -> Decorations:
 
 
 def _engrave(
-    tokens: Sequence[Token], beat: float, rng: np.random.Generator, tight: bool = False
+    tokens: Sequence[Token],
+    beat: float,
+    rng: np.random.Generator,
+    tight: bool = False,
+    common_time: float = 0.0,
 ) -> tuple[Engraving, dict[str, object]]:
     """Engrave with random settings; ``tight`` crops close to the staff, as photos are."""
     settings = EngravingSettings.sample(rng, margins=(1.0, 2.5) if tight else (1.5, 3.5))
-    deco = decorations(rng, beat)
+    deco = replace(decorations(rng, beat), common_time=common_time)
     engraving = engrave(staves_to_mei(tokens, rng, deco), settings)
     return engraving, {"engraving": settings.as_dict(), "decorations": deco.__dict__}
 
@@ -89,7 +103,9 @@ def _engrave(
 def render(job: Job) -> Rendered:
     """One stave: engrave (and for real-world, degrade) it; PNG bytes and its truth."""
     rng = _rng(job.seed, job.split, job.index)
-    engraving, settings = _engrave(job.tokens, job.beat, rng, tight=job.split == "real-world")
+    engraving, settings = _engrave(
+        job.tokens, job.beat, rng, tight=job.split == "real-world", common_time=job.common_time
+    )
     image = engraving.image
     if job.split == "real-world":
         # Neighbouring staves and the page's other side come from random staves of their own,
@@ -161,26 +177,34 @@ def plan_fragments(
     return out[:count]
 
 
-def plan(counts: dict[str, int], seed: int, jobs: int, exclude: Sequence[str] = ()) -> list[Job]:
+def plan(
+    counts: dict[str, int],
+    seed: int,
+    jobs: int,
+    exclude: Sequence[str] = (),
+    variety: Variety = Variety(),
+) -> list[Job]:
     """The jobs of a build: clean from real pieces, synthesized from random content, and
     real-world half from further pieces, half random.  No piece of ``exclude`` is used."""
+    changes, sign = variety.metre_changes, variety.common_time
     n_real = counts["real-world"]
     real_clean = n_real // 2
     frags = plan_fragments(counts["clean"] + real_clean, seed, jobs, exclude)
     jobs_out = [
-        Job("clean", i, seed, f.piece, f.tokens, f.beat_quarters)
+        Job("clean", i, seed, f.piece, f.tokens, f.beat_quarters, sign)
         for i, f in enumerate(frags[: counts["clean"]])
     ]
     for i in range(counts["synthesized"]):
-        tokens, beat = synth.random_stave(_rng(seed, "synthesized", i, 99))
-        jobs_out.append(Job("synthesized", i, seed, "random", tuple(tokens), beat))
+        tokens, beat = synth.random_stave(_rng(seed, "synthesized", i, 99), changes)
+        jobs_out.append(Job("synthesized", i, seed, "random", tuple(tokens), beat, sign))
     for i in range(n_real):
         if i < real_clean:
             f = frags[counts["clean"] + i]
-            jobs_out.append(Job("real-world", i, seed, f.piece, f.tokens, f.beat_quarters))
+            job = Job("real-world", i, seed, f.piece, f.tokens, f.beat_quarters, sign)
+            jobs_out.append(job)
         else:
-            tokens, beat = synth.random_stave(_rng(seed, "real-world", i, 99))
-            jobs_out.append(Job("real-world", i, seed, "random", tuple(tokens), beat))
+            tokens, beat = synth.random_stave(_rng(seed, "real-world", i, 99), changes)
+            jobs_out.append(Job("real-world", i, seed, "random", tuple(tokens), beat, sign))
     return jobs_out
 
 
@@ -281,9 +305,11 @@ def build(
     sheet: bool = False,
     exclude: Sequence[str] = (),
     shard: Shard = Shard(),
+    variety: Variety = Variety(),
 ) -> dict[str, int]:
     """Build the dataset into ``out``; returns the staves written per split.  No piece named
-    in ``exclude`` is used (a test set beside a training build).
+    in ``exclude`` is used (a test set beside a training build).  ``variety``: metre
+    changes and metre signs (none by default, as older builds).
 
     A stave that fails is reported on stderr and left out (its index stays free); the others
     are written.  ``written`` summing to less than ``counts`` tells the caller.
@@ -295,7 +321,7 @@ def build(
     start = time.perf_counter()
     for split in SPLITS:  # first: an output that cannot be written fails before the work
         (out / split).mkdir(parents=True, exist_ok=True)
-    work = plan(counts, seed, jobs, exclude)[shard.index - 1 :: shard.count]
+    work = plan(counts, seed, jobs, exclude, variety)[shard.index - 1 :: shard.count]
     manifest = io.StringIO()
     writer = csv.writer(manifest, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
@@ -331,6 +357,7 @@ def build(
             "seed": seed,
             "counts": counts,
             "exclude": sorted(set(exclude)),
+            "variety": asdict(variety),
             "written": written,
         }
         atomic.write_text(out / SHARD_FILE, json.dumps(about, indent=1, sort_keys=True) + "\n")
@@ -377,7 +404,7 @@ def merge(out: Path, shards: Sequence[Path], sheet: bool = False) -> dict[str, i
         abouts.append(about)
     first = abouts[0]
     for folder, about in zip(shards, abouts, strict=True):
-        for key in ("of", "seed", "counts", "exclude"):
+        for key in ("of", "seed", "counts", "exclude", "variety"):
             if about.get(key) != first.get(key):
                 raise MergeError(
                     f"{folder}: {key} {about.get(key)!r} differs from {shards[0]}'s "

@@ -63,6 +63,19 @@ class Decorations:
     final_barline: str = "single"  # "single", "end", "dbl" or "invis" (no closing bar line)
     fingering: float = 0.0  # a finger number over or under the note
     ending: bool = False  # the last bar a first-time ending closed by a repeat sign
+    common_time: float = 0.0  # chance a 4/4 or 2/2 is printed as its sign (C, cut C)
+
+
+METRE_SIGNS = {(4, 4): "common", (2, 2): "cut"}
+
+
+def _meter_sign(time: Time, rng: np.random.Generator, deco: Decorations) -> str | None:
+    """The sign a time signature is printed as by chance (``Decorations.common_time``), or
+    None for its digits (no chance drawn where there is no sign to print)."""
+    sign = METRE_SIGNS.get((time.numerator, time.denominator))
+    if sign is None or deco.common_time <= 0 or rng.random() >= deco.common_time:
+        return None
+    return sign
 
 
 def step_to_pitch(step: int, clef: str) -> tuple[str, int]:
@@ -181,7 +194,9 @@ def _note_controls(
     return made
 
 
-def _measure_items(measure: Sequence[Token]) -> tuple[list[tuple[Token, float]], list[str]]:
+def _measure_items(
+    measure: Sequence[Token], rng: np.random.Generator, deco: Decorations
+) -> tuple[list[tuple[Token, float]], list[str]]:
     """A bar's tokens with their offsets in quarters (for beaming), and the header changes at
     its very start, which go in a scoreDef before it."""
     items: list[tuple[Token, float]] = []
@@ -195,6 +210,9 @@ def _measure_items(measure: Sequence[Token]) -> tuple[list[tuple[Token, float]],
             pre_def.append(f'keysig="{_keysig(tok.fifths)}"')
         elif not items and isinstance(tok, Time):
             pre_def.append(f'meter.count="{tok.numerator}" meter.unit="{tok.denominator}"')
+            sign = _meter_sign(tok, rng, deco)
+            if sign:
+                pre_def.append(f'meter.sym="{sign}"')
         else:
             items.append((tok, offset))
     return items, pre_def
@@ -210,6 +228,8 @@ def staves_to_mei(
     shape, line = stavetext.clef_sign(clef)
     keysig = _keysig(key)
     meter = f' meter.count="{time.numerator}" meter.unit="{time.denominator}"' if time else ""
+    sign = _meter_sign(time, rng, deco) if time else None
+    meter += f' meter.sym="{sign}"' if sign else ""
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<mei xmlns="http://www.music-encoding.org/ns/mei" meiversion="5.0">',
@@ -239,7 +259,7 @@ def staves_to_mei(
             out.append('<ending n="1" label="1.">')
         layer: list[str] = []
         controls: list[str] = []
-        items, pre_def = _measure_items(measure)
+        items, pre_def = _measure_items(measure, rng, deco)
         if pre_def:
             out.append(f"<scoreDef {' '.join(pre_def)}/>")
         groups = _beam_groups(items, deco.beat_quarters) if deco.beams else []
@@ -255,7 +275,9 @@ def staves_to_mei(
             elif isinstance(tok, Key):
                 layer.append(f'<keySig sig="{_keysig(tok.fifths)}"/>')
             elif isinstance(tok, Time):
-                layer.append(f'<meterSig count="{tok.numerator}" unit="{tok.denominator}"/>')
+                sign = _meter_sign(tok, rng, deco)
+                sym = f' sym="{sign}"' if sign else ""
+                layer.append(f'<meterSig count="{tok.numerator}" unit="{tok.denominator}"{sym}/>')
             elif isinstance(tok, Rest):
                 layer.append(f"<rest{_dur_attrs(tok.duration)}/>")
                 prev_note = None

@@ -2,8 +2,9 @@
 
 Every position from four ledger lines below the staff to four above, every duration from a
 whole note to a 64th with one or two dots, rests, all printed accidentals (doubles too), the
-four clefs with changes inside the line, every key signature and 26 time signatures.
-Bars are filled exactly to the metre, so beams group as in engraved music.
+four clefs with changes inside the line, every key signature and 26 time signatures (with
+changes inside the line where asked).  Bars are filled exactly to the metre, so beams group
+as in engraved music.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def _step(rng: np.random.Generator) -> int:
     return int(rng.integers(-6, 19))
 
 
-def random_stave(rng: np.random.Generator) -> tuple[list[Token], float]:
-    """One random stave line and its beat in quarters (for beaming)."""
+def random_stave(rng: np.random.Generator, metre_changes: float = 0.0) -> tuple[list[Token], float]:
+    """One random stave line and its beat in quarters (for beaming, the first metre's).
+    ``metre_changes``: the chance that a bar after the first starts in a new metre, its time
+    signature printed there (none drawn at 0: the staves are those of older builds)."""
     clef = str(rng.choice(CLEFS, p=CLEF_WEIGHTS))
     key = int(rng.integers(-7, 8))
     num, den = TIMES[rng.choice(len(TIMES), p=TIME_WEIGHTS)]
@@ -65,6 +68,7 @@ def random_stave(rng: np.random.Generator) -> tuple[list[Token], float]:
     if rng.random() < TIME_PRINTED:
         tokens.append(Time(num, den))
     bar_quarters = num * 4 / den
+    beat = beat_quarters(Time(num, den))
     durs = [Duration(b, d) for (b, d), _ in DURATIONS]
     weights = np.array([w for _, w in DURATIONS])
     n_bars = int(rng.integers(1, 6))
@@ -75,6 +79,12 @@ def random_stave(rng: np.random.Generator) -> tuple[list[Token], float]:
         if bar > 0 and rng.random() < 0.03:
             key = int(rng.choice([k for k in range(-7, 8) if k != key]))
             tokens.append(Key(key))
+        if bar > 0 and metre_changes > 0 and rng.random() < metre_changes:
+            others = [i for i, t in enumerate(TIMES) if t != (num, den)]
+            chances = TIME_WEIGHTS[others] / TIME_WEIGHTS[others].sum()
+            num, den = TIMES[others[rng.choice(len(others), p=chances)]]
+            tokens.append(Time(num, den))
+            bar_quarters = num * 4 / den
         left = bar_quarters
         rest_rate = float(rng.uniform(0.05, 0.25))
         acc_rate = float(rng.uniform(0.05, 0.3))
@@ -94,7 +104,7 @@ def random_stave(rng: np.random.Generator) -> tuple[list[Token], float]:
                 tokens.append(Note(_step(rng), acc, d))
         if bar < n_bars - 1 or rng.random() < 0.85:
             tokens.append(Bar())
-    return tokens, beat_quarters(Time(num, den))
+    return tokens, beat
 
 
 def beat_quarters(time: Time | None) -> float:
