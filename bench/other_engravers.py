@@ -6,7 +6,11 @@ Takes the first ``--count`` clean staves of a dataset build (``python -m omr.dat
 use one built with ``--exclude-pieces`` of the training build, so the pieces are unseen),
 writes each truth as MusicXML (``stave.musicxml``) and has MuseScore 3 (``mscore3``, full A4
 page at 300 dpi, title and all) and LilyPond (``musicxml2ly`` + ``lilypond``, 300 dpi, page
-cropped to the music) engrave it.  Each folder is scored like ``omr.evaluate``, beside the
+cropped to the music) engrave it.  A truth that prints no time signature goes to both with a
+hidden one of its bars' length (``omr.data.engravers.engraver_score``): without one, both
+bar the music in 4/4, LilyPond printing C, and split longer notes over their own bar lines
+with ties, none of which is in the truth.  ``--as-is`` leaves it out, for comparison.
+Each folder is scored like ``omr.evaluate``, beside the
 same staves as this project's Verovio pipeline engraved them (the baseline in the same run):
 symbol error rate, pitch and duration error rates, time signatures right and the share of
 files with the right stave count.
@@ -21,11 +25,19 @@ from pathlib import Path
 
 import cv2
 
-from omr.data.engravers import EngraverMissing, check_installed, lilypond, musescore, on_white
+from omr.data.engravers import (
+    EngraverMissing,
+    check_installed,
+    engraver_score,
+    hidden_metre,
+    lilypond,
+    musescore,
+    on_white,
+)
 from omr.evaluate import Case, cases, evaluate
 from omr.extract import header_path
 from omr.read.recognize import StaveReader
-from stave.musicxml import line_to_score, write_score
+from stave.musicxml import write_score
 
 
 def main() -> None:
@@ -40,6 +52,11 @@ def main() -> None:
     )
     p.add_argument("--dpi", type=int, default=300, help="resolution of the engravings")
     p.add_argument("--keep", type=Path, help="keep the rendered pages here")
+    p.add_argument(
+        "--as-is",
+        action="store_true",
+        help="give the engravers the truth's MusicXML without a hidden time signature",
+    )
     args = p.parse_args()
     try:
         for engraver in ("musescore", "lilypond"):
@@ -53,10 +70,12 @@ def main() -> None:
         xml_dir = root / "musicxml"
         xml_dir.mkdir(parents=True, exist_ok=True)
         truths = {}
+        hidden = 0
         for c in baseline:
             name = f"{c.image.parent.name}-{c.image.stem}"
             line = c.image.with_suffix(".txt").read_text(encoding="utf-8").strip()
-            write_score(line_to_score(line), xml_dir / name, ("musicxml",))
+            write_score(engraver_score(line, args.as_is), xml_dir / name, ("musicxml",))
+            hidden += not args.as_is and hidden_metre(line) is not None
             truths[name] = c
         xmls = sorted(xml_dir.glob("*.musicxml"))
         results = {"verovio (this project)": baseline}
@@ -73,7 +92,10 @@ def main() -> None:
                 results[engraver].append(
                     Case(png, truths[xml.stem].truth, engraver, truths[xml.stem].piece)
                 )
-        print(f"{len(baseline)} clean staves of {args.build}")
+        print(
+            f"{len(baseline)} clean staves of {args.build}; {hidden} of them engraved with a "
+            "hidden time signature of their bars' length (they print none)"
+        )
         print(
             f"{'engraver':<24}{'pages':>6}{'SER':>9}{'pitch SER':>11}{'duration SER':>14}"
             f"{'time right':>12}{'staves right':>14}"

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -356,3 +358,47 @@ def test_reengrave_names_the_missing_engraver(
     )
     assert "not a built dataset" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_truth_without_a_time_signature_is_engraved_with_its_own_bars(
+    tmp_path: Path, mscore3: str
+) -> None:
+    """``engraver_score``: a truth that prints no time signature gets a hidden one as long
+    as most of its bars, so MuseScore (and LilyPond) engrave the notes the truth holds, in
+    its bars.  Without it, MuseScore takes the bars for 4/4 and moves notes about (as its own
+    MusicXML export of the engraving shows); LilyPond bars in 4/4, printing C."""
+    from music21 import converter
+
+    from omr.data.engravers import engraver_score, hidden_metre
+    from stave.musicxml import write_score
+
+    line = "clef:G2 key:0 2:2 | 1+:1. 2:2 | 2:1 r:1 |"
+    metre = hidden_metre(line)
+    assert metre is not None and metre.ratioString == "8/4"
+    assert hidden_metre("clef:G2 key:0 time:3/4 1:2. |") is None  # it prints its own
+    assert hidden_metre("clef:G2 key:0 1:4 2:4") is None  # no whole bar to measure
+    dotted = hidden_metre("clef:G2 key:0 1:8 | 1:4. 2:4. | 1:4.")  # 3 quarters: 3/4
+    assert dotted is not None and dotted.ratioString == "3/4"
+    eighths = hidden_metre("clef:G2 key:0 1:4. 2:4 | 1:8")  # 5 eighths
+    assert eighths is not None and eighths.ratioString == "5/8"
+    truth = [("G4", 2.0), ("F4", 6.0), ("G4", 2.0), ("G4", 4.0), ("r", 4.0)]
+    engraved = {}
+    for as_is in (False, True):
+        (xml,) = write_score(
+            engraver_score(line, as_is), tmp_path / f"s{as_is}", ("musicxml",), whole_bars=True
+        )
+        back = tmp_path / f"back{as_is}.musicxml"
+        subprocess.run(
+            [mscore3, "-o", str(back), str(xml)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+            timeout=120,
+        )
+        engraved[as_is] = [
+            (n.nameWithOctave if n.isNote else "r", float(n.quarterLength))
+            for n in converter.parse(back).flatten().notesAndRests
+        ]
+    assert '<time print-object="no">' in (tmp_path / "sFalse.musicxml").read_text()
+    assert engraved[False] == truth
+    assert engraved[True] != truth  # what the engravers were given before

@@ -5,7 +5,10 @@
 staves of a build, writes each truth as MusicXML (``stave.musicxml``), has the engraver draw
 it on a page at a resolution drawn from ``DPIS`` (its title and all), trims the page to what
 is printed and, for the real-world split, makes it look photographed (``omr.data.degrade``).
-The result is a build of its own with the source's file names, splits, pieces and truths
+A truth that prints no time signature is given a hidden one as long as its bars
+(``engraver_score``): without one, MuseScore and LilyPond bar the music in 4/4, LilyPond
+printing C, and split longer notes over their own bar lines with ties, none of which is in
+the truth.  The result is a build of its own with the source's file names, splits, pieces and truths
 (closed by a bar line where MuseScore draws one: ``drawn_truth``), so
 ``omr.train --data SRC OUT`` holds out the same pieces of both.  A page whose stave the
 engraver broke over two systems, or that shows no staff, is left out and counted.
@@ -22,18 +25,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+from music21 import meter, stream
 
 from omr.data.build import MANIFEST_COLUMNS, SPLITS, ground_truth_pdf, imap
 from omr.data.degrade import DegradeParams, degrade
 from omr.read.staff import find_staves
 from stave import atomic
-from stave.musicxml import line_to_score, write_score
+from stave.musicxml import line_to_score, mark_short_bars, write_score
+from stave.stavetext import Bar, Note, Rest, Time, parse_line
 
 ENGRAVERS = {"musescore": ("mscore3",), "lilypond": ("musicxml2ly", "lilypond")}
 PACKAGES = {"mscore3": "musescore3", "musicxml2ly": "lilypond", "lilypond": "lilypond"}
@@ -184,6 +190,46 @@ class Result:
     failed: str = ""
 
 
+def hidden_metre(line: str) -> meter.TimeSignature | None:
+    """For a truth that prints no time signature, a hidden one as long as most of its bars
+    (the first left out: a pickup); None where the truth prints one or has no whole bar."""
+    tokens = parse_line(line)
+    if any(isinstance(t, Time) for t in tokens):
+        return None
+    bars, length = [], 0.0
+    for t in tokens:
+        if isinstance(t, Note | Rest) and t.duration is not None:
+            length += t.duration.quarter_length
+        elif isinstance(t, Bar):
+            bars.append(length)
+            length = 0.0
+    full = bars[1:] or bars
+    if not full:
+        return None
+    quarters = Counter(full).most_common(1)[0][0]
+    for unit in (4, 8, 16, 32, 64):
+        count = quarters * unit / 4
+        if abs(count - round(count)) < 1e-9 and round(count) > 0:
+            metre = meter.TimeSignature(f"{round(count)}/{unit}")
+            metre.style.hideObjectOnPrint = True  # MusicXML print-object="no"
+            return metre
+    return None
+
+
+def engraver_score(line: str, as_is: bool = False) -> stream.Score:
+    """A truth line as the score an engraver is given: with its ``hidden_metre`` where it
+    prints no time signature, so the engraver bars it as the truth does (``as_is``: the
+    plain ``line_to_score``)."""
+    score = line_to_score(line)
+    metre = None if as_is else hidden_metre(line)
+    part = score.parts.first()
+    first = None if part is None else part.getElementsByClass(stream.Measure).first()
+    if metre is not None and part is not None and first is not None:
+        first.insert(0, metre)
+        mark_short_bars(part)
+    return score
+
+
 def engrave_chunk(chunk: Chunk) -> list[Result]:
     """Each stave of the chunk engraved, or why not.  Staves the engraver's run drew no page
     for (it stopped or timed out midway) are engraved again one at a time; whatever fails
@@ -194,7 +240,7 @@ def engrave_chunk(chunk: Chunk) -> list[Result]:
         xmls: dict[Path, Stave] = {}
         for k, stave in enumerate(chunk.staves):
             try:
-                score = line_to_score(stave.truth)
+                score = engraver_score(stave.truth)
                 (xml,) = write_score(score, folder / f"s{k:04d}", ("musicxml",), whole_bars=True)
             except Exception as err:  # music21 fails in many ways; report the stave, go on
                 out.append(Result(stave, failed=f"no MusicXML ({type(err).__name__}: {err})"))
