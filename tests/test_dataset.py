@@ -132,6 +132,21 @@ def test_metre_changes_inside_a_line_fill_each_bar_to_its_metre() -> None:
     )
 
 
+def test_with_metre_changes_each_bar_is_beamed_by_its_own_metre() -> None:
+    """``Decorations.follow_metre`` (builds with ``--metre-changes``): eighths in 6/8 after
+    2/4 are beamed in threes; without it (older builds) by the first metre's beat."""
+    tokens = parse_line(
+        "clef:G2 key:0 time:2/4 1:8 2:8 3:8 4:8 | time:6/8 1:8 2:8 3:8 4:8 5:8 6:8 |"
+    )
+
+    def beams(follow: bool) -> list[int]:
+        mei = staves_to_mei(tokens, np.random.default_rng(0), Decorations(follow_metre=follow))
+        return [part.split("</beam>")[0].count("<note ") for part in mei.split("<beam>")[1:]]
+
+    assert beams(True) == [2, 2, 3, 3]
+    assert beams(False) == [2, 2, 2, 2, 2]
+
+
 def test_common_time_is_printed_as_its_sign() -> None:
     """``--common-time``: 4/4 and 2/2 as C and cut C (the truth stays the digits), at a
     line's start and inside it; other metres keep their digits."""
@@ -376,6 +391,10 @@ def test_a_truth_without_a_time_signature_is_engraved_with_its_own_bars(
     metre = hidden_metre(line)
     assert metre is not None and metre.ratioString == "8/4"
     assert hidden_metre("clef:G2 key:0 time:3/4 1:2. |") is None  # it prints its own
+    later = hidden_metre("clef:G2 key:0 1:2. | 1:4 2:2 | time:2/4 1:2 |")  # printed later
+    assert later is not None and later.ratioString == "3/4"
+    pickup = hidden_metre("clef:G2 key:0 1:4 | 1:2. 2:4 | 1:1 |")  # a pickup is left out
+    assert pickup is not None and pickup.ratioString == "4/4"
     assert hidden_metre("clef:G2 key:0 1:4 2:4") is None  # no whole bar to measure
     dotted = hidden_metre("clef:G2 key:0 1:8 | 1:4. 2:4. | 1:4.")  # 3 quarters: 3/4
     assert dotted is not None and dotted.ratioString == "3/4"

@@ -46,6 +46,7 @@ class Job:
     tokens: tuple[Token, ...]
     beat: float
     common_time: float = 0.0  # Variety.common_time
+    follow_metre: bool = False  # each bar beamed by its own metre (with metre changes)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ class Variety:
     """What a build shows beyond older builds' staves (each 0, none drawn: the same staves
     as a build before these existed, for the same seed)."""
 
-    metre_changes: float = 0.0  # per bar after the first of a random stave: a new metre
+    # per bar after the first of a random stave: a new metre (and then every stave's bars
+    # beamed by their own metre, as older builds did not)
+    metre_changes: float = 0.0
     common_time: float = 0.0  # a 4/4 or 2/2 printed as its sign (C, cut C), any stave
 
 
@@ -92,10 +95,11 @@ def _engrave(
     rng: np.random.Generator,
     tight: bool = False,
     common_time: float = 0.0,
+    follow_metre: bool = False,
 ) -> tuple[Engraving, dict[str, object]]:
     """Engrave with random settings; ``tight`` crops close to the staff, as photos are."""
     settings = EngravingSettings.sample(rng, margins=(1.0, 2.5) if tight else (1.5, 3.5))
-    deco = replace(decorations(rng, beat), common_time=common_time)
+    deco = replace(decorations(rng, beat), common_time=common_time, follow_metre=follow_metre)
     engraving = engrave(staves_to_mei(tokens, rng, deco), settings)
     return engraving, {"engraving": settings.as_dict(), "decorations": deco.__dict__}
 
@@ -104,7 +108,12 @@ def render(job: Job) -> Rendered:
     """One stave: engrave (and for real-world, degrade) it; PNG bytes and its truth."""
     rng = _rng(job.seed, job.split, job.index)
     engraving, settings = _engrave(
-        job.tokens, job.beat, rng, tight=job.split == "real-world", common_time=job.common_time
+        job.tokens,
+        job.beat,
+        rng,
+        tight=job.split == "real-world",
+        common_time=job.common_time,
+        follow_metre=job.follow_metre,
     )
     image = engraving.image
     if job.split == "real-world":
@@ -187,24 +196,25 @@ def plan(
     """The jobs of a build: clean from real pieces, synthesized from random content, and
     real-world half from further pieces, half random.  No piece of ``exclude`` is used."""
     changes, sign = variety.metre_changes, variety.common_time
+    own = changes > 0
     n_real = counts["real-world"]
     real_clean = n_real // 2
     frags = plan_fragments(counts["clean"] + real_clean, seed, jobs, exclude)
     jobs_out = [
-        Job("clean", i, seed, f.piece, f.tokens, f.beat_quarters, sign)
+        Job("clean", i, seed, f.piece, f.tokens, f.beat_quarters, sign, own)
         for i, f in enumerate(frags[: counts["clean"]])
     ]
     for i in range(counts["synthesized"]):
         tokens, beat = synth.random_stave(_rng(seed, "synthesized", i, 99), changes)
-        jobs_out.append(Job("synthesized", i, seed, "random", tuple(tokens), beat, sign))
+        jobs_out.append(Job("synthesized", i, seed, "random", tuple(tokens), beat, sign, own))
     for i in range(n_real):
         if i < real_clean:
             f = frags[counts["clean"] + i]
-            job = Job("real-world", i, seed, f.piece, f.tokens, f.beat_quarters, sign)
+            job = Job("real-world", i, seed, f.piece, f.tokens, f.beat_quarters, sign, own)
             jobs_out.append(job)
         else:
             tokens, beat = synth.random_stave(_rng(seed, "real-world", i, 99), changes)
-            jobs_out.append(Job("real-world", i, seed, "random", tuple(tokens), beat, sign))
+            jobs_out.append(Job("real-world", i, seed, "random", tuple(tokens), beat, sign, own))
     return jobs_out
 
 
@@ -405,7 +415,8 @@ def merge(out: Path, shards: Sequence[Path], sheet: bool = False) -> dict[str, i
     first = abouts[0]
     for folder, about in zip(shards, abouts, strict=True):
         for key in ("of", "seed", "counts", "exclude", "variety"):
-            if about.get(key) != first.get(key):
+            default = asdict(Variety()) if key == "variety" else None  # shards made before
+            if about.get(key, default) != first.get(key, default):
                 raise MergeError(
                     f"{folder}: {key} {about.get(key)!r} differs from {shards[0]}'s "
                     f"{first.get(key)!r}: not parts of one build"

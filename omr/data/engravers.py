@@ -191,23 +191,27 @@ class Result:
 
 
 def hidden_metre(line: str) -> meter.TimeSignature | None:
-    """For a truth that prints no time signature, a hidden one as long as most of its bars
-    (the first left out: a pickup); None where the truth prints one or has no whole bar."""
+    """For a truth that prints no time signature at its start, a hidden one as long as most
+    of its bars before any printed later (the first left out where it is shorter than the
+    longest of the others: a pickup); None where the truth prints one at its start or has
+    no whole bar before one.  A note without a duration counts a quarter."""
     tokens = parse_line(line)
-    if any(isinstance(t, Time) for t in tokens):
-        return None
     bars, length = [], 0.0
     for t in tokens:
-        if isinstance(t, Note | Rest) and t.duration is not None:
-            length += t.duration.quarter_length
+        if isinstance(t, Time):
+            if not bars and length == 0:
+                return None  # printed before the music: the engravers get it
+            break
+        if isinstance(t, Note | Rest):
+            length += t.duration.quarter_length if t.duration is not None else 1.0
         elif isinstance(t, Bar):
             bars.append(length)
             length = 0.0
-    full = bars[1:] or bars
+    full = bars[1:] if len(bars) > 1 and bars[0] < max(bars[1:]) else bars
     if not full:
         return None
     quarters = Counter(full).most_common(1)[0][0]
-    for unit in (4, 8, 16, 32, 64):
+    for unit in (4, 8, 16, 32, 64, 128, 256):
         count = quarters * unit / 4
         if abs(count - round(count)) < 1e-9 and round(count) > 0:
             metre = meter.TimeSignature(f"{round(count)}/{unit}")

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from omr.data.synth import beat_quarters
 from stave import stavetext
 from stave.stavetext import Bar, Clef, Duration, Key, Note, Rest, Time, Token
 
@@ -64,6 +65,9 @@ class Decorations:
     fingering: float = 0.0  # a finger number over or under the note
     ending: bool = False  # the last bar a first-time ending closed by a repeat sign
     common_time: float = 0.0  # chance a 4/4 or 2/2 is printed as its sign (C, cut C)
+    # Each bar beamed by the beat of its own metre (a time signature inside the line changes
+    # it); False: every bar by ``beat_quarters``, as builds before the option.
+    follow_metre: bool = False
 
 
 METRE_SIGNS = {(4, 4): "common", (2, 2): "cut"}
@@ -239,6 +243,7 @@ def staves_to_mei(
         f'clef.line="{line}" keysig="{keysig}"{meter}/></staffGrp></scoreDef>',
         "<section>",
     ]
+    beat = deco.beat_quarters
     measures = _measures(tokens[start:])
     if not measures[-1]:
         measures.pop()  # the line ends with a bar line
@@ -262,7 +267,9 @@ def staves_to_mei(
         items, pre_def = _measure_items(measure, rng, deco)
         if pre_def:
             out.append(f"<scoreDef {' '.join(pre_def)}/>")
-        groups = _beam_groups(items, deco.beat_quarters) if deco.beams else []
+        if deco.follow_metre:
+            beat = next((beat_quarters(t) for t in reversed(measure) if isinstance(t, Time)), beat)
+        groups = _beam_groups(items, beat) if deco.beams else []
         starts = {s: e for s, e in groups}
         ends = {e for _, e in groups}
         for i, (tok, _) in enumerate(items):

@@ -154,17 +154,25 @@ def _found(
         yield from pool.imap(_find_job, [(p, shape, detail) for p in paths], chunksize=1)
 
 
-BATCH_STAVES = 32  # staves of consecutive files read in one pass of the recognizer
+BATCH_STAVES = 32  # on a GPU: staves of consecutive files read in one pass of the recognizer
 FILES_PER_JOB = 4  # consecutive files a worker finds and reads at a time (on the CPU)
 
 
-def _read_found(found: Sequence[Found], reader: StaveReader, beam: int) -> list[FileReading]:
-    """Files as stages 1-2 found them, read: the staves of all of them in one pass of the
-    recognizer (a batch of single-stave photos in one pass rather than one pass each)."""
-    crops = [c for f in found for c in f.crops]
-    scored = iter(reader.read_scored(crops, beam=beam) if crops else [])
+def _read_found(
+    found: Sequence[Found], reader: StaveReader, beam: int, together: bool = False
+) -> list[FileReading]:
+    """Files as stages 1-2 found them, read.  Each file's staves are read in passes of
+    their own, so what is read of a file does not depend on the files read beside it nor
+    on ``--jobs`` (the BiLSTM reads a crop's padding to a batch's widest one; on the CPU a
+    pass per single-stave file costs no more a stave).  ``together``: the staves of all the
+    files in shared passes (on a GPU, where one pass per file would leave it idle)."""
+    if together:
+        scored = iter(reader.read_scored([c for f in found for c in f.crops], beam=beam))
+        per_file = [[next(scored) for _ in f.crops] for f in found]
+    else:
+        per_file = [reader.read_scored(f.crops, beam=beam) if f.crops else [] for f in found]
     out = []
-    for f in found:
+    for f, mine in zip(found, per_file, strict=True):
         if f.error is not None:
             out.append(
                 FileReading(f.source, [], f.pages, False, f.error, f.missed, layout=f.layout)
@@ -172,7 +180,6 @@ def _read_found(found: Sequence[Found], reader: StaveReader, beam: int) -> list[
         elif f.text_lines is not None:
             out.append(FileReading(f.source, [parse_line(t) for t in f.text_lines], 0, True))
         else:
-            mine = [next(scored) for _ in f.crops]
             out.append(
                 FileReading(
                     f.source,
@@ -208,9 +215,11 @@ def _readings(
     """Each file read, in the order given.  On the CPU with ``jobs`` > 1, worker processes
     each find and read a few consecutive files at a time, so the recognizer's work is shared
     out as well (in one process beside the finders it was the slowest stage).  Otherwise
-    the staves are found in ``jobs`` processes and read in this one, ``BATCH_STAVES`` of
-    consecutive files at a time (a GPU stays with this process)."""
-    if jobs > 1 and len(paths) > 1 and reader.device.type == "cpu":
+    the staves are found in ``jobs`` processes and read in this one: file by file on the
+    CPU, ``BATCH_STAVES`` of consecutive files at a time on a GPU (which stays with this
+    process).  On the CPU, what is read is the same whatever ``jobs``."""
+    on_cpu = reader.device.type == "cpu"
+    if jobs > 1 and len(paths) > 1 and on_cpu:
         size = max(1, min(FILES_PER_JOB, len(paths) // jobs))
         chunks = [(list(paths[i : i + size]), detail, beam) for i in range(0, len(paths), size)]
         with get_context("fork").Pool(
@@ -222,11 +231,11 @@ def _readings(
     pending: list[Found] = []
     for found in _found(paths, reader.shape, jobs, detail):
         pending.append(found)
-        if found.crops and sum(len(f.crops) for f in pending) < BATCH_STAVES:
-            continue  # a file whose staves wait for more to fill the batch
-        yield from _read_found(pending, reader, beam)
+        if not on_cpu and found.crops and sum(len(f.crops) for f in pending) < BATCH_STAVES:
+            continue  # a file whose staves wait for more to fill the GPU's batch
+        yield from _read_found(pending, reader, beam, together=not on_cpu)
         pending.clear()
-    yield from _read_found(pending, reader, beam)
+    yield from _read_found(pending, reader, beam, together=not on_cpu)
 
 
 def read_files(
