@@ -196,7 +196,8 @@ def hidden_metre(line: str) -> meter.TimeSignature | None:
     longest of the others: a pickup); None where the truth prints one at its start or has
     no whole bar before one.  A note without a duration counts a quarter."""
     tokens = parse_line(line)
-    bars, length = [], 0.0
+    bars: list[float] = []
+    length = 0.0
     for t in tokens:
         if isinstance(t, Time):
             if not bars and length == 0:
