@@ -282,7 +282,10 @@ def parser() -> argparse.ArgumentParser:
         help="file naming the pieces to keep, one per line (default: every piece)",
     )
     p.add_argument(
-        "--jobs", type=positive_int, default=2, help="processes finding staves (%(default)s)"
+        "--jobs",
+        type=positive_int,
+        default=2,
+        help="processes finding and reading staves (%(default)s)",
     )
     p.add_argument(
         "--report",

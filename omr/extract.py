@@ -58,7 +58,8 @@ def parser() -> argparse.ArgumentParser:
         "--jobs",
         type=positive_int,
         default=min(4, os.cpu_count() or 1),
-        help="processes finding staves (%(default)s: this machine's cores, at most 4)",
+        help="processes finding and reading staves, and writing MusicXML (%(default)s: this "
+        "machine's cores, at most 4)",
     )
     p.add_argument(
         "--preview",
