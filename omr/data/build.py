@@ -38,18 +38,6 @@ FRAGMENTS_PER_PIECE = 3
 
 
 @dataclass(frozen=True)
-class Job:
-    split: str
-    index: int
-    seed: int
-    source: str  # corpus piece, or "random"
-    tokens: tuple[Token, ...]
-    beat: float
-    common_time: float = 0.0  # Variety.common_time
-    follow_metre: bool = False  # each bar beamed by its own metre (with metre changes)
-
-
-@dataclass(frozen=True)
 class Variety:
     """What a build shows beyond older builds' staves (each 0, none drawn: the same staves
     as a build before these existed, for the same seed)."""
@@ -58,6 +46,17 @@ class Variety:
     # beamed by their own metre, as older builds did not)
     metre_changes: float = 0.0
     common_time: float = 0.0  # a 4/4 or 2/2 printed as its sign (C, cut C), any stave
+
+
+@dataclass(frozen=True)
+class Job:
+    split: str
+    index: int
+    seed: int
+    source: str  # corpus piece, or "random"
+    tokens: tuple[Token, ...]
+    beat: float
+    variety: Variety = Variety()
 
 
 @dataclass
@@ -94,12 +93,15 @@ def _engrave(
     beat: float,
     rng: np.random.Generator,
     tight: bool = False,
-    common_time: float = 0.0,
-    follow_metre: bool = False,
+    variety: Variety = Variety(),
 ) -> tuple[Engraving, dict[str, object]]:
     """Engrave with random settings; ``tight`` crops close to the staff, as photos are."""
     settings = EngravingSettings.sample(rng, margins=(1.0, 2.5) if tight else (1.5, 3.5))
-    deco = replace(decorations(rng, beat), common_time=common_time, follow_metre=follow_metre)
+    deco = replace(
+        decorations(rng, beat),
+        common_time=variety.common_time,
+        follow_metre=variety.metre_changes > 0,
+    )
     engraving = engrave(staves_to_mei(tokens, rng, deco), settings)
     return engraving, {"engraving": settings.as_dict(), "decorations": deco.__dict__}
 
@@ -108,12 +110,7 @@ def render(job: Job) -> Rendered:
     """One stave: engrave (and for real-world, degrade) it; PNG bytes and its truth."""
     rng = _rng(job.seed, job.split, job.index)
     engraving, settings = _engrave(
-        job.tokens,
-        job.beat,
-        rng,
-        tight=job.split == "real-world",
-        common_time=job.common_time,
-        follow_metre=job.follow_metre,
+        job.tokens, job.beat, rng, tight=job.split == "real-world", variety=job.variety
     )
     image = engraving.image
     if job.split == "real-world":
@@ -195,26 +192,24 @@ def plan(
 ) -> list[Job]:
     """The jobs of a build: clean from real pieces, synthesized from random content, and
     real-world half from further pieces, half random.  No piece of ``exclude`` is used."""
-    changes, sign = variety.metre_changes, variety.common_time
-    own = changes > 0
+    changes = variety.metre_changes
     n_real = counts["real-world"]
     real_clean = n_real // 2
     frags = plan_fragments(counts["clean"] + real_clean, seed, jobs, exclude)
     jobs_out = [
-        Job("clean", i, seed, f.piece, f.tokens, f.beat_quarters, sign, own)
+        Job("clean", i, seed, f.piece, f.tokens, f.beat_quarters, variety)
         for i, f in enumerate(frags[: counts["clean"]])
     ]
     for i in range(counts["synthesized"]):
         tokens, beat = synth.random_stave(_rng(seed, "synthesized", i, 99), changes)
-        jobs_out.append(Job("synthesized", i, seed, "random", tuple(tokens), beat, sign, own))
+        jobs_out.append(Job("synthesized", i, seed, "random", tuple(tokens), beat, variety))
     for i in range(n_real):
         if i < real_clean:
             f = frags[counts["clean"] + i]
-            job = Job("real-world", i, seed, f.piece, f.tokens, f.beat_quarters, sign, own)
-            jobs_out.append(job)
+            jobs_out.append(Job("real-world", i, seed, f.piece, f.tokens, f.beat_quarters, variety))
         else:
             tokens, beat = synth.random_stave(_rng(seed, "real-world", i, 99), changes)
-            jobs_out.append(Job("real-world", i, seed, "random", tuple(tokens), beat, sign, own))
+            jobs_out.append(Job("real-world", i, seed, "random", tuple(tokens), beat, variety))
     return jobs_out
 
 

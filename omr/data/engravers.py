@@ -8,8 +8,8 @@ is printed and, for the real-world split, makes it look photographed (``omr.data
 A truth that prints no time signature is given a hidden one as long as its bars
 (``engraver_score``): without one, MuseScore and LilyPond bar the music in 4/4, LilyPond
 printing C, and split longer notes over their own bar lines with ties, none of which is in
-the truth.  The result is a build of its own with the source's file names, splits, pieces and truths
-(closed by a bar line where MuseScore draws one: ``drawn_truth``), so
+the truth.  The result is a build of its own with the source's file names, splits, pieces
+and truths (closed by a bar line where MuseScore draws one: ``drawn_truth``), so
 ``omr.train --data SRC OUT`` holds out the same pieces of both.  A page whose stave the
 engraver broke over two systems, or that shows no staff, is left out and counted.
 """
@@ -36,10 +36,11 @@ from music21 import meter, stream
 
 from omr.data.build import MANIFEST_COLUMNS, SPLITS, ground_truth_pdf, imap
 from omr.data.degrade import DegradeParams, degrade
+from omr.read.assemble import bar_lengths
 from omr.read.staff import find_staves
 from stave import atomic
 from stave.musicxml import line_to_score, mark_short_bars, write_score
-from stave.stavetext import Bar, Note, Rest, Time, parse_line
+from stave.stavetext import Note, Rest, Time, parse_line
 
 ENGRAVERS = {"musescore": ("mscore3",), "lilypond": ("musicxml2ly", "lilypond")}
 PACKAGES = {"mscore3": "musescore3", "musicxml2ly": "lilypond", "lilypond": "lilypond"}
@@ -192,26 +193,19 @@ class Result:
 
 def hidden_metre(line: str) -> meter.TimeSignature | None:
     """For a truth that prints no time signature at its start, a hidden one as long as most
-    of its bars before any printed later (the first left out where it is shorter than the
-    longest of the others: a pickup); None where the truth prints one at its start or has
-    no whole bar before one.  A note without a duration counts a quarter."""
+    of its bars before any printed later (``bar_lengths``; the first left out where it is
+    shorter than the longest, a pickup, as ``fit_time`` does); None where the truth prints
+    one before its music or has no whole bar before one."""
     tokens = parse_line(line)
-    bars: list[float] = []
-    length = 0.0
-    for t in tokens:
-        if isinstance(t, Time):
-            if not bars and length == 0:
-                return None  # printed before the music: the engravers get it
-            break
-        if isinstance(t, Note | Rest):
-            length += t.duration.quarter_length if t.duration is not None else 1.0
-        elif isinstance(t, Bar):
-            bars.append(length)
-            length = 0.0
-    full = bars[1:] if len(bars) > 1 and bars[0] < max(bars[1:]) else bars
-    if not full:
+    at = next((i for i, t in enumerate(tokens) if isinstance(t, Time)), len(tokens))
+    if at < len(tokens) and not any(isinstance(t, Note | Rest) for t in tokens[:at]):
+        return None  # printed before the music: the engravers get it
+    lengths = bar_lengths(tokens[:at])
+    if len(lengths) > 1 and lengths[0] < max(lengths):
+        lengths = lengths[1:]
+    if not lengths:
         return None
-    quarters = Counter(full).most_common(1)[0][0]
+    quarters = Counter(lengths).most_common(1)[0][0]
     for unit in (4, 8, 16, 32, 64, 128, 256):
         count = quarters * unit / 4
         if abs(count - round(count)) < 1e-9 and round(count) > 0:
