@@ -424,15 +424,22 @@ def test_a_time_signature_is_fitted_to_the_bars_that_follow() -> None:
         "time:3/8 2:8 | 2:8 3:8 4:8 | 2:4. | 3:8 3:8 3:8 |"
     )
     assert fitted("time:2/4 2:4 2:4 2:4 | 2:2. |") == "time:3/4 2:4 2:4 2:4 | 2:2. |"
-    # bars that fit, disagree, or are twice the metre (a bar line missed) are left alone
+    # bars that fit, disagree, or are twice the metre once (a bar line missed) are left alone
     for kept in (
         "time:3/4 2:2. | 2:4 2:2 |",
         "time:3/4 2:2 | 2:1 | 2:2. |",
-        "time:2/4 2:1 | 2:1 |",
+        "time:2/4 2:2 | 2:1 | 2:2 |",
+        "time:2/4 2:2 | 2:2 | time:2/4 2:1 |",
         "time:4/4 2:8 | 2:8 |",  # eighths: no metre of that length
-        "time:4/4 2:4 2:4 2:4 |",  # one bar (a pickup?): too little to go by
+        "time:4/4 2:4 2:4 2:4 |",  # one bar at the line's start (a pickup?): too little
     ):
         assert fitted(kept) == kept
+    # two bars twice the metre: a metre, not two bar lines missed
+    assert fitted("time:2/4 2:1 | 2:1 |") == "time:4/4 2:1 | 2:1 |"
+    # a signature inside the line starts a whole bar: one bar is enough
+    assert fitted("time:3/4 2:2. | time:3/8 2:4. 2:4. 2:4. |") == (
+        "time:3/4 2:2. | time:9/8 2:4. 2:4. 2:4. |"
+    )
     # each time signature by its own bars
     assert fitted("time:2/4 2:2. | 2:2. | time:3/4 2:2 | 2:2 |") == (
         "time:3/4 2:2. | 2:2. | time:2/4 2:2 | 2:2 |"

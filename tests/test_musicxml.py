@@ -53,6 +53,15 @@ def test_key_signature_and_accidentals_hold_to_the_bar_line() -> None:
     assert [p for p, _ in notes(sc)] == ["B-4", "B4", "B4", "F4", "B-4", "F#4", "F#4", "E4", "F4"]
 
 
+def test_musicxml_shows_the_accidentals_printed_and_no_others() -> None:
+    """F sharp printed, held to the bar line, then F in the next bar: one sharp is shown.
+    music21's own accidental pass would add a cautionary natural the page does not print."""
+    sc = musicxml.line_to_score("clef:G2 key:0 ^1+ 1+ | 1+ 2 | =1+ 1+")
+    assert [p for p, _ in notes(sc)] == ["F#4", "F#4", "F4", "G4", "F4", "F4"]
+    xml = musicxml.musicxml_bytes(sc).decode()
+    assert re.findall(r"<accidental>(\w+)</accidental>", xml) == ["sharp", "natural"]
+
+
 def test_pitch_only_lines_are_quarters_and_rests_have_durations() -> None:
     sc = musicxml.line_to_score("1 2 r:8 3 r")
     assert [float(n.quarterLength) for n in sc.flatten().notesAndRests] == [1, 1, 0.5, 1, 1]

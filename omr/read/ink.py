@@ -48,16 +48,15 @@ def binarize(gray: np.ndarray) -> np.ndarray:
 def run_lengths(ink: np.ndarray, columns: int = 200) -> tuple[float, float]:
     """(line thickness, staff space) from vertical runs in evenly spread columns."""
     h, w = ink.shape
-    black: list[int] = []
-    pairs: list[int] = []
-    for x in np.linspace(0, w - 1, min(columns, w)).astype(int):
-        col = ink[:, x].astype(np.int8)
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], col, [0]])))
-        starts, ends = edges[::2], edges[1::2]
-        runs = ends - starts
-        black.extend(runs.tolist())
-        pairs.extend((starts[1:] - starts[:-1]).tolist())  # black + following white
-    if not black or not pairs:
+    xs = np.linspace(0, w - 1, min(columns, w)).astype(int)
+    cols = np.zeros((len(xs), h + 2), np.int8)  # each column, a blank pixel at both ends
+    cols[:, 1:-1] = ink[:, xs].T
+    col, edges = np.nonzero(np.diff(cols, axis=1))  # column by column, top to bottom
+    starts, ends = edges[::2], edges[1::2]
+    black = ends - starts
+    same = col[::2][1:] == col[::2][:-1]
+    pairs = (starts[1:] - starts[:-1])[same]  # black + following white, in one column
+    if not black.size or not pairs.size:
         return 1.0, 0.0
     thickness = float(np.bincount(np.clip(black, 0, h)).argmax())
     hist = np.bincount(np.clip(pairs, 0, h))
@@ -92,7 +91,7 @@ def estimate_skew(ink: np.ndarray, max_angle: float = 6.0) -> float:
         for angle in np.arange(centre - span, centre + span + 1e-9, step):
             m = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle), 1.0)
             rotated = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_NEAREST)
-            profile = rotated.sum(axis=1, dtype=np.float64)
+            profile = cv2.reduce(rotated, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).astype(np.float64)
             score = float((profile**2).sum())
             if score > best_score:
                 best, best_score = float(angle), score
