@@ -216,9 +216,10 @@ def staves_to_score(staves: Sequence[Sequence[Token]], title: str | None = None)
         if not first_measure.getElementsByClass(key.KeySignature):
             first_measure.insert(0, key.KeySignature(0))
     mark_short_bars(part)
-    # Every accidental is shown or hidden as printed (``_Reader.pitch_of``): music21's own
-    # pass would only add cautionary ones the page does not print, and it is a sixth of the
-    # time of writing a stave's MusicXML (it builds the key's scale for every bar).
+    # Every accidental is shown or hidden as printed (``_Reader.pitch_of``).  music21 sees
+    # that for itself where a pitch is altered, but on a stave with none it runs its own
+    # accidental pass, building the key's scale bar by bar, to change nothing: an eighth of
+    # the time of writing the stave's MusicXML (``bench/omr_speed.py``).
     part.streamStatus.accidentals = True
     part.insert(0, instrument.Piano())  # MuseScore wants an instrument on every part
     score = stream.Score()

@@ -430,6 +430,8 @@ def test_a_time_signature_is_fitted_to_the_bars_that_follow() -> None:
         "time:3/4 2:2 | 2:1 | 2:2. |",
         "time:2/4 2:2 | 2:1 | 2:2 |",
         "time:2/4 2:2 | 2:2 | time:2/4 2:1 |",
+        "time:2/4 2:4 2:4 2:4 2:4 | 2:4 2:4 2:4 2:4 | 2:2 |",  # twice, but not all bars
+        "time:4/4 2:1 | time:3/4 2:2. | 2:1 |",  # inside the line, no pickup left out
         "time:4/4 2:8 | 2:8 |",  # eighths: no metre of that length
         "time:4/4 2:4 2:4 2:4 |",  # one bar at the line's start (a pickup?): too little
     ):

@@ -54,8 +54,9 @@ def test_key_signature_and_accidentals_hold_to_the_bar_line() -> None:
 
 
 def test_musicxml_shows_the_accidentals_printed_and_no_others() -> None:
-    """F sharp printed, held to the bar line, then F in the next bar: one sharp is shown.
-    music21's own accidental pass would add a cautionary natural the page does not print."""
+    """F sharp printed, held to the bar line, then F in the next bar: one sharp is shown,
+    no cautionary natural the page does not print (music21's accidental pass would add one
+    if it ran), and the natural printed later is shown."""
     sc = musicxml.line_to_score("clef:G2 key:0 ^1+ 1+ | 1+ 2 | =1+ 1+")
     assert [p for p, _ in notes(sc)] == ["F#4", "F#4", "F4", "G4", "F4", "F4"]
     xml = musicxml.musicxml_bytes(sc).decode()

@@ -95,9 +95,10 @@ def fit_time(tokens: Sequence[Token]) -> list[Token]:
 
     The bars closed by a bar line count.  Two are needed after a signature at the line's
     start (its first bar may be a pickup: a first bar shorter than the rest does not
-    count); one is enough after a signature inside the line, which starts a whole bar.  A
-    bar twice the signature's length is taken for a bar line missed, not a metre, unless
-    two or more bars say so.
+    count); one is enough after a signature inside the line, which starts a whole bar (a
+    CPMS photo changes 4/4 to 2/4 for one bar and to 5/4 for the last, both read 3/4).
+    Bars twice the signature's length are taken for bar lines missed, not a metre, unless
+    there are two or more and all of them are.
 
     Measured on 600 built staves held out (``omr.evaluate``): time signatures right on
     67.8% of staves without the fit, 85.3% with it, none made wrong.  On 400 staves built
@@ -113,14 +114,14 @@ def fit_time(tokens: Sequence[Token]) -> list[Token]:
         inside = any(isinstance(t, Note | Rest) for t in out[:here])
         if len(lengths) < (1 if inside else 2):
             continue  # too little to go by
-        if len(lengths) >= 2 and lengths[0] < max(lengths):
+        if not inside and len(lengths) >= 2 and lengths[0] < max(lengths):
             lengths = lengths[1:]  # a pickup
         length, count = Counter(lengths).most_common(1)[0]
         wanted = time.quarters
         if count < 2 * len(lengths) / 3 or abs(length - wanted) < 1e-6:
             continue
-        if abs(length - 2 * wanted) < 1e-6 and count < 2:
-            continue  # a bar line missed, more likely than a metre misread
+        if abs(length - 2 * wanted) < 1e-6 and not 2 <= count == len(lengths):
+            continue  # bar lines missed, more likely than a metre misread
         numerator = length * time.denominator / 4
         if abs(numerator - round(numerator)) < 1e-6 and round(numerator) in NUMERATORS:
             out[here] = Time(round(numerator), time.denominator)

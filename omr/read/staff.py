@@ -164,25 +164,17 @@ def _unexplained(
     ]
 
 
-def _groups(dark: np.ndarray, contrast: float, space: float, lone: bool = False) -> list[Group]:
+def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
     """The staves in a darkness map, as strip detections joined.
 
     Strips 10 staff spaces wide first; staves found there are traced to their ends (see
     ``trace``).  Staves only strips half as wide see (short ones on a strongly curled
     page) are added, and on a page with room for several staves, short ones at a slope
     against the rest, where line fragments are left unexplained (``_tilted``).
-
-    ``lone``: a stave seen in one strip only counts too (``merge`` otherwise wants two, as
-    five beams or text lines can fill one strip): the last resort for a short stave on a
-    wide page (a bar or two, under a title).
     """
     horizontal = horizontal_runs(dark, contrast, space)
     width = horizontal.shape[1]
-
-    def strips(spaces: float) -> int:
-        return 1 if lone else strip_count(width, space, spaces)
-
-    wide = merge(strip_staves(horizontal, space, 10, 0.5), space, strips(10))
+    wide = merge(strip_staves(horizontal, space, 10, 0.5), space, strip_count(width, space, 10))
     groups = [trace(group, dark, contrast, space) for group in wide]
 
     def add_new(extras: list[Group]) -> None:
@@ -190,15 +182,12 @@ def _groups(dark: np.ndarray, contrast: float, space: float, lone: bool = False)
             if not any(_covers(group, extra, space) for group in groups):
                 groups.append(trace(extra, dark, contrast, space))
 
-    add_new(merge(strip_staves(horizontal, space, 5, 0.4), space, strips(5)))
+    add_new(merge(strip_staves(horizontal, space, 5, 0.4), space, strip_count(width, space, 5)))
     if dark.shape[0] > 30 * space:
         for rows in _unexplained(horizontal, groups, space):
             for slope in TILTS:
                 add_new(_tilted(dark, contrast, space, slope, rows))
     return groups
-
-
-SEARCHES = ((1.0, False), (0.5, False), (1.0, True))  # (contrast share, lone) in turn
 
 
 def find_staves(
@@ -218,9 +207,8 @@ def find_staves(
     space, angle = 0.0, 0.0
     # The page contrast is set by the darkest ink: thin grey staff lines beside black notes
     # (a photo's lines fade first) can fall under both thresholds.  When nothing is found,
-    # they are looked for again at half the contrast.  Last, a stave one strip sees is
-    # taken (``_groups``' ``lone``).
-    for faint, lone in SEARCHES:
+    # they are looked for again at half the contrast.
+    for faint in (1.0, 0.5):
         ink = dark > INK_MARGIN * faint * contrast  # as binarize, reusing the darkness map
         _, space = run_lengths(ink)
         if space < 3:
@@ -235,7 +223,7 @@ def find_staves(
                 break
             merged = [
                 group
-                for group in _groups(level_dark, faint * level_contrast, guess, lone)
+                for group in _groups(level_dark, faint * level_contrast, guess)
                 if _lines_stand_out(level_dark, group) >= LINE_EVIDENCE
             ]
             if merged:
