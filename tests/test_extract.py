@@ -3,6 +3,7 @@ staves, PDFs, and the chain into ``generate``."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -240,6 +241,35 @@ def test_reading_in_worker_processes_is_reading_in_one(
     # and a file reads the same whatever is read beside it
     alone = list(pipeline.read_files(paths[3:4], shipped, jobs=1, progress=False))
     assert (alone[0].lines, alone[0].confidence) == (one[3].lines, one[3].confidence)
+
+
+def test_extract_writes_the_same_files_whatever_jobs(tmp_path: Path, shipped: StaveReader) -> None:
+    """With ``--jobs 2`` on the CPU the reading workers make the MusicXML too: every file
+    written (text, MusicXML, the corpus) is what one process writes, and a broken input is
+    reported by both."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for image in sorted(SAMPLE.glob("*/*.png"))[:9]:
+        (inputs / f"{image.parent.name}-{image.name}").write_bytes(image.read_bytes())
+    (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    summaries = [
+        pipeline.extract([inputs], tmp_path / f"out{jobs}", shipped, jobs=jobs, progress=False)
+        for jobs in (1, 2)
+    ]
+    assert summaries[0].failed == summaries[1].failed == 1
+    assert summaries[0].staves == summaries[1].staves == 9
+
+    def written(folder: Path) -> dict[str, bytes]:
+        date = re.compile(rb"<encoding-date>.*?</encoding-date>")
+        ids = re.compile(rb'id="[PI][0-9a-f]+"')
+        return {
+            f.name: ids.sub(b"", date.sub(b"", f.read_bytes())) for f in sorted(folder.iterdir())
+        }
+
+    one, two = written(tmp_path / "out1"), written(tmp_path / "out2")
+    assert sorted(one) == sorted(two)
+    assert len([n for n in one if n.endswith(".musicxml")]) == 9
+    assert one == two
 
 
 def _best_match(read: list, truths: list[list]) -> int:

@@ -31,7 +31,7 @@ from omr.read.recognize import StaveReader
 from omr.read.staff import unread_groups
 from stave import atomic
 from stave.cli import output_error
-from stave.musicxml import ConversionError, staves_to_score, write_score
+from stave.musicxml import ConversionError, musicxml_bytes, staves_to_score
 from stave.stavetext import StaveTextError, Token, parse_line, write_line
 
 
@@ -87,6 +87,10 @@ class FileReading:
     missed: bool = False
     confidence: list[float] = field(default_factory=list)  # per stave (``read_scored``)
     layout: Layout = field(default_factory=Layout)  # as stages 1-2 found it
+    # Its MusicXML, made where it was read (``_read_job`` given titles), or why it could not
+    # be made; both None where it was not made there.
+    musicxml: bytes | None = None
+    musicxml_error: str | None = None
 
 
 def find(path: Path, shape: CropShape, detail: Detail = Detail()) -> Found:
@@ -202,26 +206,46 @@ def _reading_worker(reader: StaveReader) -> None:
     _READER = reader
 
 
-def _read_job(args: tuple[list[Path], Detail, int]) -> list[FileReading]:
-    """In a reading worker: find the staves of a few files and read them."""
-    paths, detail, beam = args
+def _read_job(args: tuple[list[Path], Detail, int, list[str] | None]) -> list[FileReading]:
+    """In a reading worker: find the staves of a few files and read them; given their
+    titles, make each one's MusicXML too (the work is then all in the reading workers)."""
+    paths, detail, beam, titles = args
     assert _READER is not None, "a reading worker without its recognizer"
-    return _read_found([_find_job((p, _READER.shape, detail)) for p in paths], _READER, beam)
+    readings = _read_found([_find_job((p, _READER.shape, detail)) for p in paths], _READER, beam)
+    for reading, title in zip(readings, titles or [], strict=False):
+        if reading.error is None:
+            text = "".join(write_line(line) + "\n" for line in reading.lines)
+            reading.musicxml, reading.musicxml_error = musicxml_of(text, title)
+    return readings
 
 
 def _readings(
-    paths: Sequence[Path], reader: StaveReader, jobs: int, beam: int, detail: Detail
+    paths: Sequence[Path],
+    reader: StaveReader,
+    jobs: int,
+    beam: int,
+    detail: Detail,
+    titles: Sequence[str] | None = None,
 ) -> Iterator[FileReading]:
     """Each file read, in the order given.  On the CPU with ``jobs`` > 1, worker processes
     each find and read a few consecutive files at a time, so the recognizer's work is shared
     out as well (in one process beside the finders it was the slowest stage).  Otherwise
     the staves are found in ``jobs`` processes and read in this one: file by file on the
     CPU, ``BATCH_STAVES`` of consecutive files at a time on a GPU (which stays with this
-    process).  On the CPU, what is read is the same whatever ``jobs``."""
+    process).  On the CPU, what is read is the same whatever ``jobs``.  ``titles`` (one a
+    path): the worker processes make each file's MusicXML as well (``musicxml_of``)."""
     on_cpu = reader.device.type == "cpu"
     if jobs > 1 and len(paths) > 1 and on_cpu:
         size = max(1, min(FILES_PER_JOB, len(paths) // jobs))
-        chunks = [(list(paths[i : i + size]), detail, beam) for i in range(0, len(paths), size)]
+        chunks = [
+            (
+                list(paths[i : i + size]),
+                detail,
+                beam,
+                None if titles is None else list(titles[i : i + size]),
+            )
+            for i in range(0, len(paths), size)
+        ]
         with get_context("fork").Pool(
             jobs, initializer=_reading_worker, initargs=(reader,)
         ) as pool:
@@ -245,13 +269,14 @@ def read_files(
     beam: int = 0,
     progress: bool = True,
     detail: Detail = Detail(),
+    titles: Sequence[str] | None = None,
 ) -> Iterator[FileReading]:
     """Read each file, in the order given, staff finding and the recognizer shared out over
-    ``jobs`` processes (see ``_readings``)."""
+    ``jobs`` processes (see ``_readings``; ``titles``: MusicXML made there too)."""
     bar = tqdm(total=len(paths), unit="file", disable=not progress)
     staves = 0
     try:
-        for reading in _readings(paths, reader, jobs, beam, detail):
+        for reading in _readings(paths, reader, jobs, beam, detail, titles):
             bar.update()
             staves += len(reading.lines) if not reading.from_text else 0
             bar.set_postfix(staves=staves, refresh=False)
@@ -340,16 +365,37 @@ def output_names(paths: Sequence[Path], roots: Sequence[Path]) -> list[str]:
     return [name for name, _ in output_plan(paths, roots)]
 
 
-def write_musicxml(text: str, title: str, base: Path) -> str | None:
-    """``BASE.musicxml`` from stave-text lines; why it could not be written, or None."""
+def musicxml_of(text: str, title: str) -> tuple[bytes | None, str | None]:
+    """MusicXML of stave-text lines, or why it cannot be made."""
     try:
         lines = [parse_line(t) for t in text.splitlines()]
-        write_score(staves_to_score(lines, title=title), base, ("musicxml",), whole_bars=True)
+        return musicxml_bytes(staves_to_score(lines, title=title)), None
     except (ConversionError, StaveTextError) as err:
-        return str(err)
+        return None, str(err)
     except Exception as err:  # music21 on an odd score: report the file, go on
-        return f"cannot write MusicXML ({type(err).__name__}: {err})"
+        return None, f"cannot write MusicXML ({type(err).__name__}: {err})"
+
+
+def save_musicxml(made: tuple[bytes | None, str | None], base: Path) -> str | None:
+    """``BASE.musicxml`` written from ``musicxml_of``'s result; why not, or None."""
+    data, error = made
+    if data is None:
+        return error
+    try:
+        atomic.write_bytes(base.with_suffix(".musicxml"), data)
+    except OSError as err:
+        return f"cannot write {base.with_suffix('.musicxml').name} ({output_error(err)})"
     return None
+
+
+def _title(name: str) -> str:
+    """The title a file's MusicXML carries: its output name's last part, as text."""
+    return Path(name).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def write_musicxml(text: str, title: str, base: Path) -> str | None:
+    """``BASE.musicxml`` from stave-text lines; why it could not be written, or None."""
+    return save_musicxml(musicxml_of(text, title), base)
 
 
 @dataclass
@@ -382,20 +428,26 @@ def extract(
     for path, (name, why) in zip(paths, plan, strict=True):
         if why is not None:
             print(f"note: {path} is written as {out / name}.* ({why})", file=sys.stderr)
-    names = iter(name for name, _ in plan)
+    names = iter(enumerate(name for name, _ in plan))
+    titles = [_title(name) for name, _ in plan]
     out.mkdir(parents=True, exist_ok=True)
     corpus: list[str] = []
     failed = staves = pages = 0
-    # MusicXML (music21, ~20 ms a file) is written by worker processes while this one reads.
+    # MusicXML (music21, ~5 ms a stave): on the CPU with ``jobs`` > 1 the reading workers
+    # make it (``_read_job``) and this process writes it; on a GPU, which reads here, worker
+    # processes of their own write it while this one reads.
+    many = jobs > 1 and len(paths) > 1
     writers = (
-        get_context("fork").Pool(jobs, initializer=_worker) if jobs > 1 and len(paths) > 1 else None
+        get_context("fork").Pool(jobs, initializer=_worker)
+        if many and reader.device.type != "cpu"
+        else None
     )
     writing: list[tuple[Path, AsyncResult[str | None] | str | None]] = []
     report_rows: list[list[object]] = []
     detail = Detail(pictures=preview, unread=report)
     try:
-        for reading in read_files(paths, reader, jobs, beam, progress, detail):
-            name = next(names)  # read_files keeps the order of the paths
+        for reading in read_files(paths, reader, jobs, beam, progress, detail, titles):
+            k, name = next(names)  # read_files keeps the order of the paths
             if preview and (reading.error is None or reading.missed):
                 _write_preview(reading, out / f"{name}.preview.png")
             if report:
@@ -418,15 +470,16 @@ def extract(
             # MusicXML from everything read (clefs, keys, durations), whatever --format
             # the text is written in: the pitch-only labelling would engrave every stave
             # in treble clef and C major, in quarters.
-            full = text if fmt == "full" else "".join(write_line(t) + "\n" for t in reading.lines)
-            title = Path(name).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            job = (full, title, out / name)
-            writing.append(
-                (
-                    reading.source,
-                    writers.apply_async(write_musicxml, job) if writers else write_musicxml(*job),
+            result: AsyncResult[str | None] | str | None
+            if reading.musicxml is not None or reading.musicxml_error is not None:
+                result = save_musicxml((reading.musicxml, reading.musicxml_error), out / name)
+            else:
+                full = "".join(write_line(t) + "\n" for t in reading.lines)
+                job = (full, titles[k], out / name)
+                result = (
+                    writers.apply_async(write_musicxml, job) if writers else write_musicxml(*job)
                 )
-            )
+            writing.append((reading.source, result))
         for source, result in writing:
             error = result.get() if isinstance(result, AsyncResult) else result
             if error is not None:
