@@ -368,6 +368,9 @@ def test_musicxml_that_cannot_be_written_is_reported_not_raised(tmp_path: Path) 
     error = pipeline.write_musicxml("clef:G2 key:0 2:4 oops\n", "bad", tmp_path / "bad")
     assert error is not None and "oops" in error
     assert not (tmp_path / "bad.musicxml").exists()
+    (tmp_path / "dir.musicxml").mkdir()  # a folder in the way: said once, with the path
+    error = pipeline.write_musicxml("clef:G2 key:0 2:4 |\n", "dir", tmp_path / "dir")
+    assert error is not None and error.count("cannot write") == 1 and "dir.musicxml" in error
 
 
 def test_preview_outlines_each_stave_and_engraves_what_was_read(

@@ -212,7 +212,7 @@ def _read_job(args: tuple[list[Path], Detail, int, list[str] | None]) -> list[Fi
     paths, detail, beam, titles = args
     assert _READER is not None, "a reading worker without its recognizer"
     readings = _read_found([_find_job((p, _READER.shape, detail)) for p in paths], _READER, beam)
-    for reading, title in zip(readings, titles or [], strict=False):
+    for reading, title in zip(readings, titles, strict=True) if titles is not None else ():
         if reading.error is None:
             text = "".join(write_line(line) + "\n" for line in reading.lines)
             reading.musicxml, reading.musicxml_error = musicxml_of(text, title)
@@ -233,7 +233,8 @@ def _readings(
     the staves are found in ``jobs`` processes and read in this one: file by file on the
     CPU, ``BATCH_STAVES`` of consecutive files at a time on a GPU (which stays with this
     process).  On the CPU, what is read is the same whatever ``jobs``.  ``titles`` (one a
-    path): the worker processes make each file's MusicXML as well (``musicxml_of``)."""
+    path): on the CPU with ``jobs`` > 1, the reading workers make each file's MusicXML as
+    well (``musicxml_of``); elsewhere none is made here."""
     on_cpu = reader.device.type == "cpu"
     if jobs > 1 and len(paths) > 1 and on_cpu:
         size = max(1, min(FILES_PER_JOB, len(paths) // jobs))
@@ -383,8 +384,8 @@ def save_musicxml(made: tuple[bytes | None, str | None], base: Path) -> str | No
         return error
     try:
         atomic.write_bytes(base.with_suffix(".musicxml"), data)
-    except OSError as err:
-        return f"cannot write {base.with_suffix('.musicxml').name} ({output_error(err)})"
+    except OSError as err:  # a folder in the way, a full disk: said as for the text
+        return output_error(err)
     return None
 
 
