@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from omr.read import load as _load
-from omr.read.assemble import format_line, piece_lines
+from omr.read.assemble import format_lines, piece_lines
 from omr.read.crops import stave_crops
 from omr.read.load import MAX_PIXELS, LoadError
 from omr.read.pipeline import find
@@ -63,7 +63,7 @@ class Reading:
     def format(self, fmt: Literal["full", "pitch"] = "full") -> str:
         """The lines as text: ``full`` stave text or the original ``pitch`` labelling
         (``omr.extract --format``)."""
-        return "".join(format_line(line, fmt) + "\n" for line in self.lines)
+        return format_lines(self.lines, fmt)
 
     def score(self, title: str | None = None) -> stream.Score:
         """A music21 score of the staves (one system per stave), as ``omr.extract`` writes

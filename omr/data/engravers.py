@@ -36,7 +36,7 @@ from music21 import meter, stream
 
 from omr.data.build import MANIFEST_COLUMNS, SPLITS, ground_truth_pdf, imap
 from omr.data.degrade import DegradeParams, degrade
-from omr.read.assemble import bar_lengths
+from omr.read.assemble import bar_lengths, without_pickup
 from omr.read.staff import find_staves
 from stave import atomic
 from stave.musicxml import line_to_score, mark_short_bars, write_score
@@ -200,9 +200,7 @@ def hidden_metre(line: str) -> meter.TimeSignature | None:
     at = next((i for i, t in enumerate(tokens) if isinstance(t, Time)), len(tokens))
     if at < len(tokens) and not any(isinstance(t, Note | Rest) for t in tokens[:at]):
         return None  # printed before the music: the engravers get it
-    lengths = bar_lengths(tokens[:at])
-    if len(lengths) > 1 and lengths[0] < max(lengths):
-        lengths = lengths[1:]
+    lengths = without_pickup(bar_lengths(tokens[:at]))
     if not lengths:
         return None
     quarters = Counter(lengths).most_common(1)[0][0]

@@ -87,6 +87,12 @@ def bar_lengths(tokens: Sequence[Token]) -> list[float]:
     return lengths
 
 
+def without_pickup(lengths: list[float]) -> list[float]:
+    """Bar lengths with a first bar shorter than the longest left out (a pickup), where
+    there are two bars or more."""
+    return lengths[1:] if len(lengths) >= 2 and lengths[0] < max(lengths) else lengths
+
+
 def fit_time(tokens: Sequence[Token]) -> list[Token]:
     """The stave with each time signature fitted to the bars that follow it (up to the next
     one): where at least two thirds of those bars hold the same length, not the signature's,
@@ -114,8 +120,8 @@ def fit_time(tokens: Sequence[Token]) -> list[Token]:
         inside = any(isinstance(t, Note | Rest) for t in out[:here])
         if len(lengths) < (1 if inside else 2):
             continue  # too little to go by
-        if not inside and len(lengths) >= 2 and lengths[0] < max(lengths):
-            lengths = lengths[1:]  # a pickup
+        if not inside:
+            lengths = without_pickup(lengths)
         length, count = Counter(lengths).most_common(1)[0]
         wanted = time.quarters
         if count < 2 * len(lengths) / 3 or abs(length - wanted) < 1e-6:
@@ -135,3 +141,9 @@ def format_line(tokens: Sequence[Token], fmt: str = "full") -> str:
     if fmt != "full":
         raise ValueError(f"unknown format {fmt!r} (full or pitch)")
     return write_line(tokens)
+
+
+def format_lines(lines: Sequence[Sequence[Token]], fmt: str = "full") -> str:
+    """Staves as text, a line each, each ending in a newline (``omr.extract``'s
+    ``NAME.txt``)."""
+    return "".join(format_line(line, fmt) + "\n" for line in lines)

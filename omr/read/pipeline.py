@@ -24,7 +24,7 @@ from tqdm import tqdm
 from omr.geometry import CropShape
 from omr.read import preview
 from omr.read import report as checks
-from omr.read.assemble import format_line, piece_lines
+from omr.read.assemble import format_lines, piece_lines
 from omr.read.crops import page_staves
 from omr.read.load import LoadError, TextPages, find_inputs, load
 from omr.read.recognize import StaveReader
@@ -32,7 +32,7 @@ from omr.read.staff import unread_groups
 from stave import atomic
 from stave.cli import output_error
 from stave.musicxml import ConversionError, musicxml_bytes, staves_to_score
-from stave.stavetext import StaveTextError, Token, parse_line, write_line
+from stave.stavetext import StaveTextError, Token, parse_line
 
 
 @dataclass(frozen=True)
@@ -214,8 +214,9 @@ def _read_job(args: tuple[list[Path], Detail, int, list[str] | None]) -> list[Fi
     readings = _read_found([_find_job((p, _READER.shape, detail)) for p in paths], _READER, beam)
     for reading, title in zip(readings, titles, strict=True) if titles is not None else ():
         if reading.error is None:
-            text = "".join(write_line(line) + "\n" for line in reading.lines)
-            reading.musicxml, reading.musicxml_error = musicxml_of(text, title)
+            reading.musicxml, reading.musicxml_error = musicxml_of(
+                format_lines(reading.lines), title
+            )
     return readings
 
 
@@ -429,7 +430,7 @@ def extract(
     for path, (name, why) in zip(paths, plan, strict=True):
         if why is not None:
             print(f"note: {path} is written as {out / name}.* ({why})", file=sys.stderr)
-    names = iter(enumerate(name for name, _ in plan))
+    names = iter(name for name, _ in plan)
     titles = [_title(name) for name, _ in plan]
     out.mkdir(parents=True, exist_ok=True)
     corpus: list[str] = []
@@ -437,10 +438,9 @@ def extract(
     # MusicXML (music21, ~5 ms a stave): on the CPU with ``jobs`` > 1 the reading workers
     # make it (``_read_job``) and this process writes it; on a GPU, which reads here, worker
     # processes of their own write it while this one reads.
-    many = jobs > 1 and len(paths) > 1
     writers = (
         get_context("fork").Pool(jobs, initializer=_worker)
-        if many and reader.device.type != "cpu"
+        if jobs > 1 and len(paths) > 1 and reader.device.type != "cpu"
         else None
     )
     writing: list[tuple[Path, AsyncResult[str | None] | str | None]] = []
@@ -448,7 +448,7 @@ def extract(
     detail = Detail(pictures=preview, unread=report)
     try:
         for reading in read_files(paths, reader, jobs, beam, progress, detail, titles):
-            k, name = next(names)  # read_files keeps the order of the paths
+            name = next(names)  # read_files keeps the order of the paths
             if preview and (reading.error is None or reading.missed):
                 _write_preview(reading, out / f"{name}.preview.png")
             if report:
@@ -457,7 +457,7 @@ def extract(
                 failed += 1
                 tqdm.write(f"failed: {reading.error}", file=sys.stderr)
                 continue
-            text = "".join(format_line(line, fmt) + "\n" for line in reading.lines)
+            text = format_lines(reading.lines, fmt)
             target = out / f"{name}.txt"
             try:
                 atomic.write_text(target, text)
@@ -475,8 +475,8 @@ def extract(
             if reading.musicxml is not None or reading.musicxml_error is not None:
                 result = save_musicxml((reading.musicxml, reading.musicxml_error), out / name)
             else:
-                full = "".join(write_line(t) + "\n" for t in reading.lines)
-                job = (full, titles[k], out / name)
+                full = text if fmt == "full" else format_lines(reading.lines)
+                job = (full, _title(name), out / name)
                 result = (
                     writers.apply_async(write_musicxml, job) if writers else write_musicxml(*job)
                 )
