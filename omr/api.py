@@ -126,7 +126,7 @@ def _read_file(path: Path, stave_reader: StaveReader, beam: int) -> Reading:
     if found.text_lines is not None:
         return Reading(str(path), [parse_line(t) for t in found.text_lines], 0, True)
     tokens = stave_reader.read(found.crops, beam=beam)
-    return Reading(str(path), piece_lines(tokens), found.pages)
+    return Reading(str(path), piece_lines(tokens, fit=not stave_reader.reads_times), found.pages)
 
 
 def to_grey(
@@ -177,4 +177,5 @@ def _read_page(gray: np.ndarray, label: str, stave_reader: StaveReader, beam: in
         raise LoadError(Path(label), f"cannot process ({type(err).__name__}: {err})") from err
     if not crops:
         raise LoadError(Path(label), "no staff found in the image")
-    return Reading(label, piece_lines(stave_reader.read(crops, beam=beam)), 1)
+    tokens = stave_reader.read(crops, beam=beam)
+    return Reading(label, piece_lines(tokens, fit=not stave_reader.reads_times), 1)

@@ -13,7 +13,8 @@ exits with status 130.  ``--init-from`` starts a new run from a trained recogniz
 carried over to this network's crop shape where that differs (``transfer_state``).
 
 ``--model header`` trains the header reader instead (``omr.train_header``): the key and time
-signature each stave prints at its start, on the same crops and split.
+signature each stave prints at its start, and the time signatures after bar lines inside
+the line (placed by ``--bars-from``'s bar lines), on the same crops and split.
 """
 
 from __future__ import annotations
@@ -421,6 +422,12 @@ def parser() -> argparse.ArgumentParser:
         "(default: none)",
     )
     p.add_argument(
+        "--bars-from",
+        type=Path,
+        help="with --model header: the recognizer whose bar lines place the windows where "
+        "time signatures inside the line are learned (default: the shipped one)",
+    )
+    p.add_argument(
         "--batch-size",
         type=positive_int,
         help=f"crops per batch (default: {defaults.batch_size}; the header reader {HEADER_BATCH})",
@@ -501,6 +508,8 @@ def _train_main(
     if not items:
         p.error("give --data and/or --photos (folders holding images with their truth)")
     header = args.model == "header"
+    if args.bars_from is not None and not header:
+        p.error("--bars-from is for --model header")
     config = OmrTrainConfig(
         batch_size=args.batch_size or (HEADER_BATCH if header else defaults.batch_size),
         learning_rate=(HEADER_LR if header else defaults.learning_rate)
@@ -537,6 +546,7 @@ def _train_main(
                 args.lr if args.resume else None,
                 args.init_from,
                 device,
+                args.bars_from,
             )
         else:
             metrics, reason = train(

@@ -11,7 +11,7 @@ from omr.data import synth
 from omr.geometry import CropShape
 from omr.metrics import errors
 from omr.model.checkpoint import RecognizerCheckpoint, load_checkpoint, save_checkpoint
-from omr.model.decode import beam_search, greedy
+from omr.model.decode import beam_search, greedy, greedy_path
 from omr.model.network import Recognizer, RecognizerConfig, for_inference
 from omr.model.vocab import SymbolVocab
 from omr.read.crops import batch, main_staff_crop
@@ -96,6 +96,7 @@ def test_greedy_and_beam_agree_on_clear_paths() -> None:
     logits[np.arange(len(path)), path] += 6
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     assert greedy(log_probs) == [3, 3, 5, 2]
+    assert greedy_path(log_probs) == ([3, 3, 5, 2], [1, 4, 5, 9])  # the step each starts at
     assert beam_search(log_probs) == [3, 3, 5, 2]
 
 

@@ -234,3 +234,19 @@ def test_stave_ends_are_followed_along_its_lines_past_the_traced_span() -> None:
         dark, contrast, xs, np.full(3, ys[2] + 1.0), np.full(3, 10.0), (300, 460)
     )
     assert 35 <= left <= 45 and 555 <= right <= 562
+
+
+def test_a_short_small_staff_under_a_wide_title_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fragment of two notes as LilyPond prints it at 100 dpi: a staff some 80 px long
+    (staff space 5 px) under a title as wide as the page.  Strips 60 px wide see it in one
+    strip only; where no stave was found at all, strips of ``NARROW_LEAST`` px are tried."""
+    from omr.read import staff
+
+    img = np.full((110, 749), 255, np.uint8)
+    cv2.putText(img, "untitled  untitled  untitled", (60, 24), cv2.FONT_HERSHEY_DUPLEX, 1.2, 0, 2)
+    ys = draw_staff(img, 70, 55, 135, space=5, thick=1)
+    [found] = find_staves(img)
+    assert np.allclose(found.lines, [y + 0.5 for y in ys], atol=1.5)
+    assert found.left <= 62 and found.right >= 128
+    monkeypatch.setattr(staff, "NARROW_LEAST", 0)  # without the narrow strips: not found
+    assert find_staves(img) == []

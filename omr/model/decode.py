@@ -10,14 +10,21 @@ import numpy as np
 
 def greedy(log_probs: np.ndarray) -> list[int]:
     """(T, S) log-probabilities -> symbol ids: best symbol per step, repeats merged, blanks out."""
+    return greedy_path(log_probs)[0]
+
+
+def greedy_path(log_probs: np.ndarray) -> tuple[list[int], list[int]]:
+    """``greedy``'s symbol ids, and the step at which each starts."""
     best = log_probs.argmax(axis=1)
-    out: list[int] = []
+    ids: list[int] = []
+    steps: list[int] = []
     prev = -1
-    for s in best.tolist():
+    for t, s in enumerate(best.tolist()):
         if s != prev and s != 0:
-            out.append(s)
+            ids.append(s)
+            steps.append(t)
         prev = s
-    return out
+    return ids, steps
 
 
 def _logsumexp(a: float, b: float) -> float:

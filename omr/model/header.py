@@ -10,6 +10,14 @@ time signature fit) and classifies what it sees there: the key signature (-7 to 
 the time signature's numerator and its denominator (each, or "none printed").  A column
 convolution over the CNN's output, then the strongest response along the width, so the
 digits count wherever the key signature has left them.
+
+Inside the line the recognizer's numerators are near guesses too (3, 2 and 6 about as
+likely), and some signatures it does not read at all.  A time signature there follows a bar
+line (after a change of key, if any), so a reader trained on them (``bar_after`` > 0) also
+reads a window of each crop from ``bar_before`` pixels before a bar line the recognizer read
+to ``bar_after`` after it (or to the next bar line): its numerator and denominator heads say
+which signature is printed there, or none (its key head is not trained on windows: a
+window prints no key signature of its own).
 """
 
 from __future__ import annotations
@@ -40,10 +48,19 @@ class HeaderConfig:
     width: int = 192  # pixels read from the crop's left end (26 staff spaces at 96 px)
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 96])
     columns: int = 192  # features per column after the column convolution
+    # The window read after a bar line inside the line (pixels before and after it); 0 and
+    # 0: a reader of the stave's start only.
+    bar_before: int = 0
+    bar_after: int = 0
 
     @property
     def crop(self) -> CropShape:
         return CropShape(self.height, self.ledger_room)
+
+    @property
+    def reads_bars(self) -> bool:
+        """Whether this reader was trained on windows after bar lines inside the line."""
+        return self.bar_after > 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,15 @@ def strip(crops: Sequence[np.ndarray], config: HeaderConfig) -> Tensor:
     return out
 
 
+def bar_window(crop: np.ndarray, x: int, end: int, config: HeaderConfig) -> np.ndarray:
+    """The columns of ``crop`` where a time signature after a bar line at column ``x`` is
+    printed: from ``config.bar_before`` before it to ``config.bar_after`` after it, or to
+    ``end`` (the next bar line) where that comes first, so that a short bar does not show
+    the next one's signature."""
+    stop = max(0, min(x + config.bar_after, end))
+    return crop[:, max(0, x - config.bar_before) : stop]
+
+
 def decode(logits: tuple[Tensor, Tensor, Tensor]) -> list[Header]:
     """The likeliest header of each row; no time signature unless both of its heads read
     one."""
@@ -194,3 +220,32 @@ def with_header(tokens: Sequence[Token], header: Header, fields: Sequence[str]) 
             at = max((i + 1 for i, t in enumerate(head) if isinstance(t, Clef | Key)), default=0)
             head.insert(at, header.time)
     return head + body
+
+
+def with_bar_times(tokens: Sequence[Token], read: dict[int, Time | None]) -> list[Token]:
+    """The tokens with the time signature after bar lines put as ``read`` says: for the
+    ``n``-th bar line (from 0) in ``read``, the time signature the recognizer read right after
+    it (after a change of clef or key) is replaced by ``read[n]``, or taken out where that is
+    None; other bar lines keep what follows them, and so does a time signature read after a
+    note with no bar line before it (a bar line missed)."""
+    out: list[Token] = []
+    bars = -1
+    after: Time | None = None  # the time signature still to place after the current bar
+    placing = False
+    for tok in tokens:
+        if placing and not isinstance(tok, Clef | Key | Time):
+            if after is not None:
+                out.append(after)
+            placing = False
+        if isinstance(tok, Bar):
+            bars += 1
+            out.append(tok)
+            placing = bars in read
+            after = read.get(bars)
+            continue
+        if placing and isinstance(tok, Time):
+            continue  # the recognizer's own reading here is replaced
+        out.append(tok)
+    if placing and after is not None:
+        out.append(after)
+    return out

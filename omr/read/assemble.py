@@ -6,7 +6,9 @@ previous stave of the same piece is written (``clef:G2 key:0`` before the first)
 
 A time signature must fit the bars that follow it (``fit_time``): where the bars read agree
 on another length, the numerator is taken from them (6/8 read where the bars hold three
-eighths is 3/8).
+eighths is 3/8).  That is for the recognizer's own reading of them: where a header reader
+reads every time signature where it is printed (``StaveReader.reads_times``), its reading
+stands.
 """
 
 from __future__ import annotations
@@ -63,13 +65,13 @@ def with_header(tokens: Sequence[Token], context: Context) -> tuple[list[Token],
     return line, Context(clef, key)
 
 
-def piece_lines(staves: Sequence[Sequence[Token]]) -> list[list[Token]]:
-    """Staves of one piece, in reading order, each with its header and its time signatures
-    fitted to its bars."""
+def piece_lines(staves: Sequence[Sequence[Token]], fit: bool = True) -> list[list[Token]]:
+    """Staves of one piece, in reading order, each with its header and (with ``fit``) its
+    time signatures fitted to its bars."""
     context = Context()
     out = []
     for stave in staves:
-        line, context = with_header(fit_time(stave), context)
+        line, context = with_header(fit_time(stave) if fit else list(stave), context)
         out.append(line)
     return out
 

@@ -79,17 +79,23 @@ def group_staves(
     return sorted(staves, key=lambda g: g[0][0])
 
 
-def strip_count(width: int, space: float, strip_spaces: float) -> int:
-    return max(1, int(width / max(strip_spaces * space, 60)))
+def strip_count(width: int, space: float, strip_spaces: float, least: int = 60) -> int:
+    """How many vertical strips ``strip_spaces`` staff spaces wide, and ``least`` pixels at
+    least, a page ``width`` pixels wide is looked at in."""
+    return max(1, int(width / max(strip_spaces * space, least)))
 
 
 def strip_staves(
-    horizontal: np.ndarray, space: float, strip_spaces: float = 10, min_fill: float = 0.5
+    horizontal: np.ndarray,
+    space: float,
+    strip_spaces: float = 10,
+    min_fill: float = 0.5,
+    least: int = 60,
 ) -> list[tuple[list[float], int, int]]:
     """Five-line groups found in vertical strips ``strip_spaces`` staff spaces wide, where
     even a curved line is nearly straight: (line ys, strip left, strip right) for each."""
     w = horizontal.shape[1]
-    n = strip_count(w, space, strip_spaces)
+    n = strip_count(w, space, strip_spaces, least)
     edges = np.linspace(0, w, n + 1).astype(int)
     found = []
     for a, b in itertools.pairwise(edges):

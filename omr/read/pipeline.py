@@ -187,7 +187,7 @@ def _read_found(
             out.append(
                 FileReading(
                     f.source,
-                    piece_lines([tokens for tokens, _ in mine]),
+                    piece_lines([tokens for tokens, _ in mine], fit=not reader.reads_times),
                     f.pages,
                     False,
                     confidence=[c for _, c in mine],

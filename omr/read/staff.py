@@ -105,6 +105,7 @@ def _lines_stand_out(dark: np.ndarray, group: Group) -> float:
 
 
 TILTS = (-0.1, -0.05, 0.05, 0.1)  # slopes short staves on a page are also looked for at
+NARROW_LEAST = 24  # px: strips as narrow as this where wider ones found no stave (0: none)
 
 
 def _tilted(
@@ -170,7 +171,9 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
     Strips 10 staff spaces wide first; staves found there are traced to their ends (see
     ``trace``).  Staves only strips half as wide see (short ones on a strongly curled
     page) are added, and on a page with room for several staves, short ones at a slope
-    against the rest, where line fragments are left unexplained (``_tilted``).
+    against the rest, where line fragments are left unexplained (``_tilted``).  Where none
+    is found at all, strips as narrow as ``NARROW_LEAST`` pixels are tried: a staff of two
+    notes at 100 dpi (some 80 px) fits in one strip of the usual 60 px at least.
     """
     horizontal = horizontal_runs(dark, contrast, space)
     width = horizontal.shape[1]
@@ -183,6 +186,9 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
                 groups.append(trace(extra, dark, contrast, space))
 
     add_new(merge(strip_staves(horizontal, space, 5, 0.4), space, strip_count(width, space, 5)))
+    if not groups and NARROW_LEAST:
+        narrow = strip_staves(horizontal, space, 5, 0.4, NARROW_LEAST)
+        add_new(merge(narrow, space, strip_count(width, space, 5, NARROW_LEAST)))
     if dark.shape[0] > 30 * space:
         for rows in _unexplained(horizontal, groups, space):
             for slope in TILTS:
