@@ -49,7 +49,7 @@ from omr.model.header import (
 )
 from omr.pieces import role
 from omr.read.crops import batch
-from omr.read.recognize import StaveReader, similar_widths
+from omr.read.recognize import StaveReader, default_weights, similar_widths
 from stave import atomic, distributed
 from stave.devices import autocast
 from stave.stavetext import Bar, Clef, Key, StaveTextError, Time, Token, parse_line, write_token
@@ -112,6 +112,7 @@ def find_bars(
     line's start or that do not line up with the truth's are left out, and windows without
     a signature that ``reader`` would not look at are kept at ``UNSEEN_SHARE``."""
     rng = np.random.default_rng(seed)
+    out: dict[str, list[tuple[int, int, int, int]]] = {path.name: [] for _, path in pairs}
     truths: dict[int, list[Token]] = {}
     for n, (item, _) in enumerate(pairs):
         if "\n" not in item.truth:
@@ -121,7 +122,6 @@ def find_bars(
                 continue
     crops = {n: reader.prepare(_read(pairs[n][1])) for n in truths}
     order = sorted(crops, key=lambda n: crops[n].shape[1])
-    out: dict[str, list[tuple[int, int, int, int]]] = {}
     with torch.inference_mode(), tqdm(total=len(order), desc="finding bar lines") as bar_:
         for chosen in similar_widths([crops[n].shape[1] for n in order], order, size):
             images, widths = batch([crops[n] for n in chosen])
@@ -179,8 +179,11 @@ def _bars(
     device: torch.device | str = "cpu",
 ) -> dict[str, list[tuple[int, int, int, int]]]:
     """``find_bars``, kept in ``cache`` for the run's other processes and its resumes, with
-    the recognizer that found them; a cache from another recognizer is refused."""
-    source = str(bars_from.resolve()) if bars_from is not None else "shipped"
+    the recognizer that found them; a cache from another recognizer is refused, and crops
+    it does not hold yet (other ``--data``) are added to it."""
+    shipped = bars_from is None or bars_from.resolve() == default_weights().resolve()
+    source = "shipped" if shipped or bars_from is None else str(bars_from.resolve())
+    cached: dict[str, list[tuple[int, int, int, int]]] = {}
     if cache.exists():
         try:
             saved = json.loads(cache.read_text(encoding="utf-8"))
@@ -195,6 +198,8 @@ def _bars(
                 f"{cache}: bar lines found by the recognizer {found_by}, not {source}: "
                 "delete it to find them again, or give the same --bars-from"
             )
+    todo = [(item, path) for item, path in pairs if path.name not in cached]
+    if not todo:
         return cached
     reader = StaveReader.load(bars_from, device=device, header=None)
     if reader.shape != config.crop:
@@ -202,7 +207,7 @@ def _bars(
             f"the recognizer {source} reads crops of {reader.shape}, the header reader "
             f"{config.crop}: give --bars-from a recognizer of the same crop shape"
         )
-    found = find_bars(pairs, reader, seed)
+    found = cached | find_bars(todo, reader, seed)
     atomic.write_text(cache, json.dumps({"recognizer": source, "bars": found}))
     return found
 
@@ -419,13 +424,15 @@ def train(
         if config.reads_bars:
             found = _bars(pairs, out / "bars.json", bars_from, seed, config, device)
             windows = bar_examples(pairs, found, val_fraction, seed, config)
-    if config.reads_bars and not any(w[1][1] != 0 for w in windows[0]):
+    kinds = {w[1][1] != 0 for w in windows[0]}
+    if config.reads_bars and kinds != {True, False}:
+        what = "with" if True not in kinds else "without"
         if saved is not None:
-            raise ValueError(f"{out}: the run reads bar windows, but none has a time signature")
+            raise ValueError(f"{out}: the run reads bar windows, but none {what} a signature")
         if processes.main:
             print(
-                "note: no time signature after a bar line inside the line in the training "
-                "staves: a reader of each stave's start only",
+                f"note: no window after a bar line inside the line {what} a time signature "
+                "in the training staves: a reader of each stave's start only",
                 file=sys.stderr,
             )
         config = replace(config, bar_before=0, bar_after=0)

@@ -479,3 +479,30 @@ def test_a_time_signature_is_fitted_to_the_bars_that_follow() -> None:
     assert fitted("time:2/4 2:2. | 2:2. | time:3/4 2:2 | 2:2 |") == (
         "time:3/4 2:2. | 2:2. | time:2/4 2:2 | 2:2 |"
     )
+
+
+def test_time_signatures_the_header_reader_reads_are_not_fitted_to_the_bars(
+    tmp_path: Path,
+) -> None:
+    """A 3/4 printed over bars of two quarters: the shipped header reader reads every time
+    signature where it is printed, so its 3/4 stands (the bars may be misread, or the print
+    wrong); read without it (``--header none``), the recognizer's is fitted to the bars."""
+    from omr.data.engrave import EngravingSettings, engrave
+    from omr.data.mei import Decorations, staves_to_mei
+    from omr.extract import main
+
+    truth = parse_line("clef:G2 key:0 time:3/4 1:4 2:4 | 3:4 4:4 | 5:4 6:4 | 5:4 4:4 |")
+    image = engrave(staves_to_mei(truth, None, Decorations()), EngravingSettings()).image
+    png = tmp_path / "three.png"
+    cv2.imwrite(str(png), image)
+    assert main([str(png), "-o", str(tmp_path / "with"), "--quiet"]) == 0
+    assert main([str(png), "-o", str(tmp_path / "none"), "--header", "none", "--quiet"]) == 0
+    read = (tmp_path / "with" / "three.txt").read_text()
+    fitted = (tmp_path / "none" / "three.txt").read_text()
+    assert read.startswith("clef:G2 key:0 time:3/4 "), read
+    assert fitted.startswith("clef:G2 key:0 time:2/4 "), fitted
+    # omr.read_music, from the file and from the image in memory, as omr.extract
+    from omr.api import read_music
+
+    assert read_music(png).text == read
+    assert read_music(image, name="three").text == read

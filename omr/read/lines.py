@@ -79,7 +79,10 @@ def group_staves(
     return sorted(staves, key=lambda g: g[0][0])
 
 
-def strip_count(width: int, space: float, strip_spaces: float, least: int = 60) -> int:
+STRIP_LEAST = 60  # px: the narrowest strip a page is looked at in (but see find_staves)
+
+
+def strip_count(width: int, space: float, strip_spaces: float, least: int = STRIP_LEAST) -> int:
     """How many vertical strips ``strip_spaces`` staff spaces wide, and ``least`` pixels at
     least, a page ``width`` pixels wide is looked at in."""
     return max(1, int(width / max(strip_spaces * space, least)))
@@ -90,7 +93,7 @@ def strip_staves(
     space: float,
     strip_spaces: float = 10,
     min_fill: float = 0.5,
-    least: int = 60,
+    least: int = STRIP_LEAST,
 ) -> list[tuple[list[float], int, int]]:
     """Five-line groups found in vertical strips ``strip_spaces`` staff spaces wide, where
     even a curved line is nearly straight: (line ys, strip left, strip right) for each."""

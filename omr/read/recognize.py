@@ -116,7 +116,7 @@ class StaveReader:
         stave's start and after bar lines): then they are not fitted to the bars read
         (``omr.read.assemble.piece_lines``), which on the sets it was measured on only made
         right ones wrong."""
-        return self.header is not None and self.header.config.reads_bars
+        return self.header is not None and self.header.config.reads_bars and self.bar_id is not None
 
     @property
     def height(self) -> int:

@@ -19,6 +19,7 @@ together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -35,7 +36,14 @@ from omr.read.ink import (
     run_lengths,
     true_runs,
 )
-from omr.read.lines import Group, drop_ledger_groups, merge, strip_count, strip_staves
+from omr.read.lines import (
+    STRIP_LEAST,
+    Group,
+    drop_ledger_groups,
+    merge,
+    strip_count,
+    strip_staves,
+)
 from omr.read.trace import trace
 
 DEFAULT_SPACE = 12.0  # px between staff lines in a normalized crop
@@ -171,9 +179,7 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
     Strips 10 staff spaces wide first; staves found there are traced to their ends (see
     ``trace``).  Staves only strips half as wide see (short ones on a strongly curled
     page) are added, and on a page with room for several staves, short ones at a slope
-    against the rest, where line fragments are left unexplained (``_tilted``).  Where none
-    is found at all, strips as narrow as ``NARROW_LEAST`` pixels are tried: a staff of two
-    notes at 100 dpi (some 80 px) fits in one strip of the usual 60 px at least.
+    against the rest, where line fragments are left unexplained (``_tilted``).
     """
     horizontal = horizontal_runs(dark, contrast, space)
     width = horizontal.shape[1]
@@ -186,14 +192,22 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
                 groups.append(trace(extra, dark, contrast, space))
 
     add_new(merge(strip_staves(horizontal, space, 5, 0.4), space, strip_count(width, space, 5)))
-    if not groups and NARROW_LEAST:
-        narrow = strip_staves(horizontal, space, 5, 0.4, NARROW_LEAST)
-        add_new(merge(narrow, space, strip_count(width, space, 5, NARROW_LEAST)))
     if dark.shape[0] > 30 * space:
         for rows in _unexplained(horizontal, groups, space):
             for slope in TILTS:
                 add_new(_tilted(dark, contrast, space, slope, rows))
     return groups
+
+
+def _narrow_groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
+    """``_groups``' last resort: staves seen in strips of five staff spaces as narrow as
+    ``NARROW_LEAST`` pixels (none where such strips are no narrower than the usual ones)."""
+    if 5 * space >= STRIP_LEAST:
+        return []
+    horizontal = horizontal_runs(dark, contrast, space)
+    found = strip_staves(horizontal, space, 5, 0.4, NARROW_LEAST)
+    strips = strip_count(horizontal.shape[1], space, 5, NARROW_LEAST)
+    return [trace(group, dark, contrast, space) for group in merge(found, space, strips)]
 
 
 def find_staves(
@@ -205,10 +219,32 @@ def find_staves(
     staff spaces kept above and below its lines, the staff space ``target_space`` pixels.
 
     Curved staves (photographed pages) are straightened along their lines; where the room
-    for ledger lines runs off the page, it is filled with the paper's grey.
+    for ledger lines runs off the page, it is filled with the paper's grey.  Where no
+    stave is found at all, the search runs once more in strips as narrow as
+    ``NARROW_LEAST`` pixels: a staff of two notes at 100 dpi (some 80 px long) fits in one
+    strip of the usual 60 px, and a stave must be seen in two.
     """
-    page = gray
-    dark, contrast = darkness(page)
+    dark, contrast = darkness(gray)
+    merged, space, angle, level = _search(gray, dark, contrast, _groups)
+    if not merged and NARROW_LEAST:
+        merged, space, angle, level = _search(gray, dark, contrast, _narrow_groups)
+    staves = []
+    for group in drop_ledger_groups(merged, space):
+        image = straighten(level, group, target_space, ledger_room)
+        staves.append(Staff(group.lines, group.left, group.right, angle, image, target_space))
+    return staves
+
+
+def _search(
+    page: np.ndarray,
+    dark: np.ndarray,
+    contrast: float,
+    groups_of: Callable[[np.ndarray, float, float], list[Group]],
+) -> tuple[list[Group], float, float, np.ndarray]:
+    """The staves ``groups_of`` finds on a page (with its darkness map and contrast), at
+    full contrast and then half, at the measured staff space and then half: the groups, the
+    staff space and skew angle they were found at, and the levelled page."""
+    gray = page
     merged: list[Group] = []
     space, angle = 0.0, 0.0
     # The page contrast is set by the darkest ink: thin grey staff lines beside black notes
@@ -229,7 +265,7 @@ def find_staves(
                 break
             merged = [
                 group
-                for group in _groups(level_dark, faint * level_contrast, guess)
+                for group in groups_of(level_dark, faint * level_contrast, guess)
                 if _lines_stand_out(level_dark, group) >= LINE_EVIDENCE
             ]
             if merged:
@@ -237,11 +273,7 @@ def find_staves(
                 break
         if merged:
             break
-    staves = []
-    for group in drop_ledger_groups(merged, space):
-        image = straighten(gray, group, target_space, ledger_room)
-        staves.append(Staff(group.lines, group.left, group.right, angle, image, target_space))
-    return staves
+    return merged, space, angle, gray
 
 
 OTHER_SIZES = (0.5, 0.7, 1.4, 2.0)  # staff spaces tried, as factors of the page's
