@@ -250,3 +250,29 @@ def test_a_short_small_staff_under_a_wide_title_is_found(monkeypatch: pytest.Mon
     assert found.left <= 62 and found.right >= 128
     monkeypatch.setattr(staff, "NARROW_LEAST", 0)  # without the narrow strips: not found
     assert find_staves(img) == []
+
+
+@pytest.mark.slow
+def test_noise_on_a_blank_page_is_not_traced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blank 150 dpi A4 page with mild noise (a scanned empty side): its line fragments
+    give some two hundred strip detections, none a staff.  Only those whose lines stand out
+    (``TRACE_EVIDENCE``) are traced to their ends: a trace costs some 80 ms a page."""
+    from omr.read import staff
+
+    calls: list[int] = []
+    traced = staff.trace
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return traced(*args, **kwargs)
+
+    monkeypatch.setattr(staff, "trace", counted)
+    rng = np.random.default_rng(0)
+    blank = np.clip(255 + rng.normal(0, 6, (1754, 1240)), 0, 255).astype(np.uint8)
+    assert find_staves(blank) == []
+    assert len(calls) <= 5, len(calls)
+    # the same page traced in full: the same (empty) result, at the cost of every trace
+    monkeypatch.setattr(staff, "TRACE_EVIDENCE", 0.0)
+    calls.clear()
+    assert find_staves(blank) == []
+    assert len(calls) > 100
