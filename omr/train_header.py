@@ -48,8 +48,7 @@ from omr.model.header import (
     targets,
 )
 from omr.pieces import role
-from omr.read.crops import batch
-from omr.read.recognize import StaveReader, default_weights, similar_widths
+from omr.read.recognize import StaveReader, default_weights
 from stave import atomic, distributed
 from stave.devices import autocast
 from stave.stavetext import Bar, Clef, Key, StaveTextError, Time, Token, parse_line, write_token
@@ -120,18 +119,10 @@ def find_bars(
                 truths[n] = parse_line(item.truth)
             except StaveTextError:
                 continue
-    crops = {n: reader.prepare(_read(pairs[n][1])) for n in truths}
-    order = sorted(crops, key=lambda n: crops[n].shape[1])
-    with torch.inference_mode(), tqdm(total=len(order), desc="finding bar lines") as bar_:
-        for chosen in similar_widths([crops[n].shape[1] for n in order], order, size):
-            images, widths = batch([crops[n] for n in chosen])
-            images = images.to(reader.device).contiguous(memory_format=torch.channels_last)
-            log_probs = reader.model(images).float().cpu().numpy()
-            lengths = reader.model.output_lengths(widths).tolist()
-            for row, n in enumerate(chosen):
-                lp = log_probs[row, : lengths[row]]
-                out[pairs[n][1].name] = _labelled(reader, lp, truths[n], rng)
-            bar_.update(len(chosen))
+    kept = list(truths)
+    crops = [reader.prepare(_read(pairs[n][1])) for n in kept]
+    for k, lp in tqdm(reader.log_probs(crops, size), total=len(crops), desc="finding bar lines"):
+        out[pairs[kept[k]][1].name] = _labelled(reader, lp, truths[kept[k]], rng)
     return out
 
 

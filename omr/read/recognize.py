@@ -12,7 +12,7 @@ line where the recognizer sees one may be (``BAR_GATE``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -144,29 +144,20 @@ class StaveReader:
         """``read``, each crop's tokens with a confidence: the probability of the network's
         best CTC path, per frame (its geometric mean over the frames, 0 to 1)."""
         ready = [self.prepare(c) for c in crops]
-        order = sorted(range(len(ready)), key=lambda i: ready[i].shape[1])
         out: list[tuple[list[Token], float]] = [([], 0.0) for _ in ready]
         headers = self.read_headers(ready)
         windows: list[tuple[int, int, np.ndarray]] = []  # crop, bar line (from 0), window
-        with torch.inference_mode():
-            for chosen in similar_widths([ready[i].shape[1] for i in order], order, batch_size):
-                images, widths = batch([ready[i] for i in chosen])
-                images = images.to(self.device).contiguous(memory_format=torch.channels_last)
-                log_probs = self.model(images).float().cpu().numpy()  # (B, T, S)
-                lengths = self.model.output_lengths(widths).tolist()
-                for row, i in enumerate(chosen):
-                    lp = log_probs[row, : lengths[row]]
-                    path, steps = greedy_path(lp)
-                    ids = beam_search(lp, beam) if beam > 1 else path
-                    confidence = float(np.exp(lp.max(axis=1).mean())) if len(lp) else 0.0
-                    tokens = self.vocab.assemble(ids)
-                    if headers:
-                        tokens = with_header(tokens, headers[i], HEADER_FIELDS)
-                    out[i] = (tokens, confidence)
-                    if self.header is not None and self.header.config.reads_bars:
-                        for bar, x, end in self.bars_to_read(lp, path, steps, tokens):
-                            window = bar_window(ready[i], x, end, self.header.config)
-                            windows.append((i, bar, window))
+        for i, lp in self.log_probs(ready, batch_size):
+            path, steps = greedy_path(lp)
+            ids = beam_search(lp, beam) if beam > 1 else path
+            confidence = float(np.exp(lp.max(axis=1).mean())) if len(lp) else 0.0
+            tokens = self.vocab.assemble(ids)
+            if headers:
+                tokens = with_header(tokens, headers[i], HEADER_FIELDS)
+            out[i] = (tokens, confidence)
+            if self.header is not None and self.reads_times:
+                for bar, x, end in self.bars_to_read(lp, path, steps, tokens):
+                    windows.append((i, bar, bar_window(ready[i], x, end, self.header.config)))
         times: dict[int, dict[int, Time | None]] = {}
         after_bars = self.read_headers([w for *_, w in windows])
         for (i, bar, _), header in zip(windows, after_bars, strict=True):
@@ -174,6 +165,21 @@ class StaveReader:
         for i, read in times.items():
             out[i] = (with_bar_times(out[i][0], read), out[i][1])
         return out
+
+    @torch.inference_mode()
+    def log_probs(
+        self, ready: Sequence[np.ndarray], batch_size: int = 32
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """The network's (T, S) log-probabilities for each crop (``prepare``d), with its
+        index in ``ready``: in batches of similar width, narrowest first."""
+        order = sorted(range(len(ready)), key=lambda i: ready[i].shape[1])
+        for chosen in similar_widths([ready[i].shape[1] for i in order], order, batch_size):
+            images, widths = batch([ready[i] for i in chosen])
+            images = images.to(self.device).contiguous(memory_format=torch.channels_last)
+            log_probs = self.model(images).float().cpu().numpy()  # (B, T, S)
+            lengths = self.model.output_lengths(widths).tolist()
+            for row, i in enumerate(chosen):
+                yield i, log_probs[row, : lengths[row]]
 
     def bars_to_read(
         self,
