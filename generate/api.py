@@ -71,6 +71,7 @@ def sample_music(
     prime: str | None = None,
     seed: int | None = None,
     redraw: int = 0,
+    grammar: bool = True,
 ) -> list[str]:
     """``num`` samples of a char-LSTM as text.
 
@@ -81,13 +82,17 @@ def sample_music(
     ``prime``: the text samples start with (default: ``"X:"`` for ABC, ``"clef:"`` for stave
     text, nothing for plain text); ``seed``: the same seed gives the same samples;
     ``redraw``: rounds in which a sample that does not convert to music, or ABC that
-    abc2midi refuses (where it is installed), is drawn again (``--redraw``).
+    abc2midi refuses (where it is installed), is drawn again (``--redraw``); ``grammar``:
+    ABC is drawn within ABC's grammar as abc2midi reads it (False: the network alone,
+    ``--no-grammar``).
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     _whole(num, "num", 1)
     _whole(length, "length", 1)
     _whole(redraw, "redraw", 0)
+    if not isinstance(grammar, bool):
+        raise ValueError(f"grammar must be True or False, got {grammar!r}")
     if top_k is not None:
         _whole(top_k, "top_k", 1)
     if prime is not None and not isinstance(prime, str):
@@ -131,6 +136,7 @@ def sample_music(
             prime,
             with_seed,
             ckpt.context,
+            grammar=grammar,
         )
 
     texts = drawn(num, seed)

@@ -5,7 +5,10 @@ boundary (ABC: a blank line or the next ``X:``; stave text and plain text: a bla
 Per sample: ``sample-001.abc`` / ``.txt``, and ``.musicxml``, ``.mid`` and (with FluidSynth)
 ``.wav`` beside it when it converts.  The last line printed is ``valid=K/N``.  With
 ``--redraw ROUNDS`` a sample that does not convert, or ABC that abc2midi refuses, is drawn
-again (``generate.charlstm.sampling.redraw``), seeded by ``--seed`` and the round.
+again (``generate.charlstm.sampling.redraw``), seeded by ``--seed`` and the round.  ABC is
+drawn within ABC's grammar as abc2midi reads it (``generate.charlstm.abc_grammar``): a
+character that would break it is taken out and the character drawn again from the rest;
+``--no-grammar`` draws from the network alone.
 
 A run owns the ``sample-NNN.*`` files of its output folder: those of an earlier run there are
 removed (and counted on stderr) before the new ones are written, so one run's ``.abc`` never
@@ -162,6 +165,13 @@ def parser() -> argparse.ArgumentParser:
         "music, or (ABC, where abc2midi is installed) that abc2midi refuses; the samples "
         "kept are still the model's own (default: %(default)s, every draw kept)",
     )
+    p.add_argument(
+        "--no-grammar",
+        dest="grammar",
+        action="store_false",
+        help="ABC: draw from the network alone; by default a character that would break "
+        "ABC's grammar as abc2midi reads it is drawn again from the other characters",
+    )
     add_run_arguments(p)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     return p
@@ -218,6 +228,7 @@ def char_lstm_main(args_in: list[str]) -> int:
                 seed,
                 ckpt.context,
                 progress=progress,
+                grammar=args.grammar,
             )
 
         start = time.perf_counter()

@@ -83,6 +83,16 @@ def test_tbptt_rows_continue_across_batches() -> None:
     assert not (next(iter(batches.epoch(1)))[0] == epoch[0][0]).all()
 
 
+def test_abc2midi_verdicts_survive_its_broken_utf8(tmp_path: Path, abc2midi: str) -> None:
+    """abc2midi names an unknown character by its first byte alone ("é" gives 0xc3 and a
+    newline), which is not UTF-8: the verdict is still given, not a UnicodeDecodeError
+    (a sampled tune once stopped bench/abc_validity.py so)."""
+    path = tmp_path / "tune.abc"
+    path.write_text("X:1\nT:t\nK:C\nCDEF é |]\n", encoding="utf-8")
+    ok, output = corpus.abc2midi_accepts(path, tmp_path, abc2midi)
+    assert not ok and "Unrecognized character" in output
+
+
 def test_abc2midi_only_drops_training_tunes_abc2midi_rejects(tmp_path: Path, abc2midi: str) -> None:
     from generate.prepare import prepare_corpus
 

@@ -258,8 +258,13 @@ def abc2midi_accepts(abc_file: Path, out_dir: Path, abc2midi: str = "abc2midi") 
     installed (Debian package ``abcmidi``).
     """
     mid = out_dir / (abc_file.stem + ".mid")
+    mid.unlink(missing_ok=True)  # an earlier tune's MIDI file is no proof of this one
     proc = subprocess.run(
-        [abc2midi, str(abc_file), "-o", str(mid)], capture_output=True, text=True, timeout=60
+        [abc2midi, str(abc_file), "-o", str(mid)],
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",  # it echoes the tune's bytes, which need not be UTF-8
+        timeout=60,
     )
     output = proc.stdout + proc.stderr
     ok = proc.returncode == 0 and "Error" not in output and mid.exists() and mid.stat().st_size > 0

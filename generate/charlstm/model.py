@@ -108,6 +108,7 @@ class CharLSTM(nn.Module):
         banned: Tensor | None = None,
         stop: Callable[[Tensor], Tensor] | None = None,
         generator: torch.Generator | None = None,
+        allows: Callable[[Tensor], Tensor] | None = None,
     ) -> Tensor:
         """Sample B sequences in parallel, carrying the hidden state (the prefix runs once),
         in eval mode (no dropout) whatever the module's mode, which is left as it was.
@@ -115,7 +116,11 @@ class CharLSTM(nn.Module):
         idx (B, T): the primer, already encoded.  ``banned`` holds token ids never sampled
         (the unknown symbol).  ``stop`` gets each step's new tokens (B,) and returns a (B,)
         bool of sequences that have finished; sampling ends when all have.  A temperature
-        at or near 0 takes the argmax.  Returns the new tokens (B, n), n <= max_new_tokens.
+        at or near 0 takes the argmax.  ``allows`` gets each step's drawn tokens (B,) and
+        returns a (B,) bool of those that may stand (a grammar): a token refused is taken out
+        of its row's distribution and the row drawn again, which is drawing from the
+        distribution renormalised over the tokens allowed; a row left with none keeps its
+        last draw.  Returns the new tokens (B, n), n <= max_new_tokens.
         """
         training = self.training
         self.eval()
@@ -131,14 +136,15 @@ class CharLSTM(nn.Module):
             if banned is not None:
                 last[:, banned] = float("-inf")
             if temperature < 1e-3:
-                nxt = last.argmax(dim=-1)  # (B,)
+                scaled = last
             else:
                 scaled = last / temperature
                 if top_k is not None and top_k < scaled.size(-1):
                     kth = torch.topk(scaled, top_k, dim=-1).values[:, -1:]  # (B, 1)
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-                probs = F.softmax(scaled, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+            nxt = _pick(scaled, temperature, generator)  # (B,)
+            if allows is not None:
+                nxt = _allowed(scaled, nxt, temperature, generator, allows)
             out.append(nxt)
             if stop is not None:
                 done |= stop(nxt)
@@ -148,6 +154,41 @@ class CharLSTM(nn.Module):
         if not out:
             return idx.new_zeros((idx.size(0), 0))
         return torch.stack(out, dim=1)  # (B, n)
+
+
+def _pick(scaled: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
+    """One token per row of ``scaled`` (B, V): the argmax at temperature near 0, else drawn."""
+    if temperature < 1e-3:
+        return scaled.argmax(dim=-1)
+    probs = F.softmax(scaled, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def _allowed(
+    scaled: Tensor,
+    nxt: Tensor,
+    temperature: float,
+    generator: torch.Generator | None,
+    allows: Callable[[Tensor], Tensor],
+) -> Tensor:
+    """Draw again, without the refused token, each row whose token ``allows`` refuses, until
+    every row's is allowed or a row has no token left (it keeps its last draw)."""
+    scaled = scaled.clone()
+    rows = torch.arange(nxt.size(0), device=nxt.device)
+    for _ in range(scaled.size(-1)):
+        refused = ~allows(nxt).to(nxt.device)  # (B,)
+        if not bool(refused.any()):
+            break
+        scaled[rows[refused], nxt[refused]] = float("-inf")
+        left = torch.isfinite(scaled).any(dim=-1)  # (B,)
+        again = refused & left
+        if not bool(again.any()):
+            break
+        # every row is drawn again (one call) and only the refused ones take the new token
+        nxt = torch.where(
+            again, _pick(scaled.masked_fill(~left[:, None], 0.0), temperature, generator), nxt
+        )
+    return nxt
 
 
 class Stepper:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from generate.charlstm.abc_grammar import AbcChecker
 from generate.charlstm.corpus import SEPARATOR, Kind, abc2midi_accepts_text
 from generate.charlstm.data import Vocab
 from generate.charlstm.model import CharLSTM
@@ -66,6 +67,33 @@ def cut_at_boundary(text: str, kind: Kind, start: int) -> str:
     return (text[: min(ends)] if ends else text).rstrip()
 
 
+class AbcGuide:
+    """ABC's grammar (``abc_grammar.AbcChecker``) for each of B samples being drawn:
+    ``allows`` vets a step's tokens, ``push`` takes the ones drawn.  A sample whose primer
+    the grammar refuses is drawn without it."""
+
+    def __init__(self, vocab: Vocab, prime: str, batch: int) -> None:
+        self.chars = [vocab.decode([i]) for i in range(len(vocab))]
+        self.given_up = 0  # samples the grammar left, with no character allowed
+        self.checkers: list[AbcChecker | None] = []
+        for _ in range(batch):
+            checker = AbcChecker()
+            self.checkers.append(checker if checker.feed(prime) else None)
+
+    def allows(self, nxt: Tensor) -> Tensor:
+        ids = nxt.tolist()
+        return torch.tensor(
+            [c is None or c.allows(self.chars[i]) for c, i in zip(self.checkers, ids, strict=True)]
+        )
+
+    def push(self, nxt: Tensor) -> None:
+        for row, i in enumerate(nxt.tolist()):
+            checker = self.checkers[row]
+            if checker is not None and not checker.push(self.chars[i]):
+                self.checkers[row] = None  # a draw with no allowed token left: no grammar
+                self.given_up += 1
+
+
 @torch.no_grad()
 def draw(
     model: CharLSTM,
@@ -79,13 +107,15 @@ def draw(
     seed: int | None = None,
     context: str = SEPARATOR,
     progress: bool = False,
+    grammar: bool = True,
 ) -> list[str]:
     """``num`` samples, each the primer plus what follows it up to a tune boundary.
 
     ``context`` is run through the network first and is not part of the samples: the
     checkpoint's ``context`` (a real piece and a blank line) puts the network in the state a
     piece starts from in training.  ``progress``: a bar of the steps (characters per
-    sample) on stderr, where stderr is a terminal.
+    sample) on stderr, where stderr is a terminal.  ``grammar``: ABC is drawn within ABC's
+    grammar (``AbcGuide``; other kinds have none).
     """
     # The command line refuses these (stave.cli); a library caller gets a refusal too, not
     # argmax for a negative temperature nor a tensor error for top_k 0.  Temperature 0 (or
@@ -109,12 +139,15 @@ def draw(
     ids = torch.cat([context_ids[-1:], prime_ids]).repeat(num, 1)  # (B, 1 + len(prime))
     boundary = BoundaryStop(vocab, boundaries(kind), num)
     boundary.seed(ids[:, 1:].cpu())
+    guide = AbcGuide(vocab, prime, num) if grammar and kind == "abc" else None
     # disable=None: no bar where stderr is not a terminal (logs, tests)
     quiet = None if progress else True
     with tqdm(total=length, unit="char", desc="sampling", leave=False, disable=quiet) as bar:
 
         def stop(nxt: Tensor) -> Tensor:
             bar.update(1)
+            if guide is not None:
+                guide.push(nxt.cpu())
             return boundary(nxt.cpu()).to(nxt.device)
 
         new = model.generate(
@@ -126,6 +159,7 @@ def draw(
             banned=torch.tensor([0], device=device),  # the unknown symbol
             stop=stop,
             generator=generator,
+            allows=None if guide is None else lambda nxt: guide.allows(nxt.cpu()),
         )  # (B, n)
     # A boundary may begin with the primer's last character (a primer ending in a newline).
     start = max(0, len(prime) - 1)
