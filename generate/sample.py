@@ -170,7 +170,8 @@ def parser() -> argparse.ArgumentParser:
         dest="grammar",
         action="store_false",
         help="ABC: draw from the network alone; by default a character that would break "
-        "ABC's grammar as abc2midi reads it is drawn again from the other characters",
+        "ABC's grammar as abc2midi reads it is drawn again from the other characters (a "
+        "primer outside the grammar turns it off for the run)",
     )
     add_run_arguments(p)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)

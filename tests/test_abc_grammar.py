@@ -74,15 +74,30 @@ CASES = [
     (HEADER + "(3CDE>F G2|", False),  # Cannot apply broken rhythm (a tuplet's note)
     (HEADER + "(3C>DE F2 G2|", True),
     ("X:1\nT:t\nR:hornpipe\nM:4/4\nL:1/8\nK:G\nA2A A>G A|", False),  # a swung note, then >
+    (HEADER + "B<B>G A2 B2|", False),  # Cannot apply broken rhythm (B's length has changed)
+    ("X:1\nT:t\nK: d\nCDEF|", False),  # First K: field must specify key signature
+    ("X:1\nT:t\nK:Billy\nCDEF|", False),  # Unknown mode 'illy'
+    ("X:1\nT:t\nK:E Dorian\nCDEF|", True),
+    (HEADER + "f<dd>d {~c}B2 A>F|", False),  # nested { not allowed
+    (HEADER + '"Gmaj7"CDEF "Am7b5"GABc "C+"c4:|]', True),
+    (HEADER + "|:CDEF|1,3GABc:|2cdef|", True),
+    (HEADER + "CDEF +trill+G ABc|", True),
+    (HEADER + '"Gmaj"CDEF GABc|', False),  # Unrecognized chord name "maj"
+    (HEADER + "CDEF|\nH:x\nCDEF|", False),  # Field not allowed in tune body
+    (HEADER + "CDEF|[B:x]CDEF|", False),  # Field not allowed in tune body
+    (HEADER + "|:abcd|\n \nefga:|", False),  # a line of blanks ends the tune: Missing :|
+    ("X:1\nT:t\nM:4/4\nL:1/6\nK:C\nCDEF|", False),  # 6 b is not a power of 2
 ]
 
 
 # Where the grammar is stricter than abc2midi on purpose: music in the header, which abc2midi
 # ignores ("Ignoring text"), is a sample that has lost its way (it wrote its tune before a K:
-# line, and ran to the length limit); so is a run of blanks longer than the corpus's.
+# line, and ran to the length limit); so are a run of blanks longer than the corpus's and
+# words after a key, which abc2midi ignores with a warning.
 STRICTER = [
     "X:1\nT:t\nM:4/4\nL:1/8\nCDEF|\nK:G\nCDEF|",
     HEADER + "CDEF" + " " * 81 + "GABc|",
+    "X:1\nT:t\nK:B Jolle\nCDEF|",  # abc2midi: "Ignoring string 'Jolle' in K: field"
 ]
 
 
@@ -138,6 +153,31 @@ def test_trying_a_character_leaves_the_checker_as_it_was() -> None:
         assert checker.push(ch)
 
 
+def test_a_walk_within_the_grammar_rarely_finds_no_way_on() -> None:
+    """From points inside real tunes, walk at random among the characters allowed (a far
+    harsher writer than the network): nothing raises, and almost every walk goes on until
+    the tune ends or 80 characters pass (a walk with no character allowed is a sample the
+    sampler would let go of its grammar)."""
+    _, ckpt = load_char_lstm(default_checkpoint("abc"))
+    chars = [ckpt.vocab.decode([i]) for i in range(1, len(ckpt.vocab))]
+    rng = random.Random(1)
+    tunes = rng.sample(load_music21_abc(), 60)
+    stuck = []
+    for tune in tunes:
+        checker = AbcChecker()
+        if not checker.feed(tune.text[: rng.randrange(len(tune.text))]):
+            continue
+        for _ in range(80):
+            allowed = [ch for ch in chars if checker.allows(ch)]
+            if not allowed:
+                stuck.append(checker.line)
+                break
+            assert checker.push(rng.choice(allowed))
+            if checker.ended:
+                break
+    assert len(stuck) <= 1, stuck
+
+
 @pytest.mark.slow
 def test_the_grammar_accepts_the_corpus_abc2midi_accepts(tmp_path: Path, abc2midi: str) -> None:
     """The rules must not keep the model from what it learned: of 400 tunes of music21's
@@ -172,10 +212,14 @@ def test_a_refused_draw_is_drawn_again_from_the_rest() -> None:
     def nothing(nxt: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(nxt, dtype=torch.bool)
 
-    none = _allowed(logits[:2], first[:2], 1.0, None, nothing)  # ends, every token tried
-    assert none.shape == (2,) and bool(((none >= 0) & (none < 3)).all())
+    none = _allowed(logits[:2], first[:2], 1.0, None, nothing)  # every token tried
+    assert torch.equal(none, first[:2])  # the network's own first draw, not the last one left
     best = _allowed(logits[:1], torch.tensor([0]), 0.0, None, not_zero)
     assert best.tolist() == [1]
+    # top k = 1 and that one refused: the rest of the distribution, not the grammar dropped
+    top = logits[:1].masked_fill(torch.tensor([[False, True, True]]), float("-inf"))
+    wider = _allowed(top, torch.tensor([0]), 1.0, None, not_zero, whole=logits[:1])
+    assert wider.item() in (1, 2)
 
 
 def test_a_primer_outside_the_grammar_is_drawn_without_it() -> None:

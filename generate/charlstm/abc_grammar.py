@@ -25,10 +25,13 @@ they refuse next to none of the training corpus's tunes that abc2midi accepts (1
 - a broken rhythm ``>``/``<`` joins two notes or rests of the same length (tuplets
   counted) whose staccato and fermata are the same (abc2midi shortens and lengthens them);
   in a hornpipe abc2midi swings pairs of eighths itself (``_swung``), so these hold there
-  too, and no ``>`` follows a swung note;
+  too; no ``>`` follows a note whose length one or the swing has changed;
 - chords ``[...]`` do not nest, do not cross a line or a bar line, and ``]`` closes only a
-  chord, an inline field or a bar (``|]``); a chord name in quotes is one abc2midi knows;
-  tuplets do not nest;
+  chord, an inline field or a bar (``|]``); a chord name in quotes is one abc2midi knows
+  (``CHORD_NAMES``); tuplets do not nest;
+- the body: only the fields abc2midi allows there (``BODY_FIELDS``: "Field not allowed in
+  tune body"), no line of blanks (abc2midi ends the tune there), decorations ``!...!`` and
+  ``+...+`` closed on their line;
 - repeats, as abc2midi follows them: ``|:`` does not follow an open ``|:``; ``::`` does not
   follow a ``:|`` until a ``|:``; a second ending follows a first one and its ``:|``; a
   first ending after a second needs a ``||``, ``|:``, ``:|`` or ``::`` first; a first
@@ -65,6 +68,8 @@ OCTAVE_CHARS = frozenset(",'")
 BAR_CHARS = frozenset("|:")
 BLANKS = frozenset(" \t")
 FIELD_LOWER = frozenset("wmrs")  # lower-case field letters in the body ("w:" lyrics)
+# Fields abc2midi allows in the body (others: "Field not allowed in tune body").
+BODY_FIELDS = frozenset("KLMPQTWVI") | FIELD_LOWER
 # What may begin a length ("3/", "//"): as in the corpus, at most two digits, and below the
 # line a power of two (abc2midi: "3 b is not a power of 2").
 LENGTH_PREFIX = re.compile(r"\d{0,2}(?:/(?:|1|3|6|2|4|8|16|32|64)|/{2,4})?")
@@ -75,7 +80,23 @@ HORNPIPE_METRES = frozenset({"2/4", "4/4", "C", ""})
 # The bar lines of the training corpus (before an ending's number): any other run of "|"
 # and ":" is read by abc2midi as two bar lines or refused.
 BAR_LINES = frozenset(
-    {"|", "||", "|]", "|:", "::", ":|", ":||", ":||:", ":|:", "|||:", "||:", "[|", "|||", ":"}
+    {
+        "|",
+        "||",
+        "|]",
+        "|:",
+        "::",
+        ":|",
+        ":||",
+        ":||:",
+        ":|:",
+        "|||:",
+        "||:",
+        "[|",
+        "|||",
+        ":",
+        ":|]",
+    }
 )
 # The longest run of blanks in the training corpus is 75 (scores aligned in columns); a
 # sample that runs past this has lost its way (it ran to the length limit in blanks).
@@ -83,39 +104,61 @@ MOST_BLANKS = 80
 # The longest chord of the training corpus is 24 characters, "[" to "]"; a sample's chord
 # that has not closed by this length has lost its way too.
 MOST_CHORD = 32
+MOST_GRACE = 16  # and of grace notes, "{" to "}", 10
 # The longest repeat of the training corpus, "|:" to ":|", has 80 bar lines; a sample's
 # repeat that runs past this has lost its way (it ran to the length limit, unclosed).
 MOST_REPEAT_BARS = 88
 MOST_ENDING_BARS = 8  # and a first ending, "[1" to ":|", 5
 # The longest header of the training corpus has 22 lines, its K: line counted.
 MOST_HEADER_LINES = 24
-# A K: field's value: a key (tonic and mode) or none, then a clef, then a comment.
+
+
+def _words(words: list[str], then: str = "") -> str:
+    """A pattern for any of ``words`` followed by ``then``, or any beginning of one of them
+    (for the prefix forms below, which say whether a value can still be completed)."""
+    begun = {w[:i] for w in words for i in range(len(w))} - set(words)
+    whole = "|".join(sorted(words, key=len, reverse=True))
+    part = "|".join(sorted(begun, key=len, reverse=True))
+    return f"(?:(?:{whole}){then}|{part})"
+
+
+MODES = "m min minor maj major mix mixolydian dor dorian phr phrygian lyd lydian loc locrian"
+MODES += " aeo aeolian ion ionian"
+CLEFS = ["bass", "treble", "alto", "tenor"]
+# A K: field's value: a key (a tonic, upper case, and a mode in any case) or none, then a
+# clef, then a comment: "First K: field must specify key signature", "Unknown mode".
 KEY = re.compile(
-    r"\s*(?:[A-G][#b]?\s*(?:(?:m|min|minor|maj|major|mix|mixolydian|dor|dorian|phr|phrygian"
-    r"|lyd|lydian|loc|locrian|aeo|aeolian|ion|ionian)[a-z]*)?(?:\s*=[a-g])?|Hp|HP|none)"
-    r"(?:\s+(?:bass|treble|alto|tenor))?\s*(?:%.*)?",
-    re.IGNORECASE,
+    r"\s*(?:[A-G][#b]?\s*(?i:(?:" + MODES.replace(" ", "|") + r")[a-z]*)?(?:\s*=[a-g])?"
+    r"|Hp|HP|none)(?:\s+(?:" + "|".join(CLEFS) + r"))?\s*(?:%.*)?"
 )
-# The fields whose values abc2midi reads: each value's form, and the characters it may hold
-# before a comment ("%").  K: "Unknown mode"; M:, L: "Expecting fraction in form A/B".
+KEY_BEGUN = re.compile(
+    r"\s*(?:[A-G][#b]?\s*(?i:" + _words(MODES.split(), "[a-z]*") + r")?(?:\s*=[a-g]?)?"
+    r"|H[pP]?|" + _words(["none"]) + r")?(?:\s+" + _words(CLEFS) + r"?)?\s*"
+)
+# The fields whose values abc2midi reads: each value's form, and what may begin one (before
+# a comment, "%").  M:, L: "Expecting fraction in form A/B", "Default length must be 1/X";
+# P: in the header, the order of the parts ("illegal character in part specification"); in
+# the body, one part, of which abc2midi reads the first letter.
 FIELD_VALUES = {
-    "K": (KEY, frozenset(string.ascii_letters + "#= \t")),
+    "K": (KEY, KEY_BEGUN),
     "M": (
         re.compile(r"\s*(?:C\|?|none|\d+/\d+)\]?\s*(?:%.*)?"),
-        frozenset("0123456789/C|none] \t"),
+        re.compile(r"\s*(?:C\|?|" + _words(["none"]) + r"|\d+(?:/\d*)?)?\]?\s*"),
     ),
-    "L": (re.compile(r"\s*1/\d+\s*(?:%.*)?"), frozenset("0123456789/ \t")),  # "must be 1/X"
-    # a part's letter; the header's order of parts ("ABA", "A(AB)3"): "illegal character"
+    "L": (
+        re.compile(r"\s*1/(?:1|2|4|8|16|32|64)\s*(?:%.*)?"),
+        re.compile(r"\s*(?:1(?:/(?:|1|2|3|4|6|8|16|32|64))?)?\s*"),
+    ),
     "P": (
         re.compile(r"\s*[A-Z][A-Z0-9(). \t]*(?:%.*)?"),
-        frozenset(string.ascii_uppercase + "0123456789(). \t"),
+        re.compile(r"\s*(?:[A-Z][A-Z0-9(). \t]*)?"),
     ),
 }
-PART = re.compile(r"\s*[A-Z0-9].*")
+PART = (re.compile(r"\s*[A-Z0-9].*"), re.compile(r"\s*(?:[A-Z0-9].*)?"))
 # Characters that may stand in music (outside quotes, decorations, fields and comments):
 # those of the training corpus's music lines; abc2midi refuses others ("Unrecognized
 # character") or ignores them.
-MUSIC_CHARS = frozenset(" \t0123456789ABCDEFGabcdefgzxZ|/(),>=.:`_^\\{}-T]'<vu[~HkM!+KUVyS*\"%&")
+MUSIC_CHARS = frozenset(" \t0123456789ABCDEFGabcdefgzxZ|/(),>=.:`_^\\{}-T]'<vu[~HkM!+KUVyS\"%&")
 
 
 def metre_value(text: str) -> Fraction | None:
@@ -158,7 +201,7 @@ def _could_reach(prefix: str, target: Fraction) -> bool:
             spellings.append("/" * (den.bit_length() - 1))
         if den == 2:
             spellings.append(f"{n}/")
-        if any(s.startswith(prefix) for s in spellings if s):
+        if any(s.startswith(prefix) and LENGTH_PREFIX.fullmatch(s) for s in spellings if s):
             return True
     return False
 
@@ -169,16 +212,14 @@ def _is_chord(text: str) -> bool:
 
 
 def _chord_names() -> frozenset[str]:
-    """The chord names of the training corpus's music, as abc2midi reads them: a root, m,
-    7, m7, 6 or m6, a bass note, in brackets or not ("Am", "D7/f#", "(G)")."""
+    """Chord names abc2midi reads: a root, a kind, a bass note, in brackets or not ("Am",
+    "D7/f#", "(G)").  The training corpus's kinds are "", m, 7, m7, 6 and m6; the others are
+    ones abc2midi 4.84 knows (tried; it does not know maj, M, min, 13, 7b9, 69 or add9)."""
     roots = [r + a for r in "ABCDEFG" for a in ("", "#", "b")]
     basses = [""] + ["/" + b + a for b in "ABCDEFGabcdefg" for a in ("", "#", "b")]
-    names = {
-        r + kind + bass
-        for r in roots
-        for kind in ("", "m", "7", "m7", "6", "m6")
-        for bass in basses
-    }
+    kinds = ["", "m", "7", "m7", "6", "m6", "maj7", "M7", "dim", "dim7", "aug", "+", "sus4"]
+    kinds += ["sus2", "7sus4", "9", "m9", "m7b5", "11", "5"]
+    names = {r + kind + bass for r in roots for kind in kinds for bass in basses}
     return frozenset(names | {f"({n})" for n in names})
 
 
@@ -186,12 +227,9 @@ CHORD_NAMES = _chord_names()
 CHORD_PREFIXES = frozenset(n[:i] for n in CHORD_NAMES for i in range(len(n) + 1))
 
 
-def _rule(name: str, body: bool) -> tuple[re.Pattern[str], frozenset[str]] | None:
-    """The form of a field's value: in the body, P: is one part, of which abc2midi reads
-    the first letter ("Part must be one of A-Z"); in the header, the order of parts."""
-    if body and name == "P":
-        return PART, frozenset(string.printable)
-    return FIELD_VALUES.get(name)
+def _rule(name: str, body: bool) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """The form of a field's value, and what may begin one."""
+    return PART if body and name == "P" else FIELD_VALUES.get(name)
 
 
 def _value_char(field: str, ch: str, body: bool = False) -> bool:
@@ -200,7 +238,7 @@ def _value_char(field: str, ch: str, body: bool = False) -> bool:
     rule = _rule(name, body)
     if not colon or rule is None or "%" in value or ch == "%":
         return True
-    return ch in rule[1]
+    return rule[1].fullmatch(value + ch) is not None
 
 
 def _value_ok(field: str, body: bool = False) -> bool:
@@ -247,6 +285,7 @@ class AbcChecker:
     chord: bool = False
     chord_chars: int = 0  # characters of the open chord, its "[" included
     grace: bool = False
+    grace_chars: int = 0  # characters of the open grace notes, "{" included
     after_grace: bool = False  # grace notes closed, no note, rest, chord or bar line since
     decorated: bool = False  # a note, rest or chord must follow
     decos: str = ""  # the decorations waiting for it
@@ -281,7 +320,7 @@ class AbcChecker:
     swing: bool = False
     pos: Fraction = Fraction(0)  # where in the bar, in whole notes, as abc2midi counts
     swing_last: Fraction | None = None  # the last note's length (none after a chord)
-    swung: bool = False  # the last note was swung: no ">" may follow it
+    altered: bool = False  # the last note's length was changed by ">" or the swing
     marks: str = ""  # staccato, fermata and roll on the element being read or coming
     last_marks: str = ""  # those of the last note or rest
     last_whole: Fraction | None = None  # its length in whole notes
@@ -319,7 +358,7 @@ class AbcChecker:
                 return ch == "M" and self.hornpipe and not swing_ok
             if ch == "K" and self.hornpipe:
                 return swing_ok
-            return ch.isupper() or ch in "% "  # not music (abc2midi: "No valid K: field")
+            return ch in string.ascii_uppercase or ch in "% "  # no music before K:
         if len(self.line) == 1 and self.line.isalpha():
             return ch == ":"
         if self.hornpipe and self.line.startswith("M:") and ch not in " \t":
@@ -375,6 +414,8 @@ class AbcChecker:
             if not self._music(self.pending_letter):
                 return False
             self.pending_letter = ""
+        if self.line and not self.line.strip():
+            return False  # abc2midi ends the tune at a line of blanks
         if self.skip_line:
             self.skip_line = False
             if not _value_ok(self.line, body=True):
@@ -416,8 +457,8 @@ class AbcChecker:
         if self.pending_letter:
             letter, self.pending_letter = self.pending_letter, ""
             if ch == ":":
-                if letter == "X":
-                    return False  # a new tune: the sampler ends at a blank line only
+                if letter not in BODY_FIELDS:
+                    return False  # "Field not allowed in tune body" (X: a new tune)
                 if letter == "V" or (letter == "P" and self.parts):
                     self._new_part()
                 self.skip_line = True
@@ -428,19 +469,19 @@ class AbcChecker:
             if ch == "%":
                 self.skip_line = True
                 return True
-            if ch.isupper() or ch in FIELD_LOWER:
-                if ch in NOTE_LETTERS or ch in RESTS:
-                    return self._music(ch)
-                if ch == "X":
-                    return False
+            if ch in BODY_FIELDS and ch not in NOTE_LETTERS:
                 self.pending_letter = ch  # "w:", "P:", "K:"... or a decoration "T"
                 return True
         return self._music(ch)
 
     def _music(self, ch: str) -> bool:
+        if self.grace:
+            self.grace_chars += 1
+            if self.grace_chars >= MOST_GRACE and ch != "}" and not self.accidental:
+                return False
         if self.chord:
             self.chord_chars += 1
-            if self.chord_chars >= MOST_CHORD and ch != "]":
+            if self.chord_chars >= MOST_CHORD and ch != "]" and not self.accidental:
                 return False
         if self.quote:
             return self._quoted(ch)
@@ -473,7 +514,13 @@ class AbcChecker:
             if not self._finish_element(ch):
                 return False
         if self.bar:
-            if ch in BAR_CHARS or (ch.isdigit() and self.bar[-1] in "|[") or ch == "]":
+            ending = re.search(r"\d[\d,-]*$", self.bar) is not None
+            if (
+                ch in BAR_CHARS
+                or (ch.isdigit() and self.bar[-1] in "|[")
+                or (ending and (ch.isdigit() or (ch in ",-" and self.bar[-1].isdigit())))
+                or ch == "]"
+            ):
                 if ch == "]" and self.bar[-1] != "|":
                     return self._finish_bar() and self._music(ch)
                 return self._bar_prefix(self.bar + ch)
@@ -493,6 +540,8 @@ class AbcChecker:
                 return False  # abc2midi: "nested tuples"
             if self.line.endswith(".("):
                 return False  # a dotted slur, then a number: "Unrecognized character"
+            if self.broken_open:
+                return False  # no length after ">" would match a tuplet's
             self.tuplet = ch
             return True
         waiting = self.decorated
@@ -531,8 +580,8 @@ class AbcChecker:
             self.last = ""
             return True
         if ch in "<>":
-            if waiting or self.chord or self.grace or self.swung:
-                return False  # a swung note's length has changed (the hornpipe's swing)
+            if waiting or self.chord or self.grace or self.altered:
+                return False  # its length has changed ("B<B>G", a swung note): "Cannot apply..."
             if not self.broken_open:
                 if self.last not in ("note", "rest", "chord"):
                     return False
@@ -544,11 +593,13 @@ class AbcChecker:
                 self.broken_open = True
             self.last = ""
             return True
-        if ch == "!":  # !trill!, !D.C.!: may stand before a bar line too
-            self.quote = "!"
+        if ch in "!+":  # !trill!, !D.C.!, +trill+: may stand before a bar line too
+            self.quote = ch
             return not (self.chord or self.grace)
         if ch in DECORATIONS:
-            if self.grace or self.chord:
+            if self.grace:
+                return ch not in "~T"  # grace notes in grace notes: "nested { not allowed"
+            if self.chord:
                 return True
             if ch == "~" and self.after_grace:
                 return False  # a roll is grace notes: "Intervening note needed..."
@@ -569,6 +620,7 @@ class AbcChecker:
             if waiting or self.grace or self.chord or self.after_grace:
                 return False  # abc2midi: "Intervening note needed between grace notes"
             self.grace = True
+            self.grace_chars = 1
             return True
         if ch == "}":
             if not self.grace:
@@ -610,8 +662,8 @@ class AbcChecker:
         """May ``ch`` follow the decorations waiting for their note (``decos``)?  A note,
         a rest or another decoration; a chord but after a trill or roll ("Rolls and trills
         not supported in chords"); "(" after a lone "." (a dotted slur)."""
-        if ch in DECORATIONS:
-            return len(self.decos) < 3  # the corpus's notes carry one or two
+        if ch in DECORATIONS:  # the corpus's notes carry one or two; ">" may need more marks
+            return len(self.decos) < 3 or (self.broken_open and ch in ".H~")
         if ch in ACCIDENTALS or ch in NOTE_LETTERS or ch in RESTS:
             return True
         if ch in "[!":
@@ -623,12 +675,12 @@ class AbcChecker:
         opened = self.line.rfind(self.quote)
         text = self.line[opened + 1 :]
         if ch == self.quote:
-            if ch == "!" and text == "fermata":
+            if ch in "!+" and text == "fermata":
                 self.marks += "H"
             self.quote = ""
-            return ch == "!" or not _is_chord(text) or text in CHORD_NAMES
-        if self.quote == "!":
-            return len(text) < 20 and (ch.isalnum() or ch in ".<>()+-")
+            return ch in "!+" or not _is_chord(text) or text in CHORD_NAMES
+        if self.quote in "!+":
+            return len(text) < 20 and (ch.isalnum() or ch in ".<>()-")
         if _is_chord(text + ch):
             return text + ch in CHORD_PREFIXES  # abc2midi: "Unrecognized chord name"
         return True
@@ -648,7 +700,10 @@ class AbcChecker:
         self.tuplet_factor = Fraction(q, p) if p else Fraction(1)
 
     def _note_may_start(self) -> bool:
-        """An accidental is read: may a note so spelled reach the open tie?"""
+        """An accidental is read: may a note so spelled reach the open tie?  (A chord's tie
+        reaches a chord.)"""
+        if self.tie_chord:
+            return False
         return self.tie is None or self.tie.accidental.startswith(self.accidental)
 
     def _after_accidental(self, ch: str) -> bool:
@@ -696,6 +751,15 @@ class AbcChecker:
         return True
 
     def _length(self, ch: str) -> bool:
+        tie = self.tie
+        inner = self.grace or self.chord
+        if (
+            tie is not None
+            and self.note is not None
+            and not inner
+            and tie.octave != self.note.octave
+        ):
+            return False  # the tied note's octave marks come before its length
         self.length += ch
         if LENGTH_PREFIX.fullmatch(self.length) is None:
             return False  # abc2midi: "Unrecognized character" ("A//4")
@@ -755,7 +819,8 @@ class AbcChecker:
                 and (whole != self.last_whole or not _same_marks(self.last_marks, marks))
             ):
                 return False  # abc2midi: "Cannot apply broken rhythm" (the swing)
-            self.swung = self.swing and not explicit and whole is not None and self._swung(whole)
+            swung = self.swing and not explicit and whole is not None and self._swung(whole)
+            self.altered = explicit or swung
             self.tie = None
             self.last, self.last_pitch = "note", self.note
             self.swing_last = whole
@@ -763,11 +828,11 @@ class AbcChecker:
             self.tie_chord = False
             self.last, self.last_pitch = "chord", None
             self.swing_last = None
-            self.swung = False
+            self.altered = False
             whole = self.chord_first
         else:
             self.last, self.last_pitch = "rest", None
-            self.swung = False
+            self.altered = explicit
         self.after_grace = False
         self.pos += whole or 0
         self.tuplet_left = max(0, self.tuplet_left - 1)
@@ -800,16 +865,18 @@ class AbcChecker:
             if ch.isdigit():
                 self.bracket = ""
                 return self._bar_prefix("[" + ch)
-            if ch.isalpha() and ch not in NOTE_LETTERS:
-                self.bracket = "[" + ch  # an inline field ("[K:G]") or "[z"?
+            if ch in BODY_FIELDS:
+                self.bracket = "[" + ch  # an inline field ("[K:G]")
                 return True
             if ch in NOTE_LETTERS:
                 self.bracket = "[" + ch
-                return True
+                return self.tie is None  # a note's tie reaches a note, not a chord
             return self._chord(1) and self._music(ch)
         letter = self.bracket[1]
         self.bracket = ""
         if ch == ":":
+            if letter not in BODY_FIELDS:
+                return False  # abc2midi: "Field not allowed in tune body"
             self.inline_field = True
             if letter == "V" or (letter == "P" and self.parts):
                 self._new_part()
@@ -856,7 +923,8 @@ class AbcChecker:
         return True
 
     def _split_bar(self, token: str) -> tuple[str, int]:
-        m = re.fullmatch(r"(.*?)(\d*)", token)
+        """The bar line and the (first) number of the ending it starts ("|1,3": 1)."""
+        m = re.fullmatch(r"(.*?)(?:(\d+)[\d,-]*)?", token)
         assert m is not None
         return m.group(1), int(m.group(2)) if m.group(2) else 0
 

@@ -119,8 +119,9 @@ class CharLSTM(nn.Module):
         at or near 0 takes the argmax.  ``allows`` gets each step's drawn tokens (B,) and
         returns a (B,) bool of those that may stand (a grammar): a token refused is taken out
         of its row's distribution and the row drawn again, which is drawing from the
-        distribution renormalised over the tokens allowed; a row left with none keeps its
-        last draw.  Returns the new tokens (B, n), n <= max_new_tokens.
+        distribution renormalised over the tokens allowed (beyond the top k where all of
+        those are refused); a row left with none keeps its first draw.  Returns the new
+        tokens (B, n), n <= max_new_tokens.
         """
         training = self.training
         self.eval()
@@ -136,15 +137,15 @@ class CharLSTM(nn.Module):
             if banned is not None:
                 last[:, banned] = float("-inf")
             if temperature < 1e-3:
-                scaled = last
+                scaled = whole = last
             else:
-                scaled = last / temperature
+                scaled = whole = last / temperature
                 if top_k is not None and top_k < scaled.size(-1):
                     kth = torch.topk(scaled, top_k, dim=-1).values[:, -1:]  # (B, 1)
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
             nxt = _pick(scaled, temperature, generator)  # (B,)
             if allows is not None:
-                nxt = _allowed(scaled, nxt, temperature, generator, allows)
+                nxt = _allowed(scaled, nxt, temperature, generator, allows, whole)
             out.append(nxt)
             if stop is not None:
                 done |= stop(nxt)
@@ -170,17 +171,28 @@ def _allowed(
     temperature: float,
     generator: torch.Generator | None,
     allows: Callable[[Tensor], Tensor],
+    whole: Tensor | None = None,
 ) -> Tensor:
     """Draw again, without the refused token, each row whose token ``allows`` refuses, until
-    every row's is allowed or a row has no token left (it keeps its last draw)."""
+    every row's is allowed.  ``scaled`` (B, V) is what ``nxt`` was drawn from; ``whole``
+    (B, V), where given, the distribution before top-k: a row whose top k are all refused
+    draws from the rest of it.  A row with no token allowed keeps its first draw, the
+    network's own choice (the caller's grammar then lets that row go)."""
+    first = nxt
     scaled = scaled.clone()
+    refused_tokens = torch.zeros_like(scaled, dtype=torch.bool)  # (B, V)
     rows = torch.arange(nxt.size(0), device=nxt.device)
     for _ in range(scaled.size(-1)):
         refused = ~allows(nxt).to(nxt.device)  # (B,)
         if not bool(refused.any()):
-            break
-        scaled[rows[refused], nxt[refused]] = float("-inf")
+            return nxt
+        refused_tokens[rows[refused], nxt[refused]] = True
+        scaled = scaled.masked_fill(refused_tokens, float("-inf"))
         left = torch.isfinite(scaled).any(dim=-1)  # (B,)
+        if whole is not None and bool((refused & ~left).any()):  # top k spent: the rest
+            spent = (refused & ~left)[:, None]
+            scaled = torch.where(spent, whole.masked_fill(refused_tokens, float("-inf")), scaled)
+            left = torch.isfinite(scaled).any(dim=-1)
         again = refused & left
         if not bool(again.any()):
             break
@@ -188,7 +200,7 @@ def _allowed(
         nxt = torch.where(
             again, _pick(scaled.masked_fill(~left[:, None], 0.0), temperature, generator), nxt
         )
-    return nxt
+    return torch.where(left, nxt, first)
 
 
 class Stepper:

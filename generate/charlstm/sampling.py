@@ -70,7 +70,8 @@ def cut_at_boundary(text: str, kind: Kind, start: int) -> str:
 class AbcGuide:
     """ABC's grammar (``abc_grammar.AbcChecker``) for each of B samples being drawn:
     ``allows`` vets a step's tokens, ``push`` takes the ones drawn.  A sample whose primer
-    the grammar refuses is drawn without it."""
+    the grammar refuses is drawn without it, and so is the rest of a sample that reached a
+    point where no character is allowed (``given_up`` counts those)."""
 
     def __init__(self, vocab: Vocab, prime: str, batch: int) -> None:
         self.chars = [vocab.decode([i]) for i in range(len(vocab))]
