@@ -5,8 +5,8 @@ abc2midi enforces, and the sampler draws again, among the characters left, where
 
 The rules are those that sampled tunes broke (``bench/abc_validity.py``), each checked
 against abc2midi 4.84 on small tunes (``tests/test_abc_grammar.py``), and kept only where
-they refuse next to none of the training corpus's tunes that abc2midi accepts (13 of
-23,593, whose headers hold stray lines):
+they refuse next to none of the training corpus's tunes that abc2midi accepts (15 of
+23,593: stray lines in a header, a "*", a first ending after ":|" in a tune with parts):
 
 - the header: lines are fields (``T:...``), comments or continued lines, and the tune does
   not end before its ``K:`` line; K:, M:, L: and P: values are of forms abc2midi reads
