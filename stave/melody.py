@@ -9,6 +9,7 @@ wrong pitch, so ``staves -> score -> staves`` keeps every pitch.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 
 from music21 import (
@@ -232,6 +233,24 @@ def abc_to_stave_text(abc: str, bars_per_line: int = DEFAULT_BARS_PER_LINE) -> s
         raise ConversionError(f"cannot read the melody ({err})") from err
 
 
+# music21 builds a time signature's beat hierarchy in a time that grows with the square of
+# its beats: 0.06 s for 64/4, 15 s for 1000/4, minutes for a sampled "M:48444/4".
+LONGEST_BAR = 64  # beats an M: field may give
+_METRE = re.compile(r"(?:^|\[)M:\s*((\d+(?:\s*\+\s*\d+)*)\s*/\s*\d*)", re.MULTILINE)
+
+
+def _refuse_long_bars(abc: str) -> None:
+    """``ConversionError`` for a metre of more than ``LONGEST_BAR`` beats, before music21
+    spends minutes on it."""
+    for m in _METRE.finditer(abc):
+        beats = sum(int(n) for n in re.findall(r"\d+", m.group(2)))
+        if beats > LONGEST_BAR:
+            raise ConversionError(
+                f"M:{m.group(1)}: a bar of {beats} beats; stavegen reads at most "
+                f"{LONGEST_BAR} (music21 takes minutes over such a metre)"
+            )
+
+
 def parse_abc(abc: str) -> stream.Score:
     """An ABC tune as a music21 score, with a clear error when music21 cannot read it.
 
@@ -239,6 +258,7 @@ def parse_abc(abc: str) -> stream.Score:
     first (accidentals held to the bar line, inline key changes), and a note tied from
     another takes its pitch, across a bar line too (music21 would read it afresh).
     """
+    _refuse_long_bars(abc)
     try:
         parsed = converter.parse(for_music21(abc), format="abc")
     except Exception as err:  # music21's ABC reader raises many types on bad input

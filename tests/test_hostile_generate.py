@@ -12,6 +12,7 @@ import errno
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -514,6 +515,23 @@ def test_convert_into_a_file_is_one_error_line(
     blocker.write_text("in the way")
     assert gen_convert.main([str(tunes), "-o", str(blocker), "--formats", "txt"]) == 1
     one_error_line(capsys.readouterr().err, str(blocker), "cannot write")
+
+
+def test_convert_refuses_a_bar_of_thousands_of_beats_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sampled "M:48444/4" kept music21 busy for minutes (its time signature's beats);
+    the tune is refused with the metre named, and the next ones are converted."""
+    tunes = tmp_path / "tunes.abc"
+    tunes.write_text("X:1\nT:huge\nM:48444/4\nL:1/4\nK:D\nDEFG|\n\n" + TINY_ABC)
+    start = time.perf_counter()
+    assert gen_convert.main([str(tunes), "-o", str(tmp_path / "out"), "--formats", "txt"]) == 1
+    assert time.perf_counter() - start < 30
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    (failed,) = [line for line in captured.err.splitlines() if line.startswith("failed:")]
+    assert "tunes-001" in failed and "M:48444/4" in failed and "48444 beats" in failed
+    assert captured.out.strip().splitlines()[-1] == "converted=2/3"  # TINY_ABC's two tunes
 
 
 @pytest.mark.slow

@@ -141,9 +141,11 @@ KEY_BEGUN = re.compile(
 # the body, one part, of which abc2midi reads the first letter.
 FIELD_VALUES = {
     "K": (KEY, KEY_BEGUN),
-    "M": (
-        re.compile(r"\s*(?:C\|?|none|\d+/\d+)\]?\s*(?:%.*)?"),
-        re.compile(r"\s*(?:C\|?|" + _words(["none"]) + r"|\d+(?:/\d*)?)?\]?\s*"),
+    "M": (  # at most two digits above, a power of two below (the corpus: 2/4 to 12/8)
+        re.compile(r"\s*(?:C\|?|none|\d{1,2}/(?:1|2|4|8|16|32|64))\]?\s*(?:%.*)?"),
+        re.compile(
+            r"\s*(?:C\|?|" + _words(["none"]) + r"|\d{1,2}(?:/(?:|1|2|3|4|6|8|16|32|64))?)?\]?\s*"
+        ),
     ),
     "L": (
         re.compile(r"\s*1/(?:1|2|4|8|16|32|64)\s*(?:%.*)?"),
