@@ -688,6 +688,7 @@ def test_review_sample_checks_its_output_before_sampling(
         {"seed": "abc"},
         {"temperature": True},
         {"checkpoint": 123},
+        {"grammar": "yes"},
     ],
 )
 def test_review_sample_music_refuses_unusable_arguments(kwargs: dict[str, Any]) -> None:
