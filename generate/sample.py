@@ -171,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_false",
         help="ABC: draw from the network alone; by default a character that would break "
         "ABC's grammar as abc2midi reads it is drawn again from the other characters (a "
-        "primer outside the grammar turns it off for the run)",
+        "primer outside the grammar turns it off for the run, with a note)",
     )
     add_run_arguments(p)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
@@ -230,6 +230,7 @@ def char_lstm_main(args_in: list[str]) -> int:
                 ckpt.context,
                 progress=progress,
                 grammar=args.grammar,
+                report=lambda line: print(f"note: {line}", file=sys.stderr),
             )
 
         start = time.perf_counter()

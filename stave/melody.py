@@ -236,19 +236,40 @@ def abc_to_stave_text(abc: str, bars_per_line: int = DEFAULT_BARS_PER_LINE) -> s
 # music21 builds a time signature's beat hierarchy in a time that grows with the square of
 # its beats: 0.06 s for 64/4, 15 s for 1000/4, minutes for a sampled "M:48444/4".
 LONGEST_BAR = 64  # beats an M: field may give
-_METRE = re.compile(r"(?:^|\[)M:\s*((\d+(?:\s*\+\s*\d+)*)\s*/\s*\d*)", re.MULTILINE)
+_FIELD_LINE = re.compile(r"\s*([A-Za-z]):(.*)")
+_INLINE_METRE = re.compile(r"\[M:([^\]]*)\]")
 
 
-def _refuse_long_bars(abc: str) -> None:
-    """``ConversionError`` for a metre of more than ``LONGEST_BAR`` beats, before music21
-    spends minutes on it."""
-    for m in _METRE.finditer(abc):
-        beats = sum(int(n) for n in re.findall(r"\d+", m.group(2)))
-        if beats > LONGEST_BAR:
-            raise ConversionError(
-                f"M:{m.group(1)}: a bar of {beats} beats; stavegen reads at most "
-                f"{LONGEST_BAR} (music21 takes minutes over such a metre)"
-            )
+def metre_beats(value: str) -> int:
+    """The beats of an M: field's value as music21 reads it: "2+3+2/8" adds up (7), but in
+    brackets or with blanks between digits it joins them ("(3+3+2)/8" is 332/8, "1 000/4"
+    1000/4); 0 for C, C| and none."""
+    top = value.split("/", 1)[0] if "/" in value else ""
+    if not re.search(r"\d", top):
+        return 0
+    if "(" in top or not re.fullmatch(r"\s*\d+(?:\s*\+\s*\d+)*\s*", top):
+        return int("".join(re.findall(r"\d", top)))
+    return sum(int(n) for n in re.findall(r"\d+", top))
+
+
+def long_bar(abc: str) -> str | None:
+    """Why music21 must not be given this ABC, for a metre of more than ``LONGEST_BAR``
+    beats (M: lines and inline [M:...] fields in music lines); None when it may."""
+    for line in abc.splitlines():
+        field = _FIELD_LINE.match(line)
+        if field is not None:
+            values = [field.group(2)] if field.group(1) == "M" else []
+        else:  # a music line: its inline fields, outside comments and quoted text
+            music = re.sub(r'"[^"]*"', "", line.split("%", 1)[0])
+            values = _INLINE_METRE.findall(music)
+        for value in values:
+            beats = metre_beats(value.split("%", 1)[0])
+            if beats > LONGEST_BAR:
+                return (
+                    f"M:{value.strip()}: a bar of {beats} beats as music21 reads it; stavegen "
+                    f"reads at most {LONGEST_BAR} (music21 takes minutes over such a metre)"
+                )
+    return None
 
 
 def parse_abc(abc: str) -> stream.Score:
@@ -258,7 +279,8 @@ def parse_abc(abc: str) -> stream.Score:
     first (accidentals held to the bar line, inline key changes), and a note tied from
     another takes its pitch, across a bar line too (music21 would read it afresh).
     """
-    _refuse_long_bars(abc)
+    if (problem := long_bar(abc)) is not None:
+        raise ConversionError(problem)
     try:
         parsed = converter.parse(for_music21(abc), format="abc")
     except Exception as err:  # music21's ABC reader raises many types on bad input

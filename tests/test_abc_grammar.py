@@ -78,6 +78,8 @@ CASES = [
     ("X:1\nT:t\nK: d\nCDEF|", False),  # First K: field must specify key signature
     ("X:1\nT:t\nK:Billy\nCDEF|", False),  # Unknown mode 'illy'
     ("X:1\nT:t\nK:E Dorian\nCDEF|", True),
+    ("X:1\nT:t\nM:4/4\nL:1/8\nK:C clef=bass transpose=-12\nCDEF|", True),
+    ("X:1\nT:t\nM:4/4\nL:1/8\nK:D exp ^f ^c\nCDEF|", True),
     (HEADER + "f<dd>d {~c}B2 A>F|", False),  # nested { not allowed
     (HEADER + '"Gmaj7"CDEF "Am7b5"GABc "C+"c4:|]', True),
     (HEADER + "|:CDEF|1,3GABc:|2cdef|", True),
@@ -99,6 +101,7 @@ STRICTER = [
     HEADER + "CDEF" + " " * 81 + "GABc|",
     "X:1\nT:t\nK:B Jolle\nCDEF|",  # abc2midi: "Ignoring string 'Jolle' in K: field"
     "X:1\nT:t\nM:48444/4\nK:D\nDEFG|",  # music21 takes minutes over such a metre
+    "X:1\nT:t\nM:(3+3+2)/8\nK:D\nDEFG|",  # music21 reads it as 332/8
 ]
 
 
@@ -244,6 +247,16 @@ def test_tunes_drawn_within_the_grammar_end_within_it_and_abc2midi_accepts_them(
         path.write_text(text + "\n")
         accepted += abc2midi_accepts(path, tmp_path, abc2midi)[0]
     assert accepted == len(texts)
+
+
+def test_cli_says_when_the_primer_is_outside_the_grammar(tmp_path: Path) -> None:
+    proc = run_cli(
+        "generate.sample",
+        *("--num", "1", "--length", "40", "--seed", "1", "-o", str(tmp_path)),
+        *("--prime", "X:1\\nT:t\\nK:Billy\\n"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "note: the primer is outside ABC's grammar" in proc.stderr
 
 
 def test_cli_no_grammar_draws_from_the_network_alone(tmp_path: Path) -> None:

@@ -534,6 +534,24 @@ def test_convert_refuses_a_bar_of_thousands_of_beats_at_once(
     assert captured.out.strip().splitlines()[-1] == "converted=2/3"  # TINY_ABC's two tunes
 
 
+@pytest.mark.parametrize(
+    ("abc", "refused"),
+    [
+        ("X:1\nM:(20+30)/4\nK:D\nDEFG|", True),  # music21: 2030/4
+        ("X:1\nM:1 000/4\nK:D\nDEFG|", True),  # music21: 1000/4
+        ("X:1\n M:99/4\nK:D\nDEFG|", True),
+        ("X:1\nM:3/4\nK:D\nDEF|[M:99/4]DEFG|", True),
+        ("X:1\nM:2+3+2/8\nK:D\nDEFG|", False),  # 7 beats
+        ("X:1\nM:12/8\nK:D\nDEF|[M:3/4]DEF|", False),
+        ('X:1\nT:[M:99/4] reel\nK:D\nw:[M:99/4] la\nDEFG|]% [M:99/4]\n"^[M:99/4]"D|', False),
+    ],
+)
+def test_a_long_bar_is_found_as_music21_would_read_it(abc: str, refused: bool) -> None:
+    from stave.melody import long_bar
+
+    assert (long_bar(abc) is not None) == refused
+
+
 @pytest.mark.slow
 def test_convert_on_a_full_disk_reports_the_piece_and_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any

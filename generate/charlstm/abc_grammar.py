@@ -116,7 +116,7 @@ MOST_HEADER_LINES = 24
 def _words(words: list[str], then: str = "") -> str:
     """A pattern for any of ``words`` followed by ``then``, or any beginning of one of them
     (for the prefix forms below, which say whether a value can still be completed)."""
-    begun = {w[:i] for w in words for i in range(len(w))} - set(words)
+    begun = {w[:i] for w in words for i in range(len(w) + 1)}
     whole = "|".join(sorted(words, key=len, reverse=True))
     part = "|".join(sorted(begun, key=len, reverse=True))
     return f"(?:(?:{whole}){then}|{part})"
@@ -127,24 +127,42 @@ MODES += " aeo aeolian ion ionian"
 CLEFS = ["bass", "treble", "alto", "tenor"]
 # A K: field's value: a key (a tonic, upper case, and a mode in any case) or none, then a
 # clef, then a comment: "First K: field must specify key signature", "Unknown mode".
+# After the key: a clef ("bass", "treble-8"), settings ("clef=bass", "transpose=-12",
+# "octave=-1") and explicit accidentals ("exp ^f _b"), as abc2midi 4.84 reads them.
+KEY_EXTRAS = (
+    r"(?:\s+(?:(?:" + "|".join(CLEFS) + r")(?:[+-]8)?|(?:clef|transpose|octave|middle)=[\w+-]+"
+    r"|exp(?:\s+[\^_=][a-gA-G])*))*"
+)
+KEY_EXTRAS_BEGUN = (
+    KEY_EXTRAS
+    + r"(?:\s+(?:"
+    + _words(CLEFS, r"(?:[+-]8?)?")
+    + "|"
+    + _words(["clef", "transpose", "octave", "middle"], r"=[\w+-]*")
+    + "|"
+    + _words(["exp"], r"(?:\s+[\^_=][a-gA-G]?)*")
+    + r"))?"
+)
 KEY = re.compile(
     r"\s*(?:[A-G][#b]?\s*(?i:(?:" + MODES.replace(" ", "|") + r")[a-z]*)?(?:\s*=[a-g])?"
-    r"|Hp|HP|none)(?:\s+(?:" + "|".join(CLEFS) + r"))?\s*(?:%.*)?"
+    r"|Hp|HP|none)" + KEY_EXTRAS + r"\s*(?:%.*)?"
 )
 KEY_BEGUN = re.compile(
     r"\s*(?:[A-G][#b]?\s*(?i:" + _words(MODES.split(), "[a-z]*") + r")?(?:\s*=[a-g]?)?"
-    r"|H[pP]?|" + _words(["none"]) + r")?(?:\s+" + _words(CLEFS) + r"?)?\s*"
+    r"|H[pP]?|" + _words(["none"]) + r")?" + KEY_EXTRAS_BEGUN + r"\s*"
 )
+BEATS = r"(?:[1-9]|[1-5]\d|6[0-4])"  # 1 to 64, and (as a prefix) what begins one
 # The fields whose values abc2midi reads: each value's form, and what may begin one (before
 # a comment, "%").  M:, L: "Expecting fraction in form A/B", "Default length must be 1/X";
 # P: in the header, the order of the parts ("illegal character in part specification"); in
 # the body, one part, of which abc2midi reads the first letter.
 FIELD_VALUES = {
     "K": (KEY, KEY_BEGUN),
-    "M": (  # at most two digits above, a power of two below (the corpus: 2/4 to 12/8)
-        re.compile(r"\s*(?:C\|?|none|\d{1,2}/(?:1|2|4|8|16|32|64))\]?\s*(?:%.*)?"),
+    "M": (  # a bar of at most 64 beats (stave.melody.LONGEST_BAR), a power of two below
+        re.compile(r"\s*(?:C\|?|none|" + BEATS + r"/(?:1|2|4|8|16|32|64))\]?\s*(?:%.*)?"),
         re.compile(
-            r"\s*(?:C\|?|" + _words(["none"]) + r"|\d{1,2}(?:/(?:|1|2|3|4|6|8|16|32|64))?)?\]?\s*"
+            r"\s*(?:C\|?|" + _words(["none"]) + r"|" + BEATS + r"?(?:/(?:|1|2|3|4|6|8|16|32|64))?)?"
+            r"\]?\s*"
         ),
     ),
     "L": (

@@ -109,6 +109,7 @@ def draw(
     context: str = SEPARATOR,
     progress: bool = False,
     grammar: bool = True,
+    report: Callable[[str], None] | None = None,
 ) -> list[str]:
     """``num`` samples, each the primer plus what follows it up to a tune boundary.
 
@@ -116,7 +117,8 @@ def draw(
     checkpoint's ``context`` (a real piece and a blank line) puts the network in the state a
     piece starts from in training.  ``progress``: a bar of the steps (characters per
     sample) on stderr, where stderr is a terminal.  ``grammar``: ABC is drawn within ABC's
-    grammar (``AbcGuide``; other kinds have none).
+    grammar (``AbcGuide``; other kinds have none); ``report`` is told, in a line, when the
+    primer is outside it or a sample left it (reached a point with no character allowed).
     """
     # The command line refuses these (stave.cli); a library caller gets a refusal too, not
     # argmax for a negative temperature nor a tensor error for top_k 0.  Temperature 0 (or
@@ -141,6 +143,8 @@ def draw(
     boundary = BoundaryStop(vocab, boundaries(kind), num)
     boundary.seed(ids[:, 1:].cpu())
     guide = AbcGuide(vocab, prime, num) if grammar and kind == "abc" else None
+    if guide is not None and report is not None and guide.checkers[0] is None:
+        report("the primer is outside ABC's grammar as abc2midi reads it: drawn without it")
     # disable=None: no bar where stderr is not a terminal (logs, tests)
     quiet = None if progress else True
     with tqdm(total=length, unit="char", desc="sampling", leave=False, disable=quiet) as bar:
@@ -162,6 +166,11 @@ def draw(
             generator=generator,
             allows=None if guide is None else lambda nxt: guide.allows(nxt.cpu()),
         )  # (B, n)
+    if guide is not None and report is not None and guide.given_up:
+        report(
+            f"{guide.given_up} of {num} samples reached a point where ABC's grammar allowed "
+            "no character: drawn on without it from there"
+        )
     # A boundary may begin with the primer's last character (a primer ending in a newline).
     start = max(0, len(prime) - 1)
     return [cut_at_boundary(prime + vocab.decode(row.tolist()), kind, start) for row in new]
