@@ -452,15 +452,9 @@ class AbcChecker:
         return not (self.decorated or self.accidental)
 
     def _end(self) -> bool:
-        if self.skip_line:
-            self.skip_line = False
-        if not self._finish_element(" ") or (self.bar and not self._finish_bar()):
-            return False
-        if self.tie is not None or self.tie_chord or self.broken_open:
-            return False
-        if self.quote or self.chord or self.grace or self.bracket or self.inline_field:
-            return False
-        if self.decorated or self.after_grace or self.accidental:
+        """A blank line: the tune ends.  The line before it has closed what a line must
+        (``_newline``); what must close before the tune ends is checked here."""
+        if self.tie is not None or self.tie_chord or self.broken_open or self.after_grace:
             return False
         if self.repeat == OPEN or self.first_open:
             return False  # abc2midi: "Missing :| at end of tune"
