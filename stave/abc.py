@@ -112,7 +112,7 @@ def music21_abc_paths() -> list[Path]:
 
 
 # An inline field ("[K:G]", "[M:3/4]") in a tune body; a chord ("[CEG]") never holds a colon.
-_INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
+INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]\n]*)\]")
 # Inline fields that change how the notes after them read; the others ("[r:remark]",
 # "[I:...]") are left out for music21, which would read their text as notes.
 _INLINE_KEPT = set("KMLQPV")
@@ -154,8 +154,8 @@ def for_music21(text: str) -> str:
         line = _TEXT_OR_H.sub(lambda m: "!fermata!" if m.group(0) == "H" else m.group(0), line)
         line = _NOTE_THEN_REPEATS.sub(" ::", line)
         line = _QUOTED.sub(lambda m: "" if m.group(1)[:1] in "^_<>@" else m.group(0), line)
-        if _INLINE_FIELD.search(line):
-            split = _INLINE_FIELD.sub(field_line, line).split("\n")
+        if INLINE_FIELD.search(line):
+            split = INLINE_FIELD.sub(field_line, line).split("\n")
             lines.extend(part for part in split if part.strip())
         else:
             lines.append(line)

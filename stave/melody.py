@@ -26,7 +26,7 @@ from music21 import (
     stream,
 )
 
-from stave.abc import for_music21
+from stave.abc import FIELD, INLINE_FIELD, for_music21
 from stave.musicxml import (
     DEFAULT_BARS_PER_LINE,
     TYPE_BASES,
@@ -236,8 +236,6 @@ def abc_to_stave_text(abc: str, bars_per_line: int = DEFAULT_BARS_PER_LINE) -> s
 # music21 builds a time signature's beat hierarchy in a time that grows with the square of
 # its beats: 0.06 s for 64/4, 15 s for 1000/4, minutes for a sampled "M:48444/4".
 LONGEST_BAR = 64  # beats an M: field may give
-_FIELD_LINE = re.compile(r"\s*([A-Za-z]):(.*)")
-_INLINE_METRE = re.compile(r"\[M:([^\]]*)\]")
 
 
 def metre_beats(value: str) -> int:
@@ -256,12 +254,12 @@ def long_bar(abc: str) -> str | None:
     """Why music21 must not be given this ABC, for a metre of more than ``LONGEST_BAR``
     beats (M: lines and inline [M:...] fields in music lines); None when it may."""
     for line in abc.splitlines():
-        field = _FIELD_LINE.match(line)
-        if field is not None:
-            values = [field.group(2)] if field.group(1) == "M" else []
+        text = line.lstrip()
+        if FIELD.match(text):
+            values = [text[2:]] if text[0] == "M" else []
         else:  # a music line: its inline fields, outside comments and quoted text
-            music = re.sub(r'"[^"]*"', "", line.split("%", 1)[0])
-            values = _INLINE_METRE.findall(music)
+            music = re.sub(r'"[^"]*"', "", text.split("%", 1)[0])
+            values = [value for name, value in INLINE_FIELD.findall(music) if name == "M"]
         for value in values:
             beats = metre_beats(value.split("%", 1)[0])
             if beats > LONGEST_BAR:
