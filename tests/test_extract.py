@@ -22,7 +22,7 @@ from omr.model.checkpoint import RecognizerCheckpoint, save_checkpoint
 from omr.model.network import Recognizer, RecognizerConfig
 from omr.model.vocab import SymbolVocab
 from omr.read import pipeline, report
-from omr.read.assemble import Context, fit_time, piece_lines, with_header
+from omr.read.assemble import Context, fit_time, piece_lines, with_header, without_courtesy_time
 from omr.read.preview import COLOURS as preview_colours
 from omr.read.recognize import StaveReader, default_weights
 from stave.stavetext import Clef, Key, Note, parse_line, write_line
@@ -479,6 +479,29 @@ def test_a_time_signature_is_fitted_to_the_bars_that_follow() -> None:
     assert fitted("time:2/4 2:2. | 2:2. | time:3/4 2:2 | 2:2 |") == (
         "time:3/4 2:2. | 2:2. | time:2/4 2:2 | 2:2 |"
     )
+
+
+def test_a_courtesy_time_signature_at_the_end_of_a_line_is_left_out() -> None:
+    def kept(text: str) -> str:
+        return write_line(without_courtesy_time(parse_line(text)))
+
+    # After the last bar line, announcing the next line's metre (a CPMS photo prints C
+    # there, read as time:4/4 and a whole note): no change on this line.
+    assert kept("time:3/4 2:2. | 3:2. | time:4/4") == "time:3/4 2:2. | 3:2. |"
+    assert kept("time:3/4 2:2. | 3:2. | time:4/4 3+:1") == "time:3/4 2:2. | 3:2. |"
+    assert piece_lines([parse_line("clef:G2 key:-1 time:2/4 2:2 | time:4/4 3+:1")]) == [
+        parse_line("clef:G2 key:-1 time:2/4 2:2 |")
+    ]
+    # A change of metre with music after it stays: two notes, a bar line, or no bar line
+    # before it at all (a line of one bar).
+    for text in (
+        "time:3/4 2:2. | time:2/4 2:4 3:4",
+        "time:3/4 2:2. | time:2/4 2:2 |",
+        "time:3/4 2:2. | time:2/4 2:2 | 3:2",
+        "time:4/4 3+:1",
+        "time:3/4 2:2. | 2:2 time:2/4",
+    ):
+        assert kept(text) == text
 
 
 def test_time_signatures_the_header_reader_reads_are_not_fitted_to_the_bars(

@@ -111,6 +111,40 @@ def test_bent_staff_is_followed_to_its_ends_and_straightened(bow: float, wave: f
         assert darkness[row - 2 : row + 3].max() > 0.5, (k, darkness[row - 2 : row + 3])
 
 
+def test_a_stave_bending_away_under_its_clef_and_key_is_followed_to_its_start() -> None:
+    """A photographed page curled at its edge: level for most of its length, the stave
+    rises ever more steeply towards its start, where a clef and a dense key signature in
+    black hide its thin grey lines from the strips.  The straight line through the traced
+    points runs off the lines there; they are followed as they bend, clef and key kept."""
+    space, w = 10, 600
+    img = np.full((260, w), 235, np.uint8)
+    xs = np.arange(20, w - 20)
+    middle = 170 - 0.001 * np.clip(250 - xs, 0, None) ** 2  # a slope of 0.46 at the start
+    for k in range(-2, 3):
+        for x, m in zip(xs, middle, strict=True):
+            img[round(m + k * space), x] = 120
+    at = dict(zip(xs.tolist(), middle.tolist(), strict=True))
+    cv2.ellipse(img, (34, round(at[34]) + 5), (9, 12), 0, 0, 360, 0, 3)  # a clef's loops
+    cv2.line(img, (38, round(at[38]) - 30), (38, round(at[38]) + 30), 0, 3)
+    for i, x in enumerate(range(55, 240, 16)):  # sharps, up and down the stave
+        y = round(at[x] + (1 - 2 * (i % 2)) * space)
+        for dx in (3, 9):
+            cv2.line(img, (x + dx, y - 14), (x + dx, y + 14), 0, 2)
+        for dy in (-5, 5):
+            cv2.line(img, (x, y + dy + 2), (x + 12, y + dy - 2), 0, 4)
+    for x in range(300, w - 40, 40):  # notes on the level part
+        cv2.ellipse(img, (x, round(at[x]) + (x // 40 % 3 - 1) * 5), (6, 4), -20, 0, 360, 0, -1)
+    [staff] = find_staves(img)
+    assert staff.left <= 30 and staff.right >= w - 30
+    # Cut out along its lines: each lies along one row of the crop at its bent start too.
+    start = staff.image[:, : staff.image.shape[1] // 4].astype(np.float64)
+    darkness = 1 - start.mean(axis=1) / 235
+    middle_row = staff.image.shape[0] / 2
+    for k in range(-2, 3):
+        row = round(middle_row + k * staff.space)
+        assert darkness[row - 2 : row + 3].max() > 0.3, (k, darkness[row - 2 : row + 3])
+
+
 def test_faint_staff_lines_between_dark_ones_make_a_staff() -> None:
     """Every other line grey (a photo of a faded print): the commonest spacing of ink is two
     staff spaces, and the finder, seeing no staff at that, tries half of it."""
@@ -230,7 +264,7 @@ def test_stave_ends_are_followed_along_its_lines_past_the_traced_span() -> None:
     img[:, :20] = 30
     dark, contrast = darkness(img)
     xs = np.array([320.0, 380.0, 440.0])
-    left, right = _line_ends(
+    left, right, _ = _line_ends(
         dark, contrast, xs, np.full(3, ys[2] + 1.0), np.full(3, 10.0), (300, 460)
     )
     assert 35 <= left <= 45 and 555 <= right <= 562

@@ -2,8 +2,9 @@
 
 From where the wide strips saw a stave, narrow strips sheared along its slope follow its
 lines out to its ends (a curled or waved stave leaves the rows of a wide strip), and the
-ends are then followed along the lines through what no strip sees as a group (a clef, a
-dense key signature).
+ends are then followed along the lines, half a staff space at a time, through what no strip
+sees as a group (a clef, a dense key signature), bending with them where a photographed
+page curls at its edge.
 """
 
 from __future__ import annotations
@@ -54,8 +55,14 @@ def _lines_along(
 
 
 def _line_through(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Straight-line coefficients (slope, offset) through points; level if all share one x."""
-    return np.polyfit(xs, ys, 1) if len(set(xs.tolist())) > 1 else np.array([0.0, ys[0]])
+    """Straight-line coefficients (slope, offset) through points, least squares; level if
+    all share one x."""
+    dx = xs - xs.mean()
+    var = float((dx * dx).sum())
+    if var < 1e-9:
+        return np.array([0.0, float(ys[0])])
+    slope = float((dx * (ys - ys.mean())).sum()) / var
+    return np.array([slope, float(ys.mean()) - slope * float(xs.mean())])
 
 
 LINE_GAP = 1.5  # staff spaces without line ink that a stave's end is followed across
@@ -133,7 +140,14 @@ def trace(group: Group, dark: np.ndarray, contrast: float, space: float) -> Grou
             top, bottom = min(top, ys[0]), max(bottom, ys[4])
     points = sorted(traced) if len(traced) >= 2 else wide
     xs, middles, spaces = (np.array(v, np.float64) for v in zip(*points, strict=True))
-    left, right = _line_ends(dark, contrast, xs, middles, spaces, (left, right))
+    left, right, followed = _line_ends(dark, contrast, xs, middles, spaces, (left, right))
+    if followed:  # the stave is cut out along the lines as followed past the traced points
+        fx, fy = (np.array(v, np.float64) for v in zip(*followed, strict=True))
+        sp = float(np.median(spaces))
+        top, bottom = min(top, float(fy.min()) - 2 * sp), max(bottom, float(fy.max()) + 2 * sp)
+        order = np.argsort(np.r_[xs, fx], kind="stable")
+        xs, middles = np.r_[xs, fx][order], np.r_[middles, fy][order]
+        spaces = np.r_[spaces, np.full(len(fx), sp)][order]
     return Group(group.lines, left, right, top, bottom, xs, middles, spaces)
 
 
@@ -144,69 +158,191 @@ def _line_ends(
     middles: np.ndarray,
     spaces: np.ndarray,
     span: tuple[int, int],
-) -> tuple[int, int]:
-    """``span`` (left, right) widened to where the five lines end, followed along the line
-    through the traced points nearest each end: strips can see no group where a clef and
-    a dense key signature cover most of the lines, but the lines run on through them.
+) -> tuple[int, int, list[tuple[float, float]]]:
+    """``span`` (left, right) widened to where the five lines end, followed along the lines
+    beyond each end (``_follow``): strips can see no group where a clef and a dense key
+    signature cover most of the lines, but the lines run on through them, and on a curled
+    page they bend on.  Returns the ends and the points followed past the traced ones, (x,
+    y of the middle line) from left to right, for the stave to be cut out along them.
 
-    A column counts as staff where at least four of the five lines are inked (darkness
-    averaged along half a staff space, at least half the lines' own along the traced
-    span) and the spaces between them are not all inked;
-    gaps up to ``LINE_GAP`` staff spaces are crossed, and columns inked all through (a
-    clef's body) up to ``SOLID_RUN`` (more is a dark border or a blot, no staff).
+    The lines' ink is measured against their own darkness along the traced span (a photo's
+    lines can be far fainter than its notes): half of that counts as line ink.
     """
-    h, w = dark.shape
+    h = dark.shape[0]
     sp = float(np.median(spaces))
-    reach = max(1, int(sp / 5))  # rows either side of a line where its ink may be
-    offsets = np.arange(-4, 5)[:, None] * (sp / 2)  # lines at even offsets, spaces at odd
-    # Where the lines and spaces are looked at: along the traced span, and beyond each end
-    # along the line through the three traced points nearest it.
-    inside = np.arange(span[0], min(span[1], w - 1) + 1, max(1, int(sp / 4)))
-    looks = [(inside, np.interp(inside, xs, middles))]
-    for side, step in ((0, -1), (1, 1)):
-        ex, ey = (xs[:3], middles[:3]) if side == 0 else (xs[-3:], middles[-3:])
-        cols = np.arange(span[side] + step, -1 if step < 0 else w, step)
-        looks.append((cols, np.polyval(_line_through(ex, ey), cols)))
-    rows = [np.rint(mid[None, :] + offsets).astype(int) for _, mid in looks]
-    # Darkness averaged along rows, over only the band of rows looked at (a blur along rows
-    # needs no rows above or below: the same values as over the whole page).
-    top = max(0, min(int(r.min()) for r in rows if r.size) - reach)
-    bottom = min(h, max(int(r.max()) for r in rows if r.size) + reach + 1)
-    along = cv2.blur(dark[top:bottom], (max(3, int(sp / 2) | 1), 1))
+    reach = max(1, int(sp / 5))
+    inside = np.arange(span[0], min(span[1], dark.shape[1] - 1) + 1, max(1, int(sp / 4)))
+    rows = np.rint(np.interp(inside, xs, middles)[None, :] + _OFFSETS * (sp / 2)).astype(int)
+    top = max(0, int(rows.min()) - reach)
+    bottom = min(h, int(rows.max()) + reach + 1)
+    ink = _Ink(dark, top, bottom, int(inside[0]), int(inside[-1]) + 1, sp)
+    typical = float(np.median(ink.at(inside, rows, darkest=True)[0::2]))
+    floor = 0.05 * contrast
+    left, before = _follow(dark, (typical, floor), xs[2::-1], middles[2::-1], sp, -1)
+    right, after = _follow(dark, (typical, floor), xs[-3:], middles[-3:], sp, 1)
+    # Only where the lines bend away from where the traced points leave them (the stave is
+    # cut out level beyond them): a glyph can move a followed point by a pixel or two.
+    before = [p for p in before if abs(p[1] - middles[0]) > BENT * sp]
+    after = [p for p in after if abs(p[1] - middles[-1]) > BENT * sp]
+    return (
+        span[0] if left is None else min(span[0], left),
+        span[1] if right is None else max(span[1], right),
+        before[::-1] + after,
+    )
 
-    def darkest(cols: np.ndarray, at: np.ndarray) -> np.ndarray:
-        """(9, columns): darkness at each line and space, the darkest row near it."""
-        out = np.zeros(at.shape, np.float32)
-        for d in range(-reach, reach + 1):
-            r = np.clip(at + d, 0, h - 1) - top
-            out = np.maximum(out, along[r, cols[None, :]])
-        return out
 
-    # How dark these lines are where the stave was traced (a photo's lines can be far
-    # fainter than its notes): half of that counts as line ink.
-    typical = float(np.median(darkest(inside, rows[0])[0::2]))
-    threshold = max(0.5 * typical, 0.05 * contrast)
-    ends = list(span)
-    for side in (0, 1):
-        cols = looks[1 + side][0]
-        if cols.size == 0:
-            continue
-        inked = darkest(cols, rows[1 + side]) > threshold
+_OFFSETS = np.arange(-4, 5)[:, None]  # half staff spaces from the middle line: lines even
+
+
+class _Ink:
+    """Darkness in a box of a page (rows ``top``-``bottom``, columns ``left``-``right``),
+    averaged along rows over half a staff space (a line's ink, not a speck's), and the
+    darkest of it within ``reach`` rows (where a line's ink may be)."""
+
+    def __init__(
+        self, dark: np.ndarray, top: int, bottom: int, left: int, right: int, sp: float
+    ) -> None:
+        h, w = dark.shape
+        kernel = max(3, int(sp / 2) | 1)
+        reach = max(1, int(sp / 5))
+        self.top, self.bottom = max(0, top), min(h, bottom)
+        self.left, self.right = max(0, left), min(w, right)
+        # A blur along rows needs no rows above or below: the same values as over the page.
+        a, b = max(0, self.left - kernel // 2), min(w, self.right + kernel // 2)
+        along = cv2.blur(dark[self.top : self.bottom, a:b], (kernel, 1))
+        self.along = along[:, self.left - a : self.right - a]
+        self.near = cv2.dilate(self.along, np.ones((2 * reach + 1, 1), np.uint8))
+
+    def holds(self, cols: np.ndarray, rows: np.ndarray) -> bool:
+        return bool(
+            self.left <= cols.min()
+            and cols.max() < self.right
+            and self.top <= rows.min()
+            and rows.max() < self.bottom
+        )
+
+    def at(self, cols: np.ndarray, rows: np.ndarray, darkest: bool = False) -> np.ndarray:
+        """The darkness at ``rows`` (any shape ending in the columns' count) of ``cols``, or
+        the darkest within ``reach`` rows of them; rows off the box read as its edge."""
+        r = np.clip(rows, self.top, self.bottom - 1) - self.top
+        return (self.near if darkest else self.along)[r, cols - self.left]
+
+
+BENT = 0.2  # staff spaces a followed point must leave the traced end's line by, to count
+PLATEAU = 0.1  # of the lines' darkness: shifts doing this nearly as well as the best
+CHUNK = 8  # pieces of columns whose darkness is measured at once
+FOLLOW_REACH = 3.0  # staff spaces back that the points the line ahead is drawn through lie
+
+
+def _follow(
+    dark: np.ndarray,
+    typical: tuple[float, float],  # the lines' darkness, and a floor for line ink
+    ex: np.ndarray,
+    ey: np.ndarray,
+    sp: float,
+    step: int,
+) -> tuple[int | None, list[tuple[float, float]]]:
+    """The stave's lines followed from the traced point nearest an end (the last of ``ex``,
+    ``ey``, the traced points nearest that end) in direction ``step`` (-1 or 1), a staff
+    space of columns at a time, half of one where they bend.  Each piece is looked at along
+    a line (through the traced points at first, then through the points followed in the
+    last ``FOLLOW_REACH`` staff spaces), moved up or down by at most a quarter staff space
+    to where its lines stand out most against its spaces.  A piece that is mostly staff adds
+    a point, so the line ahead bends with the lines.
+
+    A column counts as staff where at least four of the five lines are inked (darker than
+    half the lines' darkness, ``typical``: along the traced span, or in the last pieces
+    where the lines fade; never under a quarter of it nor the floor) and the spaces between
+    them are not all inked; gaps up to ``LINE_GAP`` staff spaces are crossed, and columns
+    inked all through (a clef's body) up to ``SOLID_RUN`` (more is a dark border or a blot,
+    no staff).  Returns the last staff column (None where there is none) and the points
+    followed, in walking order.
+    """
+    w = dark.shape[1]
+    pieces = (max(2, round(sp)), max(2, round(sp / 2)))  # on a straight stave, on a bend
+    most = max(1, round(sp / 4))
+    shifts = np.arange(-most, most + 1)
+    # Lines minus spaces: the mean darkness of the five lines less that of the four spaces.
+    weights = np.where(np.arange(9) % 2 == 0, 1 / 5, -1 / 4)
+    gap, most_solid = int(LINE_GAP * sp), int(SOLID_RUN * sp)
+    last: int | None = None
+    since = solid_run = 0
+    points: list[tuple[float, float]] = []
+    fading: list[float] = []  # the lines' darkness in each piece followed
+    col = int(np.clip(np.rint(ex[-1]), 0, w - 1))
+    ink: _Ink | None = None
+    slope, offset = _line_through(ex, ey)
+    bending = False
+    while 0 <= col < w:
+        piece = pieces[bending]
+        cols = np.arange(col, min(w, col + piece) if step > 0 else max(-1, col - piece), step)
+        mid = slope * cols + offset
+        base = mid[None, :] + _OFFSETS * (sp / 2)
+        tried = np.rint(base[None] + shifts[:, None, None]).astype(int)  # (shift, 9, column)
+        if ink is None or not ink.holds(cols, tried):
+            # The next stretch of the page the lines may run through, as far as they can
+            # bend in it (the darkness is measured once for several pieces).
+            ahead = int(cols[0]) + step * CHUNK * piece
+            room = 3 * sp + abs(slope) * CHUNK * piece
+            ink = _Ink(
+                dark,
+                int(mid.min() - room),
+                int(mid.max() + room) + 1,
+                min(int(cols[0]), ahead),
+                max(int(cols[0]), ahead) + 1,
+                sp,
+            )
+            if ink.bottom - ink.top < 2:  # the line has left the page
+                break
+        # Ink counts up to the lines' own darkness: black symbols on grey lines (a clef, a
+        # key signature) would otherwise pull the lines onto their strokes.
+        values = np.minimum(ink.at(cols, tried), typical[0])
+        contrasts = values.sum(axis=2) @ weights / len(cols)
+        # The middle of the shifts that do (nearly) best: a line two pixels thick reads
+        # as dark one pixel off, and the ink of a glyph must not pull the line that way.
+        k = int(np.argmax(contrasts))
+        good = contrasts >= contrasts[k] - PLATEAU * typical[0]
+        lo, hi = k, k
+        while lo > 0 and good[lo - 1]:
+            lo -= 1
+        while hi < len(shifts) - 1 and good[hi + 1]:
+            hi += 1
+        best = float(shifts[lo] + shifts[hi]) / 2
+        bending = bool(abs(best) >= 1)
+        # Half the lines' darkness counts as line ink: their darkness along the traced span,
+        # or nearer, where they fade towards the edge of a photo (not under a quarter of it).
+        near = sorted(fading[-4:])[len(fading[-4:]) // 2] if fading else typical[0]
+        threshold = max(0.5 * min(typical[0], near), 0.25 * typical[0], typical[1])
+        darkest = ink.at(cols, np.rint(base + best).astype(int), darkest=True)
+        inked = darkest > threshold
         lines_on = inked[0::2].sum(axis=0) >= 4
         solid = inked[1::2].sum(axis=0) == 4  # spaces inked too: a clef's body, or a border
-        gap, most_solid = int(LINE_GAP * sp), int(SOLID_RUN * sp)
-        last, since, solid_run = None, 0, 0
-        for i, (on, full) in enumerate(zip(lines_on.tolist(), solid.tolist(), strict=True)):
+        ended, staff = False, 0
+        for c, on, full in zip(cols.tolist(), lines_on.tolist(), solid.tolist(), strict=True):
             if on and full:
                 solid_run += 1
                 if solid_run > most_solid:
+                    ended = True
                     break
             elif on:
-                last, since, solid_run = i, 0, 0
+                last, since, solid_run = c, 0, 0
+                staff += 1
             else:
                 since, solid_run = since + 1, 0
                 if since > gap:
+                    ended = True
                     break
-        if last is not None:
-            ends[side] = int(cols[last])
-    return ends[0], ends[1]
+        if 2 * staff >= len(cols):
+            x = float(cols.mean())
+            points.append((x, slope * x + offset + best))
+            fading.append(float(np.median(darkest[0::2][:, lines_on & ~solid])))
+            # The line ahead: through the points followed in the last few staff spaces
+            # once they span one (the traced points lag where a curled page bends ever more).
+            recent = [p for p in points[-12:] if abs(p[0] - x) <= FOLLOW_REACH * sp]
+            if len(recent) >= 2 and abs(recent[-1][0] - recent[0][0]) >= sp:
+                rx, ry = (np.array(v) for v in zip(*recent, strict=True))
+                slope, offset = _line_through(rx, ry)
+        if ended:
+            break
+        col = int(cols[-1]) + step
+    return last, points
