@@ -492,9 +492,14 @@ def test_a_courtesy_time_signature_at_the_end_of_a_line_is_left_out() -> None:
     assert piece_lines([parse_line("clef:G2 key:-1 time:2/4 2:2 | time:4/4 3+:1")]) == [
         parse_line("clef:G2 key:-1 time:2/4 2:2 |")
     ]
-    # A change of metre with music after it stays: two notes, a bar line, or no bar line
+    # A change of metre with music after it stays: any note but a single whole one (a
+    # final bar line missed, an upbeat carried over), two notes, a bar line, or no bar line
     # before it at all (a line of one bar).
     for text in (
+        "time:4/4 2:1 | 3:1 | time:3/4 4:2.",
+        "time:2/4 2:4 2:4 | time:6/8 2:8",
+        "time:4/4 2:1 | time:3/4 r:2.",
+        "time:3/4 2:2. | time:4/4 r:1",
         "time:3/4 2:2. | time:2/4 2:4 3:4",
         "time:3/4 2:2. | time:2/4 2:2 |",
         "time:3/4 2:2. | time:2/4 2:2 | 3:2",

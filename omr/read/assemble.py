@@ -81,21 +81,20 @@ def without_courtesy_time(tokens: Sequence[Token]) -> list[Token]:
     """The stave without a time signature printed after its last bar line with no bar of
     music after it: a courtesy signature, announcing the metre of the next staff line (which
     prints it again), not a change on this one; STAVE-FORMAT.md writes ``time:`` inside a
-    line where the stave changes it.  What is read after it, one note or rest at most and no
-    bar line, goes too: a line ends at a bar line, and the one thing there is the signature
-    misread (a CPMS photo's common-time C, read as a whole note: the CPMS truth of piece
-    5962824 writes the C at a line's start as one).
+    line where the stave changes it.  A single whole note read after it, and nothing else,
+    goes too: that is the signature misread (a CPMS photo's common-time C, read as a whole
+    note: the CPMS truth of piece 5962824 writes the C at a line's start as one).
 
     No line of the 662 CPMS truths, nor of the 12,150 built ones (test, validation and
-    training sets), ends in a time signature alone; 6 built ones end in a time signature
-    and one note, all of them synthesized (random content)."""
+    training sets), ends in a time signature alone or with a single whole note after it
+    (6 built ones, synthesized, end in one and another single note or rest: kept)."""
     out = list(tokens)
     bars = [i for i, t in enumerate(out) if isinstance(t, Bar)]
     if not bars:
         return out
     tail = out[bars[-1] + 1 :]
-    music = [t for t in tail if isinstance(t, Note | Rest)]
-    if tail and isinstance(tail[0], Time) and len(music) <= 1 and len(tail) == 1 + len(music):
+    misread = all(isinstance(t, Note) and t.duration == Duration(1) for t in tail[1:])
+    if tail and isinstance(tail[0], Time) and len(tail) <= 2 and misread:
         return out[: bars[-1] + 1]
     return out
 

@@ -162,8 +162,9 @@ def _line_ends(
     """``span`` (left, right) widened to where the five lines end, followed along the lines
     beyond each end (``_follow``): strips can see no group where a clef and a dense key
     signature cover most of the lines, but the lines run on through them, and on a curled
-    page they bend on.  Returns the ends and the points followed past the traced ones, (x,
-    y of the middle line) from left to right, for the stave to be cut out along them.
+    page they bend on.  Returns the ends and the points followed past the traced ones where
+    the lines bend away (more than ``BENT`` staff spaces off the traced end's middle line),
+    (x, y of the middle line) from left to right, for the stave to be cut out along them.
 
     The lines' ink is measured against their own darkness along the traced span (a photo's
     lines can be far fainter than its notes): half of that counts as line ink.
@@ -258,7 +259,7 @@ def _follow(
     no staff).  Returns the last staff column (None where there is none) and the points
     followed, in walking order.
     """
-    w = dark.shape[1]
+    h, w = dark.shape
     pieces = (max(2, round(sp)), max(2, round(sp / 2)))  # on a straight stave, on a bend
     most = max(1, round(sp / 4))
     shifts = np.arange(-most, most + 1)
@@ -279,6 +280,8 @@ def _follow(
         mid = slope * cols + offset
         base = mid[None, :] + _OFFSETS * (sp / 2)
         tried = np.rint(base[None] + shifts[:, None, None]).astype(int)  # (shift, 9, column)
+        if not 0 <= mid.min() <= mid.max() < h:  # the middle line has left the page
+            break
         if ink is None or not ink.holds(cols, tried):
             # The next stretch of the page the lines may run through, as far as they can
             # bend in it (the darkness is measured once for several pieces).
@@ -292,8 +295,6 @@ def _follow(
                 max(int(cols[0]), ahead) + 1,
                 sp,
             )
-            if ink.bottom - ink.top < 2:  # the line has left the page
-                break
         # Ink counts up to the lines' own darkness: black symbols on grey lines (a clef, a
         # key signature) would otherwise pull the lines onto their strokes.
         values = np.minimum(ink.at(cols, tried), typical[0])
