@@ -25,15 +25,30 @@ def darkness(gray: np.ndarray) -> tuple[np.ndarray, float]:
     small_block = max(3, (block // shrink) | 1)
     background = cv2.medianBlur(small, small_block)
     background = cv2.GaussianBlur(background.astype(np.float32), (0, 0), small_block / 4)
+    paper = float(np.percentile(background, 90))  # on the sampled grid: a ninth of the work
     if shrink > 1:
         background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
-    dark = np.clip(background - gray.astype(np.float32), 0, None)
+    dark = background - gray.astype(np.float32)
+    np.maximum(dark, 0, out=dark)
     # Ink level: the darker tenth of what stands out from its surroundings, so a single
     # stave on a large white page (0.5% ink) counts as much as a page full of music.
     candidates = gray[dark > 16]
-    ink = np.percentile(candidates, 10) if candidates.size >= 100 else np.percentile(gray, 2)
-    contrast = max(16.0, float(np.percentile(background, 90) - ink))
+    ink = percentile_u8(candidates, 10) if candidates.size >= 100 else percentile_u8(gray, 2)
+    contrast = max(16.0, paper - ink)
     return dark, contrast
+
+
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` of 8-bit values (linear interpolation, as NumPy's
+    default), from their histogram: the same figure in a fraction of the time."""
+    cum = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    n = int(cum[-1])
+    position = q / 100 * (n - 1)
+    below = int(np.floor(position))
+    t = position - below
+    # The values of order statistics ``below`` and ``below + 1`` (from 0).
+    a, b = (float(np.searchsorted(cum, k + 1)) for k in (below, min(below + 1, n - 1)))
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 INK_MARGIN = 0.3  # share of the page contrast a pixel must be darker than its surroundings
