@@ -116,6 +116,7 @@ def _lines_stand_out(dark: np.ndarray, group: Group) -> float:
 
 
 TILTS = (-0.1, -0.05, 0.05, 0.1)  # slopes short staves on a page are also looked for at
+PARTIAL = 0.6  # of a page's width: staves found spanning less leave room for others
 NARROW_LEAST = 24  # px: strips as narrow as this where wider ones found no stave (0: none)
 
 
@@ -189,8 +190,9 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
 
     Strips 10 staff spaces wide first; staves found there are traced to their ends (see
     ``trace``).  Staves only strips half as wide see (short ones on a strongly curled
-    page) are added, and on a page with room for several staves, short ones at a slope
-    against the rest, where line fragments are left unexplained (``_tilted``).
+    page) are added, and short ones at a slope against the rest, where line fragments are
+    left unexplained (``_tilted``), on a page with room for several staves or where those
+    found span under ``PARTIAL`` of its width.
     """
     horizontal = horizontal_runs(dark, contrast, space)
     width = horizontal.shape[1]
@@ -203,7 +205,11 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
                 groups.append(_traced(extra, dark, contrast, space))
 
     add_new(merge(strip_staves(horizontal, space, 5, 0.4), space, strip_count(width, space, 5)))
-    if dark.shape[0] > 30 * space:
+    # Staves at a slope against the rest: on a page with room for several, or where those
+    # found leave most of the page's width (a stack of ledger lines over a stave that the
+    # deskewing, levelling them, left at a slope; a short curled stave).
+    spanned = max((g.right - g.left for g in groups), default=0)
+    if dark.shape[0] > 30 * space or spanned < PARTIAL * width:
         for rows in _unexplained(horizontal, groups, space):
             for slope in TILTS:
                 add_new(_tilted(dark, contrast, space, slope, rows))
