@@ -13,7 +13,7 @@ import pytest
 from omr.geometry import DEFAULT_CROP
 from omr.read.ink import binarize, darkness, run_lengths
 from omr.read.lines import group_staves
-from omr.read.staff import Staff, find_staves
+from omr.read.staff import Staff, find_staves, unread_groups
 from omr.read.trace import _line_ends
 from tests.conftest import shared_data
 
@@ -163,6 +163,29 @@ def test_a_stave_left_at_a_slope_by_the_deskewing_is_found() -> None:
     [short] = find_staves(load_image(PHOTOS / "short-curled-stave.jpg")[0].image)
     assert short.left <= 10 and short.right >= 310
     assert short.page_space == pytest.approx(23, abs=1.5)
+    # The ledger lines over the stave read are not reported as a stave of another size.
+    page = load_image(PHOTOS / "ledger-stack-over-sloped-stave.jpg")[0].image
+    assert unread_groups(page, [ledger]) == []
+
+
+def test_a_stave_curling_off_the_page_is_followed_to_the_edge_only() -> None:
+    """Level, then curling down off the bottom of the page onto a dashed dark border: the
+    lines are followed while the middle one is on the page (they were followed on into
+    boxes wholly off the page, and the darkness of an empty box raised)."""
+    h, w, space = 160, 900, 10
+    img = np.full((h, w), 235, np.uint8)
+    for x in range(20, w):
+        middle = 80 + 0.001 * max(0, x - 450) ** 2
+        for k in range(-2, 3):
+            for d in (0, 1):
+                if (r := round(middle + k * space) + d) < h:
+                    img[r, x] = 60
+    border = np.where(np.arange(w) % 40 < 5, 235, 0).astype(np.uint8)
+    img[h - 3 :] = np.minimum(img[h - 3 :], border)
+    [staff] = find_staves(img)
+    assert staff.left <= 30
+    # The middle line leaves the page at x = 450 + sqrt(80 / 0.001), about 733.
+    assert 700 <= staff.right <= 800
 
 
 def test_percentile_of_8_bit_values_is_numpys() -> None:

@@ -25,7 +25,7 @@ def darkness(gray: np.ndarray) -> tuple[np.ndarray, float]:
     small_block = max(3, (block // shrink) | 1)
     background = cv2.medianBlur(small, small_block)
     background = cv2.GaussianBlur(background.astype(np.float32), (0, 0), small_block / 4)
-    paper = float(np.percentile(background, 90))  # on the sampled grid: a ninth of the work
+    paper = float(np.percentile(background, 90))  # on the sampled grid: a ninth or less
     if shrink > 1:
         background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
     dark = background - gray.astype(np.float32)

@@ -185,14 +185,16 @@ def _traced(group: Group, dark: np.ndarray, contrast: float, space: float) -> Gr
     return trace(group, dark, contrast, space)
 
 
-def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
+def _groups(
+    dark: np.ndarray, contrast: float, space: float, partial: float = PARTIAL
+) -> list[Group]:
     """The staves in a darkness map, as strip detections joined.
 
     Strips 10 staff spaces wide first; staves found there are traced to their ends (see
     ``trace``).  Staves only strips half as wide see (short ones on a strongly curled
     page) are added, and short ones at a slope against the rest, where line fragments are
     left unexplained (``_tilted``), on a page with room for several staves or where those
-    found span under ``PARTIAL`` of its width.
+    found span under ``partial`` of its width.
     """
     horizontal = horizontal_runs(dark, contrast, space)
     width = horizontal.shape[1]
@@ -209,7 +211,7 @@ def _groups(dark: np.ndarray, contrast: float, space: float) -> list[Group]:
     # found leave most of the page's width (a stack of ledger lines over a stave that the
     # deskewing, levelling them, left at a slope; a short curled stave).
     spanned = max((g.right - g.left for g in groups), default=0)
-    if dark.shape[0] > 30 * space or spanned < PARTIAL * width:
+    if dark.shape[0] > 30 * space or spanned < partial * width:
         for rows in _unexplained(horizontal, groups, space):
             for slope in TILTS:
                 add_new(_tilted(dark, contrast, space, slope, rows))
@@ -307,13 +309,15 @@ def unread_groups(gray: np.ndarray, staves: list[Staff]) -> list[float]:
     angle = staves[0].angle
     level = rotate(gray, angle) if abs(angle) > 1e-3 else gray
     dark, contrast = darkness(level)
-    taken = [(s.lines[0] - s.page_space, s.lines[-1] + s.page_space) for s in staves]
+    # Groups within two staff spaces of a stave read are its ledger lines (as
+    # ``drop_ledger_groups`` has them), not a stave of another size.
+    taken = [(s.lines[0] - 2 * s.page_space, s.lines[-1] + 2 * s.page_space) for s in staves]
     found: list[float] = []
     for factor in OTHER_SIZES:
         guess = space * factor
         if guess < 3:
             continue
-        for group in _groups(dark, contrast, guess):
+        for group in _groups(dark, contrast, guess, partial=0.0):  # as pages of one size
             if _lines_stand_out(dark, group) < LINE_EVIDENCE:
                 continue
             a, b = group.lines[0], group.lines[-1]

@@ -256,8 +256,8 @@ def _follow(
     where the lines fade; never under a quarter of it nor the floor) and the spaces between
     them are not all inked; gaps up to ``LINE_GAP`` staff spaces are crossed, and columns
     inked all through (a clef's body) up to ``SOLID_RUN`` (more is a dark border or a blot,
-    no staff).  Returns the last staff column (None where there is none) and the points
-    followed, in walking order.
+    no staff).  The walk stops where its middle line leaves the page.  Returns the last
+    staff column (None where there is none) and the points followed, in walking order.
     """
     h, w = dark.shape
     pieces = (max(2, round(sp)), max(2, round(sp / 2)))  # on a straight stave, on a bend
