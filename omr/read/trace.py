@@ -171,7 +171,7 @@ def _line_ends(
     """
     h = dark.shape[0]
     sp = float(np.median(spaces))
-    reach = max(1, int(sp / 5))
+    reach = _reach(sp)
     inside = np.arange(span[0], min(span[1], dark.shape[1] - 1) + 1, max(1, int(sp / 4)))
     rows = np.rint(np.interp(inside, xs, middles)[None, :] + _OFFSETS * (sp / 2)).astype(int)
     top = max(0, int(rows.min()) - reach)
@@ -195,6 +195,11 @@ def _line_ends(
 _OFFSETS = np.arange(-4, 5)[:, None]  # half staff spaces from the middle line: lines even
 
 
+def _reach(sp: float) -> int:
+    """Rows either side of a line where its ink may be."""
+    return max(1, int(sp / 5))
+
+
 class _Ink:
     """Darkness in a box of a page (rows ``top``-``bottom``, columns ``left``-``right``),
     averaged along rows over half a staff space (a line's ink, not a speck's), and the
@@ -205,7 +210,7 @@ class _Ink:
     ) -> None:
         h, w = dark.shape
         kernel = max(3, int(sp / 2) | 1)
-        reach = max(1, int(sp / 5))
+        reach = _reach(sp)
         self.top, self.bottom = max(0, top), min(h, bottom)
         self.left, self.right = max(0, left), min(w, right)
         # A blur along rows needs no rows above or below: the same values as over the page.
@@ -278,10 +283,10 @@ def _follow(
         piece = pieces[bending]
         cols = np.arange(col, min(w, col + piece) if step > 0 else max(-1, col - piece), step)
         mid = slope * cols + offset
-        base = mid[None, :] + _OFFSETS * (sp / 2)
-        tried = np.rint(base[None] + shifts[:, None, None]).astype(int)  # (shift, 9, column)
         if not 0 <= mid.min() <= mid.max() < h:  # the middle line has left the page
             break
+        base = mid[None, :] + _OFFSETS * (sp / 2)
+        tried = np.rint(base[None] + shifts[:, None, None]).astype(int)  # (shift, 9, column)
         if ink is None or not ink.holds(cols, tried):
             # The next stretch of the page the lines may run through, as far as they can
             # bend in it (the darkness is measured once for several pieces).
